@@ -1,0 +1,166 @@
+// The one Python module of pygad: converts Python array descriptors into `Array`, releases
+// the GIL around every kernel call, and maps C++ errors to Python ValueError/TypeError.
+// Ops themselves (csrc/ops/*.cpp) check their arguments and dispatch CPU/CUDA.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "common.h"
+#include "ops/csr.h"
+#include "ops/hetero_attention.h"
+#include "ops/segment.h"
+
+namespace py = pybind11;
+using pygad::Array;
+using pygad::DType;
+
+namespace {
+
+DType parse_dtype(const std::string& s, const char* name) {
+  if (s == "float32") return DType::f32;
+  if (s == "float64") return DType::f64;
+  if (s == "int64") return DType::i64;
+  if (s == "int32") return DType::i32;
+  if (s == "uint8") return DType::u8;
+  throw pygad::TypeError(pygad::cat("'", name, "' has unsupported dtype ", s));
+}
+
+// The Python adapters (pygad/ops/_native.py) describe each array as the tuple
+// (data_ptr: int, dtype: str, shape: tuple[int, ...], device: int) with device -1 = CPU.
+Array to_array(const py::handle& obj, const char* name) {
+  auto t = py::reinterpret_borrow<py::tuple>(obj);
+  if (t.size() != 4) throw pygad::TypeError(pygad::cat("'", name, "' is not an array descriptor"));
+  Array a;
+  a.name = name;
+  a.data = reinterpret_cast<void*>(t[0].cast<uintptr_t>());
+  a.dtype = parse_dtype(t[1].cast<std::string>(), name);
+  for (auto s : t[2].cast<py::tuple>()) {
+    int64_t v = s.cast<int64_t>();
+    if (v < 0) throw pygad::ValueError(pygad::cat("'", name, "' has a negative dimension"));
+    a.shape.push_back(v);
+  }
+  a.device = t[3].cast<int>();
+  if (a.data == nullptr && a.numel() > 0)
+    throw pygad::ValueError(pygad::cat("'", name, "' has a null data pointer"));
+  return a;
+}
+
+std::vector<Array> to_arrays(const py::list& objs, const char* name) {
+  std::vector<Array> out;
+  out.reserve(objs.size());
+  for (size_t i = 0; i < objs.size(); ++i) {
+    Array a = to_array(objs[i], name);
+    a.name = pygad::cat(name, "[", i, "]");
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+#define ARR(x) to_array(x, #x)
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "pygad native kernels (C++17 + OpenMP, optional CUDA). Use pygad.ops, not this module.";
+
+  static py::exception<pygad::TypeError> type_error(m, "NativeTypeError", PyExc_TypeError);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const pygad::TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const pygad::ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+
+  m.def("build_info", []() {
+    py::dict d;
+#ifdef PYGAD_WITH_CUDA
+    d["cuda"] = true;
+    d["cuda_architectures"] = std::string(PYGAD_CUDA_ARCHS);
+#else
+    d["cuda"] = false;
+    d["cuda_architectures"] = std::string();
+#endif
+#ifdef PYGAD_WITH_OPENMP
+    d["openmp"] = true;
+    d["max_threads"] = omp_get_max_threads();
+#else
+    d["openmp"] = false;
+    d["max_threads"] = 1;
+#endif
+#if defined(__clang__)
+    d["compiler"] = std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+    d["compiler"] = std::string("gcc ") + __VERSION__;
+#else
+    d["compiler"] = std::string("unknown");
+#endif
+    d["native_version"] = std::string(PYGAD_VERSION);
+    return d;
+  });
+
+  // ---- segment ops (csrc/ops/segment.h) -------------------------------------------------
+  m.def("segment_sum", [](py::tuple src, py::tuple ptr, py::tuple out, int threads, uintptr_t stream) {
+    Array a = ARR(src), b = ARR(ptr), c = ARR(out);
+    py::gil_scoped_release nogil;
+    pygad::segment_sum(a, b, c, threads, stream);
+  });
+  m.def("segment_softmax", [](py::tuple src, py::tuple ptr, py::tuple out, int threads, uintptr_t stream) {
+    Array a = ARR(src), b = ARR(ptr), c = ARR(out);
+    py::gil_scoped_release nogil;
+    pygad::segment_softmax(a, b, c, threads, stream);
+  });
+  m.def("segment_softmax_backward",
+        [](py::tuple y, py::tuple grad_y, py::tuple ptr, py::tuple grad_src, int threads, uintptr_t stream) {
+          Array a = ARR(y), b = ARR(grad_y), c = ARR(ptr), d = ARR(grad_src);
+          py::gil_scoped_release nogil;
+          pygad::segment_softmax_backward(a, b, c, d, threads, stream);
+        });
+  m.def("neighbor_aggregate",
+        [](py::tuple x, py::tuple rowptr, py::tuple col, py::tuple out, const std::string& reduce, int threads,
+           uintptr_t stream) {
+          Array a = ARR(x), b = ARR(rowptr), c = ARR(col), d = ARR(out);
+          py::gil_scoped_release nogil;
+          pygad::neighbor_aggregate(a, b, c, d, reduce, threads, stream);
+        });
+
+  // ---- heterogeneous CSR/CSC (csrc/ops/csr.h) -------------------------------------------
+  m.def("hetero_csr",
+        [](py::list edge_index, std::vector<int64_t> src_offset, std::vector<int64_t> num_src, int64_t num_dst,
+           py::tuple rowptr, py::tuple col, py::tuple rel, py::tuple eid, int threads, uintptr_t stream) {
+          auto ei = to_arrays(edge_index, "edge_index");
+          Array a = ARR(rowptr), b = ARR(col), c = ARR(rel), d = ARR(eid);
+          py::gil_scoped_release nogil;
+          pygad::hetero_csr(ei, src_offset, num_src, num_dst, a, b, c, d, threads, stream);
+        });
+  m.def("csr_transpose",
+        [](py::tuple rowptr, py::tuple col, int64_t num_cols, py::tuple colptr, py::tuple row, py::tuple perm,
+           int threads, uintptr_t stream) {
+          Array a = ARR(rowptr), b = ARR(col), c = ARR(colptr), d = ARR(row), e = ARR(perm);
+          py::gil_scoped_release nogil;
+          pygad::csr_transpose(a, b, num_cols, c, d, e, threads, stream);
+        });
+
+  // ---- fused heterogeneous attention (csrc/ops/hetero_attention.h) ----------------------
+  m.def("hetero_attention_forward",
+        [](py::tuple q, py::tuple k, py::tuple v, py::tuple mu, py::tuple rowptr, py::tuple col, py::tuple rel,
+           double scale, py::tuple out, py::tuple lse, int threads, uintptr_t stream) {
+          Array a = ARR(q), b = ARR(k), c = ARR(v), d = ARR(mu), e = ARR(rowptr), f = ARR(col), g = ARR(rel),
+                h = ARR(out), i = ARR(lse);
+          py::gil_scoped_release nogil;
+          pygad::hetero_attention_forward(a, b, c, d, e, f, g, scale, h, i, threads, stream);
+        });
+  m.def("hetero_attention_backward",
+        [](py::tuple grad_out, py::tuple q, py::tuple k, py::tuple v, py::tuple mu, py::tuple rowptr,
+           py::tuple col, py::tuple rel, py::tuple colptr, py::tuple row, py::tuple perm, double scale,
+           py::tuple out, py::tuple lse, py::tuple grad_q, py::tuple grad_k, py::tuple grad_v, py::tuple grad_mu,
+           int threads, uintptr_t stream) {
+          Array go = ARR(grad_out), a = ARR(q), b = ARR(k), c = ARR(v), d = ARR(mu), e = ARR(rowptr),
+                f = ARR(col), g = ARR(rel), h = ARR(colptr), i = ARR(row), j = ARR(perm), o = ARR(out),
+                l = ARR(lse), gq = ARR(grad_q), gk = ARR(grad_k), gv = ARR(grad_v), gm = ARR(grad_mu);
+          py::gil_scoped_release nogil;
+          pygad::hetero_attention_backward(go, a, b, c, d, e, f, g, h, i, j, scale, o, l, gq, gk, gv, gm, threads,
+                                           stream);
+        });
+}

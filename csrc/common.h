@@ -1,0 +1,163 @@
+// Shared plumbing of the native boundary: a plain array descriptor, the error types that
+// become Python ValueError/TypeError, argument checks, and OpenMP helpers.
+// Nothing here knows about Python or torch: bindings.cpp converts Python objects into `Array`.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#ifdef PYGAD_WITH_OPENMP
+#include <omp.h>
+#endif
+
+namespace pygad {
+
+// Raised for bad values/shapes/indices -> Python ValueError.
+struct ValueError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+// Raised for unsupported dtypes -> Python TypeError.
+struct TypeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum class DType { f32, f64, i64, i32, u8 };
+
+inline const char* dtype_name(DType d) {
+  switch (d) {
+    case DType::f32: return "float32";
+    case DType::f64: return "float64";
+    case DType::i64: return "int64";
+    case DType::i32: return "int32";
+    case DType::u8: return "uint8";
+  }
+  return "?";
+}
+
+// A contiguous, row-major array living on the CPU (device == -1) or a CUDA device (>= 0).
+struct Array {
+  void* data = nullptr;
+  DType dtype = DType::f32;
+  std::vector<int64_t> shape;
+  int device = -1;
+  std::string name;  // argument name, used in error messages
+
+  int64_t ndim() const { return static_cast<int64_t>(shape.size()); }
+  int64_t size(int64_t i) const { return shape.at(static_cast<size_t>(i < 0 ? i + ndim() : i)); }
+  int64_t numel() const {
+    int64_t n = 1;
+    for (auto s : shape) n *= s;
+    return n;
+  }
+  bool is_cuda() const { return device >= 0; }
+  template <typename T>
+  T* ptr() const { return static_cast<T*>(data); }
+};
+
+template <typename... Parts>
+std::string cat(const Parts&... parts) {
+  std::ostringstream os;
+  (os << ... << parts);
+  return os.str();
+}
+
+inline std::string shape_str(const std::vector<int64_t>& s) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  os << "]";
+  return os.str();
+}
+
+inline void check_dtype(const Array& a, DType d) {
+  if (a.dtype != d)
+    throw TypeError(cat("'", a.name, "' must have dtype ", dtype_name(d), ", got ", dtype_name(a.dtype)));
+}
+
+inline void check_float(const Array& a) {
+  if (a.dtype != DType::f32 && a.dtype != DType::f64)
+    throw TypeError(cat("'", a.name, "' must be float32 or float64, got ", dtype_name(a.dtype)));
+}
+
+inline void check_same_dtype(const Array& a, const Array& b) {
+  if (a.dtype != b.dtype)
+    throw TypeError(cat("'", b.name, "' has dtype ", dtype_name(b.dtype), " but '", a.name, "' has ",
+                        dtype_name(a.dtype), "; they must match"));
+}
+
+// expected: -1 means "any size" for that dimension.
+inline void check_shape(const Array& a, std::initializer_list<int64_t> expected) {
+  bool ok = a.ndim() == static_cast<int64_t>(expected.size());
+  if (ok) {
+    size_t i = 0;
+    for (auto e : expected) {
+      if (e >= 0 && a.shape[i] != e) ok = false;
+      ++i;
+    }
+  }
+  if (!ok) {
+    std::vector<int64_t> ex(expected);
+    std::ostringstream os;
+    os << "[";
+    for (size_t i = 0; i < ex.size(); ++i) os << (i ? ", " : "") << (ex[i] < 0 ? std::string("*") : std::to_string(ex[i]));
+    os << "]";
+    throw ValueError(cat("'", a.name, "' must have shape ", os.str(), ", got ", shape_str(a.shape)));
+  }
+}
+
+inline void check_same_device(const Array& a, const Array& b) {
+  if (a.device != b.device)
+    throw ValueError(cat("'", b.name, "' is on device ", b.device, " but '", a.name, "' is on device ",
+                         a.device, " (-1 = cpu); all arguments must be on one device"));
+}
+
+inline void check_nonneg(int64_t v, const char* name) {
+  if (v < 0) throw ValueError(cat("'", name, "' must be non-negative, got ", v));
+}
+
+// CUDA arrays on a build without CUDA kernels: a clear error instead of a crash.
+inline void check_cuda_built(const Array& a) {
+#ifndef PYGAD_WITH_CUDA
+  if (a.is_cuda())
+    throw ValueError(cat("'", a.name, "' is a CUDA array but pygad was built without CUDA "
+                         "(rebuild with PYGAD_WITH_CUDA=ON)"));
+#else
+  (void)a;
+#endif
+}
+
+inline int clamp_threads(int num_threads) {
+#ifdef PYGAD_WITH_OPENMP
+  if (num_threads <= 0) num_threads = omp_get_max_threads();
+  return num_threads < 1 ? 1 : num_threads;
+#else
+  (void)num_threads;
+  return 1;
+#endif
+}
+
+inline int thread_id() {
+#ifdef PYGAD_WITH_OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Calls fn(Scalar{}) with float or double according to the float dtype of `a`.
+template <typename Fn>
+void dispatch_float(const Array& a, Fn&& fn) {
+  if (a.dtype == DType::f32) {
+    fn(float{});
+  } else if (a.dtype == DType::f64) {
+    fn(double{});
+  } else {
+    check_float(a);
+  }
+}
+
+}  // namespace pygad

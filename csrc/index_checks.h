@@ -1,0 +1,13 @@
+// Data checks on index arrays (CPU scans; CUDA arrays are checked by small device kernels),
+// shared by every op that takes CSR pointers or indices.
+#pragma once
+#include "common.h"
+
+namespace pygad {
+
+// A valid CSR pointer over e entries: ptr[0] == 0, non-decreasing, ptr[n] == e.
+void check_csr_ptr(const Array& ptr, int64_t e);
+// Every index in [0, hi).
+void check_index_range(const Array& idx, int64_t hi);
+
+}  // namespace pygad

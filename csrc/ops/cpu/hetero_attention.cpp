@@ -1,0 +1,198 @@
+// CPU kernels of the fused heterogeneous attention.
+//
+// Forward: one destination row per task. Pass 1 computes the row's logits [deg, H] into a
+// thread-local buffer and their max; pass 2 exponentiates and accumulates v. Per row we touch
+// q once and each k/v row of a neighbour once; nothing of size [E, H, D] exists.
+// Backward: pass A walks destination rows (grad_q rows are disjoint) and keeps per-entry
+// alpha and dlogit [E, H]; pass B walks the source-sorted transpose so each thread owns whole
+// rows of grad_k/grad_v: no atomics anywhere. grad_mu [R, H] is reduced from per-thread copies.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "ops/hetero_attention.h"
+
+namespace pygad::cpu {
+
+namespace {
+
+// DC > 0: head width known at compile time (unrolled, vectorised); DC == 0: runtime width.
+template <int DC>
+struct Width {
+  int64_t d;
+  explicit Width(int64_t runtime) : d(DC > 0 ? DC : runtime) {}
+  int64_t operator()() const { return DC > 0 ? DC : d; }
+};
+
+template <typename T, int DC>
+inline T dot(const T* a, const T* b, Width<DC> w) {
+  T s = 0;
+  const int64_t D = w();
+#pragma omp simd reduction(+ : s)
+  for (int64_t c = 0; c < D; ++c) s += a[c] * b[c];
+  return s;
+}
+
+template <typename T, int DC>
+inline void axpy(T alpha, const T* x, T* y, Width<DC> w) {
+  const int64_t D = w();
+#pragma omp simd
+  for (int64_t c = 0; c < D; ++c) y[c] += alpha * x[c];
+}
+
+template <typename T, int DC>
+void forward_impl(const AttentionProblem<T>& p, T* out, T* lse, int threads) {
+  const int64_t H = p.H, HD = p.H * p.D;
+  const Width<DC> w(p.D);
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<T> logits;  // [deg, H] of the current row
+    std::vector<T> mx(H), sum(H);
+#pragma omp for schedule(dynamic, 64)
+    for (int64_t i = 0; i < p.N; ++i) {
+      const int64_t b = p.rowptr[i], e = p.rowptr[i + 1], deg = e - b;
+      T* o = out + i * HD;
+      std::fill(o, o + HD, T(0));
+      if (deg == 0) {
+        std::fill(lse + i * H, lse + (i + 1) * H, -std::numeric_limits<T>::infinity());
+        continue;
+      }
+      if (static_cast<int64_t>(logits.size()) < deg * H) logits.resize(deg * H);
+      const T* qi = p.q + i * HD;
+      std::fill(mx.begin(), mx.end(), -std::numeric_limits<T>::infinity());
+      for (int64_t x = 0; x < deg; ++x) {
+        const int64_t j = p.col[b + x];
+        const T* kj = p.k + j * HD;
+        const T* m = p.mu + p.rel[b + x] * H;
+        for (int64_t h = 0; h < H; ++h) {
+          const T l = dot(qi + h * w(), kj + h * w(), w) * m[h] * p.scale;
+          logits[x * H + h] = l;
+          mx[h] = std::max(mx[h], l);
+        }
+      }
+      std::fill(sum.begin(), sum.end(), T(0));
+      for (int64_t x = 0; x < deg; ++x) {
+        const T* vj = p.v + p.col[b + x] * HD;
+        for (int64_t h = 0; h < H; ++h) {
+          const T a = std::exp(logits[x * H + h] - mx[h]);
+          sum[h] += a;
+          axpy(a, vj + h * w(), o + h * w(), w);
+        }
+      }
+      for (int64_t h = 0; h < H; ++h) {
+        const T inv = T(1) / sum[h];
+        T* oh = o + h * w();
+        for (int64_t c = 0; c < w(); ++c) oh[c] *= inv;
+        lse[i * H + h] = mx[h] + std::log(sum[h]);
+      }
+    }
+  }
+}
+
+template <typename T, int DC>
+void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const int64_t* row, const int64_t* perm,
+                   const T* grad_out, const T* out, const T* lse, T* grad_q, T* grad_k, T* grad_v, T* grad_mu,
+                   int threads) {
+  const int64_t H = p.H, HD = p.H * p.D, R = p.R;
+  const Width<DC> w(p.D);
+  // Per-entry softmax weight and logit gradient, in CSR order; [E, H] each.
+  std::unique_ptr<T[]> alpha(new T[p.E * H]);
+  std::unique_ptr<T[]> dlogit(new T[p.E * H]);
+  std::vector<T> mu_partial(static_cast<size_t>(threads) * R * H, T(0));
+
+  // Pass A: destination rows.
+#pragma omp parallel num_threads(threads)
+  {
+    T* gmu = mu_partial.data() + static_cast<size_t>(thread_id()) * R * H;
+    std::vector<T> delta(H);
+#pragma omp for schedule(dynamic, 64)
+    for (int64_t i = 0; i < p.N; ++i) {
+      const int64_t b = p.rowptr[i], e = p.rowptr[i + 1];
+      T* gq = grad_q + i * HD;
+      std::fill(gq, gq + HD, T(0));
+      if (b == e) continue;
+      const T* qi = p.q + i * HD;
+      const T* gi = grad_out + i * HD;
+      const T* oi = out + i * HD;
+      for (int64_t h = 0; h < H; ++h) delta[h] = dot(gi + h * w(), oi + h * w(), w);
+      for (int64_t x = b; x < e; ++x) {
+        const int64_t j = p.col[x], r = p.rel[x];
+        const T* kj = p.k + j * HD;
+        const T* vj = p.v + j * HD;
+        for (int64_t h = 0; h < H; ++h) {
+          const T ms = p.mu[r * H + h] * p.scale;
+          const T qk = dot(qi + h * w(), kj + h * w(), w);
+          const T a = std::exp(qk * ms - lse[i * H + h]);
+          const T ds = a * (dot(gi + h * w(), vj + h * w(), w) - delta[h]);
+          alpha[x * H + h] = a;
+          dlogit[x * H + h] = ds;
+          axpy(ds * ms, kj + h * w(), gq + h * w(), w);
+          gmu[r * H + h] += ds * qk * p.scale;
+        }
+      }
+    }
+  }
+  std::fill(grad_mu, grad_mu + R * H, T(0));
+  for (int t = 0; t < threads; ++t)
+    for (int64_t c = 0; c < R * H; ++c) grad_mu[c] += mu_partial[static_cast<size_t>(t) * R * H + c];
+
+  // Pass B: source rows of the transpose; each thread owns whole rows of grad_k and grad_v.
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 64)
+  for (int64_t j = 0; j < p.M; ++j) {
+    T* gk = grad_k + j * HD;
+    T* gv = grad_v + j * HD;
+    std::fill(gk, gk + HD, T(0));
+    std::fill(gv, gv + HD, T(0));
+    for (int64_t y = colptr[j]; y < colptr[j + 1]; ++y) {
+      const int64_t i = row[y], x = perm[y], r = p.rel[x];
+      const T* qi = p.q + i * HD;
+      const T* gi = grad_out + i * HD;
+      for (int64_t h = 0; h < H; ++h) {
+        axpy(dlogit[x * H + h] * p.mu[r * H + h] * p.scale, qi + h * w(), gk + h * w(), w);
+        axpy(alpha[x * H + h], gi + h * w(), gv + h * w(), w);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void hetero_attention_forward(const AttentionProblem<T>& p, T* out, T* lse, int threads) {
+  switch (p.D) {
+    case 8: return forward_impl<T, 8>(p, out, lse, threads);
+    case 16: return forward_impl<T, 16>(p, out, lse, threads);
+    case 32: return forward_impl<T, 32>(p, out, lse, threads);
+    case 64: return forward_impl<T, 64>(p, out, lse, threads);
+    default: return forward_impl<T, 0>(p, out, lse, threads);
+  }
+}
+
+template <typename T>
+void hetero_attention_backward(const AttentionProblem<T>& p, const int64_t* colptr, const int64_t* row,
+                               const int64_t* perm, const T* grad_out, const T* out, const T* lse, T* grad_q,
+                               T* grad_k, T* grad_v, T* grad_mu, int threads) {
+#define PYGAD_BWD(DC) \
+  backward_impl<T, DC>(p, colptr, row, perm, grad_out, out, lse, grad_q, grad_k, grad_v, grad_mu, threads)
+  switch (p.D) {
+    case 8: PYGAD_BWD(8); break;
+    case 16: PYGAD_BWD(16); break;
+    case 32: PYGAD_BWD(32); break;
+    case 64: PYGAD_BWD(64); break;
+    default: PYGAD_BWD(0); break;
+  }
+#undef PYGAD_BWD
+}
+
+template void hetero_attention_forward<float>(const AttentionProblem<float>&, float*, float*, int);
+template void hetero_attention_forward<double>(const AttentionProblem<double>&, double*, double*, int);
+template void hetero_attention_backward<float>(const AttentionProblem<float>&, const int64_t*, const int64_t*,
+                                               const int64_t*, const float*, const float*, const float*, float*,
+                                               float*, float*, float*, int);
+template void hetero_attention_backward<double>(const AttentionProblem<double>&, const int64_t*, const int64_t*,
+                                                const int64_t*, const double*, const double*, const double*,
+                                                double*, double*, double*, double*, int);
+
+}  // namespace pygad::cpu
