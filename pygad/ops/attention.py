@@ -1,0 +1,96 @@
+"""Fused heterogeneous attention: the message passing of an HGT layer as one native op."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ._native import _C, as_tensor, desc, stream, threads
+
+
+@torch.library.custom_op("pygad::hetero_attention", mutates_args=())
+def _hetero_attention(q: Tensor, k: Tensor, v: Tensor, mu: Tensor, rowptr: Tensor, col: Tensor, rel: Tensor,
+                      colptr: Tensor, row: Tensor, perm: Tensor, scale: float) -> tuple[Tensor, Tensor]:
+    out = torch.empty_like(q)
+    lse = q.new_empty(q.shape[:2])
+    _C.hetero_attention_forward(desc(q), desc(k), desc(v), desc(mu), desc(rowptr), desc(col), desc(rel), scale,
+                                desc(out), desc(lse), threads(), stream(q))
+    return out, lse
+
+
+@_hetero_attention.register_fake
+def _(q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale):
+    return torch.empty_like(q), q.new_empty(q.shape[:2])
+
+
+@torch.library.custom_op("pygad::hetero_attention_backward", mutates_args=())
+def _hetero_attention_backward(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, mu: Tensor, rowptr: Tensor,
+                               col: Tensor, rel: Tensor, colptr: Tensor, row: Tensor, perm: Tensor, scale: float,
+                               out: Tensor, lse: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    gq, gk, gv, gmu = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), torch.empty_like(mu)
+    _C.hetero_attention_backward(desc(grad_out), desc(q), desc(k), desc(v), desc(mu), desc(rowptr), desc(col),
+                                 desc(rel), desc(colptr), desc(row), desc(perm), scale, desc(out), desc(lse),
+                                 desc(gq), desc(gk), desc(gv), desc(gmu), threads(), stream(q))
+    return gq, gk, gv, gmu
+
+
+@_hetero_attention_backward.register_fake
+def _(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale, out, lse):
+    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), torch.empty_like(mu)
+
+
+def _setup(ctx, inputs, output):
+    q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale = inputs
+    out, lse = output
+    ctx.save_for_backward(q, k, v, mu, rowptr, col, rel, colptr, row, perm, out, lse)
+    ctx.scale = scale
+
+
+def _backward(ctx, grad_out, grad_lse):
+    q, k, v, mu, rowptr, col, rel, colptr, row, perm, out, lse = ctx.saved_tensors
+    if grad_out is None:
+        grad_out = torch.zeros_like(out)
+    gq, gk, gv, gmu = _hetero_attention_backward(grad_out.contiguous(), q, k, v, mu, rowptr, col, rel, colptr, row,
+                                                 perm, ctx.scale, out, lse)
+    return gq, gk, gv, gmu, None, None, None, None, None, None, None
+
+
+_hetero_attention.register_autograd(_backward, setup_context=_setup)
+
+
+def hetero_attention(q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale: float | None = None) -> Tensor:
+    """Softmax attention of each destination over all its incoming edges of all relations.
+
+    For entry e = (j -> i) of relation r = rel[e] (rows of a destination-sorted CSR)::
+
+        logit[e, h] = (q[i, h] . k[j, h]) * mu[r, h] * scale
+        out[i, h]   = sum_e softmax_i(logit)[e, h] * v[j, h]
+
+    The kernel keeps a per-row logit buffer only: no per-edge [E, H, D] tensor is formed in the
+    forward or the backward.
+
+    Args:
+        q: [N, H, D] queries of the destination nodes.
+        k, v: [M, H, D] keys/values in the concatenated source space, with the relation
+            transforms already applied (see :class:`pygad.nn.HGTConv`).
+        mu: [R, H] relation priors.
+        rowptr, col, rel: destination-sorted CSR (see :func:`pygad.ops.hetero_csr`).
+        colptr, row, perm: its transpose (see :func:`pygad.ops.csr_transpose`), used by the
+            backward so threads write disjoint rows.
+        scale: logit scale, default ``1/sqrt(D)``.
+
+    Returns:
+        [N, H, D] attention output (zeros for destinations without incoming edges).
+    """
+    q = as_tensor(q, "q", floating=True)
+    names = ("k", "v", "mu")
+    k, v, mu = (as_tensor(t, n, dtype=q.dtype) for t, n in zip((k, v, mu), names))
+    idx = [as_tensor(t, n, dtype=torch.int64)
+           for t, n in zip((rowptr, col, rel, colptr, row, perm), ("rowptr", "col", "rel", "colptr", "row", "perm"))]
+    if q.dim() != 3:
+        raise ValueError(f"'q' must have shape [N, H, D], got {list(q.shape)}")
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[2])
+    out, _ = _hetero_attention(q, k, v, mu, *idx, float(scale))
+    return out
