@@ -6,6 +6,7 @@
 
 #include "common.h"
 #include "ops/csr.h"
+#include "ops/diffusion_step.h"
 #include "ops/hetero_attention.h"
 #include "ops/segment.h"
 
@@ -163,4 +164,70 @@ PYBIND11_MODULE(_C, m) {
           pygad::hetero_attention_backward(go, a, b, c, d, e, f, g, h, i, j, scale, o, l, gq, gk, gv, gm, threads,
                                            stream);
         });
+
+  // ---- fused EDM diffusion steps (csrc/ops/diffusion_step.h) ----------------------------
+  {
+    // Optional arrays arrive as None and reach the op as nullptr.
+    struct OptArray {
+      Array a;
+      bool has = false;
+      const Array* get() const { return has ? &a : nullptr; }
+    };
+    auto opt = [](const py::object& o, const char* name) {
+      OptArray r;
+      if (!o.is_none()) {
+        r.a = to_array(o, name);
+        r.has = true;
+      }
+      return r;
+    };
+    m.def("edm_precondition",
+          [opt](py::tuple x, py::tuple sigma, py::object sigma_hat, py::object eps, double s_noise, double sigma_data,
+                int64_t repeat, py::object x_hat, py::tuple net_in, py::tuple c_noise, int threads,
+                uintptr_t stream) {
+            Array a = ARR(x), b = ARR(sigma), c = ARR(net_in), d = ARR(c_noise);
+            OptArray sh = opt(sigma_hat, "sigma_hat"), e = opt(eps, "eps"), xh = opt(x_hat, "x_hat");
+            py::gil_scoped_release nogil;
+            pygad::edm_precondition(a, b, sh.get(), e.get(), s_noise, sigma_data, repeat, xh.get(), c, d, threads,
+                                    stream);
+          });
+    m.def("edm_step",
+          [opt](py::tuple x, py::tuple f_cond, py::object f_uncond, py::tuple sigma, py::tuple sigma_next,
+                double guidance, double sigma_data, int64_t repeat, py::tuple x_next, py::tuple deriv,
+                py::object net_in_next, int threads, uintptr_t stream) {
+            Array a = ARR(x), b = ARR(f_cond), c = ARR(sigma), d = ARR(sigma_next), e = ARR(x_next), f = ARR(deriv);
+            OptArray fu = opt(f_uncond, "f_uncond"), ni = opt(net_in_next, "net_in_next");
+            py::gil_scoped_release nogil;
+            pygad::edm_step(a, b, fu.get(), c, d, guidance, sigma_data, repeat, e, f, ni.get(), threads, stream);
+          });
+    m.def("edm_heun",
+          [opt](py::tuple x_hat, py::tuple deriv, py::tuple x_next, py::tuple f_cond, py::object f_uncond,
+                py::tuple sigma_hat, py::tuple sigma_next, double guidance, double sigma_data, py::tuple out,
+                int threads, uintptr_t stream) {
+            Array a = ARR(x_hat), b = ARR(deriv), c = ARR(x_next), d = ARR(f_cond), e = ARR(sigma_hat),
+                  f = ARR(sigma_next), g = ARR(out);
+            OptArray fu = opt(f_uncond, "f_uncond");
+            py::gil_scoped_release nogil;
+            pygad::edm_heun(a, b, c, d, fu.get(), e, f, guidance, sigma_data, g, threads, stream);
+          });
+    m.def("edm_noise", [](py::tuple z0, py::tuple eps, py::tuple sigma, double sigma_data, py::tuple net_in,
+                          py::tuple c_noise, int threads, uintptr_t stream) {
+      Array a = ARR(z0), b = ARR(eps), c = ARR(sigma), d = ARR(net_in), e = ARR(c_noise);
+      py::gil_scoped_release nogil;
+      pygad::edm_noise(a, b, c, sigma_data, d, e, threads, stream);
+    });
+    m.def("edm_loss", [](py::tuple f, py::tuple z0, py::tuple eps, py::tuple sigma, double sigma_data, py::tuple loss,
+                         int threads, uintptr_t stream) {
+      Array a = ARR(f), b = ARR(z0), c = ARR(eps), d = ARR(sigma), e = ARR(loss);
+      py::gil_scoped_release nogil;
+      pygad::edm_loss(a, b, c, d, sigma_data, e, threads, stream);
+    });
+    m.def("edm_loss_backward",
+          [](py::tuple grad_loss, py::tuple f, py::tuple z0, py::tuple eps, py::tuple sigma, double sigma_data,
+             py::tuple grad_f, int threads, uintptr_t stream) {
+            Array a = ARR(grad_loss), b = ARR(f), c = ARR(z0), d = ARR(eps), e = ARR(sigma), g = ARR(grad_f);
+            py::gil_scoped_release nogil;
+            pygad::edm_loss_backward(a, b, c, d, e, sigma_data, g, threads, stream);
+          });
+  }
 }

@@ -6,8 +6,9 @@
 namespace pygad {
 
 // A valid CSR pointer over e entries: ptr[0] == 0, non-decreasing, ptr[n] == e.
-void check_csr_ptr(const Array& ptr, int64_t e);
+// CUDA arrays are checked on `stream` (the stream the op's kernels will run on; 0 = default).
+void check_csr_ptr(const Array& ptr, int64_t e, uintptr_t stream = 0);
 // Every index in [0, hi).
-void check_index_range(const Array& idx, int64_t hi);
+void check_index_range(const Array& idx, int64_t hi, uintptr_t stream = 0);
 
 }  // namespace pygad

@@ -43,8 +43,8 @@ void hetero_csr(const std::vector<Array>& edge_index, const std::vector<int64_t>
       dst.data = const_cast<int64_t*>(rels[r].dst);
       src.name = cat(edge_index[r].name, " (source row)");
       dst.name = cat(edge_index[r].name, " (destination row)");
-      check_index_range(src, rels[r].num_src);
-      check_index_range(dst, num_dst);
+      check_index_range(src, rels[r].num_src, stream);
+      check_index_range(dst, num_dst, stream);
     }
     cuda::hetero_csr(rels, num_dst, rowptr.ptr<int64_t>(), col.ptr<int64_t>(), rel.ptr<int64_t>(),
                      eid.ptr<int64_t>(), stream);
@@ -67,9 +67,9 @@ void csr_transpose(const Array& rowptr, const Array& col, int64_t num_cols, cons
   check_dtype(col, DType::i64);
   check_shape(col, {-1});
   const int64_t E = col.size(0);
-  check_csr_ptr(rowptr, E);
+  check_csr_ptr(rowptr, E, stream);
   check_nonneg(num_cols, "num_cols");
-  check_index_range(col, num_cols);
+  check_index_range(col, num_cols, stream);
   check_dtype(colptr, DType::i64);
   check_shape(colptr, {num_cols + 1});
   for (const Array* a : {&row, &perm}) {

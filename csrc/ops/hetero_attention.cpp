@@ -29,7 +29,7 @@ AttentionProblem<T> make_problem(const Array& q, const Array& k, const Array& v,
 
 // Shapes, dtypes, devices and index ranges shared by forward and backward.
 void check_problem(const Array& q, const Array& k, const Array& v, const Array& mu, const Array& rowptr,
-                   const Array& col, const Array& rel) {
+                   const Array& col, const Array& rel, uintptr_t stream) {
   check_float(q);
   check_shape(q, {-1, -1, -1});
   const int64_t H = q.size(1), D = q.size(2);
@@ -43,19 +43,19 @@ void check_problem(const Array& q, const Array& k, const Array& v, const Array& 
   check_shape(rel, {col.size(0)});
   for (const Array* a : {&k, &v, &mu, &rowptr, &col, &rel}) check_same_device(q, *a);
   check_cuda_built(q);
-  check_csr_ptr(rowptr, col.size(0));
+  check_csr_ptr(rowptr, col.size(0), stream);
   if (rowptr.size(0) != q.size(0) + 1)
     throw ValueError(cat("'rowptr' must have length N+1 = ", q.size(0) + 1, " (q has N = ", q.size(0),
                          " rows), got ", rowptr.size(0)));
-  check_index_range(col, k.size(0));
-  check_index_range(rel, mu.size(0));
+  check_index_range(col, k.size(0), stream);
+  check_index_range(rel, mu.size(0), stream);
 }
 }  // namespace
 
 void hetero_attention_forward(const Array& q, const Array& k, const Array& v, const Array& mu,
                               const Array& rowptr, const Array& col, const Array& rel, double scale,
                               const Array& out, const Array& lse, int threads, uintptr_t stream) {
-  check_problem(q, k, v, mu, rowptr, col, rel);
+  check_problem(q, k, v, mu, rowptr, col, rel, stream);
   check_same_dtype(q, out);
   check_shape(out, {q.size(0), q.size(1), q.size(2)});
   check_same_dtype(q, lse);
@@ -80,7 +80,7 @@ void hetero_attention_backward(const Array& grad_out, const Array& q, const Arra
                                const Array& colptr, const Array& row, const Array& perm, double scale,
                                const Array& out, const Array& lse, const Array& grad_q, const Array& grad_k,
                                const Array& grad_v, const Array& grad_mu, int threads, uintptr_t stream) {
-  check_problem(q, k, v, mu, rowptr, col, rel);
+  check_problem(q, k, v, mu, rowptr, col, rel, stream);
   for (const Array* a : {&grad_out, &out, &grad_q}) {
     check_same_dtype(q, *a);
     check_shape(*a, {q.size(0), q.size(1), q.size(2)});
@@ -96,7 +96,7 @@ void hetero_attention_backward(const Array& grad_out, const Array& q, const Arra
   check_same_dtype(q, grad_mu);
   check_shape(grad_mu, {mu.size(0), mu.size(1)});
   const int64_t E = col.size(0);
-  check_csr_ptr(colptr, E);
+  check_csr_ptr(colptr, E, stream);
   if (colptr.size(0) != k.size(0) + 1)
     throw ValueError(cat("'colptr' must have length M+1 = ", k.size(0) + 1, ", got ", colptr.size(0)));
   for (const Array* a : {&row, &perm}) {
@@ -104,8 +104,8 @@ void hetero_attention_backward(const Array& grad_out, const Array& q, const Arra
     check_shape(*a, {E});
   }
   for (const Array* a : {&lse, &grad_mu, &colptr, &row, &perm}) check_same_device(q, *a);
-  check_index_range(row, q.size(0));
-  check_index_range(perm, E);
+  check_index_range(row, q.size(0), stream);
+  check_index_range(perm, E, stream);
   dispatch_float(q, [&](auto t) {
     using T = decltype(t);
     auto p = make_problem<T>(q, k, v, mu, rowptr, col, rel, scale);

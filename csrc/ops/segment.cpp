@@ -17,7 +17,7 @@ int reduce_code(const std::string& reduce) {
 void segment_sum(const Array& src, const Array& ptr, const Array& out, int threads, uintptr_t stream) {
   check_float(src);
   check_shape(src, {-1, -1});
-  check_csr_ptr(ptr, src.size(0));
+  check_csr_ptr(ptr, src.size(0), stream);
   const int64_t n = ptr.size(0) - 1, f = src.size(1);
   check_same_dtype(src, out);
   check_shape(out, {n, f});
@@ -39,7 +39,7 @@ void segment_sum(const Array& src, const Array& ptr, const Array& out, int threa
 void segment_softmax(const Array& src, const Array& ptr, const Array& out, int threads, uintptr_t stream) {
   check_float(src);
   check_shape(src, {-1, -1});
-  check_csr_ptr(ptr, src.size(0));
+  check_csr_ptr(ptr, src.size(0), stream);
   const int64_t n = ptr.size(0) - 1, h = src.size(1);
   check_same_dtype(src, out);
   check_shape(out, {src.size(0), h});
@@ -62,7 +62,7 @@ void segment_softmax_backward(const Array& y, const Array& grad_y, const Array& 
                               int threads, uintptr_t stream) {
   check_float(y);
   check_shape(y, {-1, -1});
-  check_csr_ptr(ptr, y.size(0));
+  check_csr_ptr(ptr, y.size(0), stream);
   const int64_t n = ptr.size(0) - 1, h = y.size(1);
   for (const Array* a : {&grad_y, &grad_src}) {
     check_same_dtype(y, *a);
@@ -92,9 +92,9 @@ void neighbor_aggregate(const Array& x, const Array& rowptr, const Array& col, c
   check_shape(x, {-1, -1});
   check_dtype(col, DType::i64);
   check_shape(col, {-1});
-  check_csr_ptr(rowptr, col.size(0));
+  check_csr_ptr(rowptr, col.size(0), stream);
   const int64_t n = rowptr.size(0) - 1, f = x.size(1);
-  check_index_range(col, x.size(0));
+  check_index_range(col, x.size(0), stream);
   check_same_dtype(x, out);
   check_shape(out, {n, f});
   for (const Array* a : {&rowptr, &col, &out}) check_same_device(x, *a);

@@ -78,3 +78,94 @@ def hetero_attention(q: Tensor, k: Tensor, v: Tensor, mu: Tensor, rowptr: Tensor
     alpha = segment_softmax(logits, rowptr)                        # [E, H]
     msg = alpha.unsqueeze(-1) * v[col]                             # [E, H, D]
     return q.new_zeros(q.shape).index_add(0, dst, msg)
+
+
+# ---- EDM diffusion steps (twins of pygad.ops.diffusion_step) -------------------------------
+# Torch-eager formulas in the kernels' operation order; ``out`` tuples are filled by copy.
+
+def _edm_rows(sigma, like: Tensor) -> Tensor:
+    if isinstance(sigma, (int, float)):
+        return torch.full((like.shape[0],), float(sigma), dtype=like.dtype, device=like.device)
+    return sigma
+
+
+def _edm_fill(result: tuple, out) -> tuple:
+    if out is None:
+        return result
+    out = (out,) if isinstance(out, Tensor) else tuple(out)
+    for o, r in zip(out, result):
+        o.copy_(r)
+    return out
+
+
+def edm_coefficients(sigma: Tensor, sigma_data: float = 0.5) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """EDM preconditioning ``(c_skip, c_out, c_in, c_noise)`` per noise level [B]."""
+    sd = float(sigma_data)
+    v = sigma * sigma + sd * sd
+    r = v.sqrt()
+    return (sd * sd) / v, sigma * sd / r, 1 / r, sigma.log() / 4
+
+
+def edm_loss_weight(sigma: Tensor, sigma_data: float = 0.5) -> Tensor:
+    """EDM loss weight ``lambda = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2``."""
+    sd = float(sigma_data)
+    ssd = sigma * sd
+    return (sigma * sigma + sd * sd) / (ssd * ssd)
+
+
+def edm_precondition(x: Tensor, sigma, sigma_data: float = 0.5, *, repeat: int = 1, sigma_hat=None, eps=None,
+                     s_noise: float = 1.0, out=None):
+    sigma = _edm_rows(sigma, x)
+    if sigma_hat is not None:
+        sigma_hat = _edm_rows(sigma_hat, x)
+        scale = (sigma_hat * sigma_hat - sigma * sigma).clamp_min(0).sqrt() * float(s_noise)
+        x_hat = x + scale[:, None] * eps
+        _, _, c_in, c_noise = edm_coefficients(sigma_hat, sigma_data)
+        net_in = (c_in[:, None] * x_hat).repeat(repeat, 1)
+        return _edm_fill((x_hat, net_in, c_noise), out)
+    _, _, c_in, c_noise = edm_coefficients(sigma, sigma_data)
+    return _edm_fill(((c_in[:, None] * x).repeat(repeat, 1), c_noise), out)
+
+
+def _edm_guided(f_cond: Tensor, f_uncond: Tensor | None, guidance: float) -> Tensor:
+    return f_cond if f_uncond is None else f_uncond + float(guidance) * (f_cond - f_uncond)
+
+
+def edm_step(x: Tensor, f_cond: Tensor, f_uncond: Tensor | None, sigma, sigma_next, guidance: float = 1.0,
+             sigma_data: float = 0.5, *, repeat: int = 0, out=None):
+    sigma, sigma_next = _edm_rows(sigma, x), _edm_rows(sigma_next, x)
+    c_skip, c_out, _, _ = edm_coefficients(sigma, sigma_data)
+    den = c_skip[:, None] * x + c_out[:, None] * _edm_guided(f_cond, f_uncond, guidance)
+    deriv = (x - den) / sigma[:, None]
+    x_next = x + (sigma_next - sigma)[:, None] * deriv
+    if repeat > 0:
+        c_in_next = edm_coefficients(sigma_next, sigma_data)[2]
+        return _edm_fill((x_next, deriv, (c_in_next[:, None] * x_next).repeat(repeat, 1)), out)
+    return _edm_fill((x_next, deriv), out)
+
+
+def edm_heun(x_hat: Tensor, deriv: Tensor, x_next: Tensor, f_cond: Tensor, f_uncond: Tensor | None, sigma_hat,
+             sigma_next, guidance: float = 1.0, sigma_data: float = 0.5, *, out=None) -> Tensor:
+    sigma_hat, sigma_next = _edm_rows(sigma_hat, x_hat), _edm_rows(sigma_next, x_hat)
+    last = sigma_next == 0
+    s = torch.where(last, torch.ones_like(sigma_next), sigma_next)  # avoids 0/0 in rows that keep x_next
+    c_skip, c_out, _, _ = edm_coefficients(s, sigma_data)
+    den = c_skip[:, None] * x_next + c_out[:, None] * _edm_guided(f_cond, f_uncond, guidance)
+    deriv2 = (x_next - den) / s[:, None]
+    res = x_hat + (sigma_next - sigma_hat)[:, None] * (0.5 * deriv + 0.5 * deriv2)
+    res = torch.where(last[:, None], x_next, res)
+    return _edm_fill((res,), out)[0]
+
+
+def edm_noise(z0: Tensor, eps: Tensor, sigma, sigma_data: float = 0.5) -> tuple[Tensor, Tensor]:
+    sigma = _edm_rows(sigma, z0)
+    _, _, c_in, c_noise = edm_coefficients(sigma, sigma_data)
+    return c_in[:, None] * (z0 + sigma[:, None] * eps), c_noise
+
+
+def edm_loss(f: Tensor, z0: Tensor, eps: Tensor, sigma, sigma_data: float = 0.5) -> Tensor:
+    sigma = _edm_rows(sigma, f)
+    c_skip, c_out, _, _ = edm_coefficients(sigma, sigma_data)
+    z = z0 + sigma[:, None] * eps
+    res = c_skip[:, None] * z + c_out[:, None] * f - z0
+    return edm_loss_weight(sigma, sigma_data) * (res * res).mean(1)

@@ -31,6 +31,7 @@ P_TH_QUANTILE = 8
 P_TH_MARGIN = 9
 P_TH_LR = 10
 P_TH_WARMUP = 11
-N_PARAMS = 12
+P_SCORE_CLIP = 12     # Mean: cap of each coordinate's standardised residual in the score
+N_PARAMS = 13
 
 TINY = 1e-30

@@ -107,7 +107,9 @@ void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const in
   {
     T* gmu = mu_partial.data() + static_cast<size_t>(thread_id()) * R * H;
     std::vector<T> delta(H);
-#pragma omp for schedule(dynamic, 64)
+    // Static round-robin chunks: each thread always sums the same rows into its grad_mu
+    // partial, so the reduced grad_mu is bitwise repeatable (gradcheck requires it).
+#pragma omp for schedule(static, 64)
     for (int64_t i = 0; i < p.N; ++i) {
       const int64_t b = p.rowptr[i], e = p.rowptr[i + 1];
       T* gq = grad_q + i * HD;

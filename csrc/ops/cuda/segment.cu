@@ -1,0 +1,195 @@
+// CUDA segment kernels and device-side index checks.
+//
+// Segment ops: one thread per (segment, column). Consecutive threads take consecutive columns
+// of one segment, so reads of a row are coalesced; each thread reduces its segment in entry
+// order, so results are deterministic and match the CPU loops operation for operation.
+#include "cuda_utils.cuh"
+#include "ops/segment.h"
+
+namespace pygad::cuda {
+
+namespace {
+
+template <typename T>
+__global__ void segment_sum_kernel(const T* __restrict__ src, const int64_t* __restrict__ ptr, T* __restrict__ out,
+                                   int64_t n, int64_t f) {
+  for (int64_t t = global_thread(); t < n * f; t += global_threads()) {
+    const int64_t i = t / f, c = t - i * f;
+    T s = 0;
+    for (int64_t e = ptr[i], end = ptr[i + 1]; e < end; ++e) s += src[e * f + c];
+    out[t] = s;
+  }
+}
+
+template <typename T>
+__global__ void segment_softmax_kernel(const T* __restrict__ src, const int64_t* __restrict__ ptr,
+                                       T* __restrict__ out, int64_t n, int64_t h) {
+  for (int64_t t = global_thread(); t < n * h; t += global_threads()) {
+    const int64_t i = t / h, c = t - i * h;
+    const int64_t b = ptr[i], end = ptr[i + 1];
+    T mx = neg_inf<T>();
+    for (int64_t e = b; e < end; ++e) {
+      const T x = src[e * h + c];
+      mx = (mx < x) ? x : mx;  // std::max semantics, as on the CPU
+    }
+    T sum = 0;
+    for (int64_t e = b; e < end; ++e) sum += exp_(src[e * h + c] - mx);
+    for (int64_t e = b; e < end; ++e) out[e * h + c] = exp_(src[e * h + c] - mx) / sum;
+  }
+}
+
+template <typename T>
+__global__ void segment_softmax_backward_kernel(const T* __restrict__ y, const T* __restrict__ gy,
+                                                const int64_t* __restrict__ ptr, T* __restrict__ gx, int64_t n,
+                                                int64_t h) {
+  for (int64_t t = global_thread(); t < n * h; t += global_threads()) {
+    const int64_t i = t / h, c = t - i * h;
+    const int64_t b = ptr[i], end = ptr[i + 1];
+    T dot = 0;
+    for (int64_t e = b; e < end; ++e) dot += y[e * h + c] * gy[e * h + c];
+    for (int64_t e = b; e < end; ++e) gx[e * h + c] = y[e * h + c] * (gy[e * h + c] - dot);
+  }
+}
+
+template <typename T>
+__global__ void neighbor_aggregate_kernel(const T* __restrict__ x, const int64_t* __restrict__ rowptr,
+                                          const int64_t* __restrict__ col, T* __restrict__ out, int64_t n,
+                                          int64_t f, int reduce) {
+  for (int64_t t = global_thread(); t < n * f; t += global_threads()) {
+    const int64_t i = t / f, c = t - i * f;
+    const int64_t b = rowptr[i], end = rowptr[i + 1];
+    T acc = 0;
+    if (b < end) {
+      if (reduce == 2) {
+        acc = x[col[b] * f + c];
+        for (int64_t e = b + 1; e < end; ++e) {
+          const T v = x[col[e] * f + c];
+          acc = (acc < v) ? v : acc;  // std::max semantics, as on the CPU
+        }
+      } else {
+        for (int64_t e = b; e < end; ++e) acc += x[col[e] * f + c];
+        if (reduce == 1) acc *= T(1) / static_cast<T>(end - b);
+      }
+    }
+    out[t] = acc;
+  }
+}
+
+__device__ __forceinline__ void block_add_count(unsigned long long local, unsigned long long* total) {
+  __shared__ unsigned long long warp_sums[kBlock / 32];
+  for (int off = 16; off > 0; off >>= 1) local += __shfl_xor_sync(0xffffffffu, local, off);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) warp_sums[warp] = local;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    unsigned long long s = 0;
+    for (int w = 0; w < static_cast<int>(blockDim.x >> 5); ++w) s += warp_sums[w];
+    if (s) atomicAdd(total, s);
+  }
+}
+
+// All threads of every block run to the end (the grid-stride loop has no early exit), so the
+// full-warp shuffles and __syncthreads in block_add_count are safe. blockDim must be kBlock.
+__global__ void count_out_of_range_kernel(const int64_t* __restrict__ idx, int64_t n, int64_t lo, int64_t hi,
+                                          unsigned long long* total) {
+  unsigned long long bad = 0;
+  for (int64_t t = global_thread(); t < n; t += global_threads()) {
+    const int64_t v = idx[t];
+    bad += (v < lo || v >= hi) ? 1ull : 0ull;
+  }
+  block_add_count(bad, total);
+}
+
+__global__ void check_ptr_kernel(const int64_t* __restrict__ ptr, int64_t n, int64_t e, unsigned long long* total) {
+  unsigned long long bad = 0;
+  for (int64_t t = global_thread(); t <= n; t += global_threads()) {
+    const int64_t v = ptr[t];
+    if (t == 0 && v != 0) bad = 1;
+    if (t > 0 && v < ptr[t - 1]) bad = 1;
+    if (t == n && v != e) bad = 1;
+  }
+  block_add_count(bad, total);
+}
+
+// Runs `launch(counter)` on the stream, then copies the counter back (synchronises the stream).
+template <typename Launch>
+int64_t count_on_device(cudaStream_t s, Launch&& launch) {
+  Workspace ws(sizeof(unsigned long long), s);
+  auto* counter = reinterpret_cast<unsigned long long*>(ws.get());
+  PYGAD_CUDA_CHECK(cudaMemsetAsync(counter, 0, sizeof(unsigned long long), s));
+  launch(counter);
+  unsigned long long host = 0;
+  PYGAD_CUDA_CHECK(cudaMemcpyAsync(&host, counter, sizeof(host), cudaMemcpyDeviceToHost, s));
+  PYGAD_CUDA_CHECK(cudaStreamSynchronize(s));
+  return static_cast<int64_t>(host);
+}
+
+}  // namespace
+
+template <typename T>
+void segment_sum(const T* src, const int64_t* ptr, T* out, int64_t n, int64_t f, uintptr_t stream) {
+  if (n * f == 0) return;
+  DeviceGuard guard(ptr);
+  segment_sum_kernel<T><<<grid_for(n * f), kBlock, 0, as_stream(stream)>>>(src, ptr, out, n, f);
+  PYGAD_CUDA_CHECK_LAUNCH("segment_sum_kernel");
+}
+
+template <typename T>
+void segment_softmax(const T* src, const int64_t* ptr, T* out, int64_t n, int64_t h, uintptr_t stream) {
+  if (n * h == 0) return;
+  DeviceGuard guard(ptr);
+  segment_softmax_kernel<T><<<grid_for(n * h), kBlock, 0, as_stream(stream)>>>(src, ptr, out, n, h);
+  PYGAD_CUDA_CHECK_LAUNCH("segment_softmax_kernel");
+}
+
+template <typename T>
+void segment_softmax_backward(const T* y, const T* gy, const int64_t* ptr, T* gx, int64_t n, int64_t h,
+                              uintptr_t stream) {
+  if (n * h == 0) return;
+  DeviceGuard guard(ptr);
+  segment_softmax_backward_kernel<T><<<grid_for(n * h), kBlock, 0, as_stream(stream)>>>(y, gy, ptr, gx, n, h);
+  PYGAD_CUDA_CHECK_LAUNCH("segment_softmax_backward_kernel");
+}
+
+template <typename T>
+void neighbor_aggregate(const T* x, const int64_t* rowptr, const int64_t* col, T* out, int64_t n, int64_t f,
+                        int reduce, uintptr_t stream) {
+  if (n * f == 0) return;
+  DeviceGuard guard(rowptr);
+  neighbor_aggregate_kernel<T><<<grid_for(n * f), kBlock, 0, as_stream(stream)>>>(x, rowptr, col, out, n, f, reduce);
+  PYGAD_CUDA_CHECK_LAUNCH("neighbor_aggregate_kernel");
+}
+
+int64_t count_out_of_range(const int64_t* idx, int64_t n, int64_t lo, int64_t hi, uintptr_t stream) {
+  if (n <= 0) return 0;
+  DeviceGuard guard(idx);
+  const cudaStream_t s = as_stream(stream);
+  return count_on_device(s, [&](unsigned long long* counter) {
+    count_out_of_range_kernel<<<grid_for(n), kBlock, 0, s>>>(idx, n, lo, hi, counter);
+    PYGAD_CUDA_CHECK_LAUNCH("count_out_of_range_kernel");
+  });
+}
+
+int64_t check_ptr(const int64_t* ptr, int64_t n, int64_t e, uintptr_t stream) {
+  if (n < 0 || ptr == nullptr) return 1;
+  DeviceGuard guard(ptr);
+  const cudaStream_t s = as_stream(stream);
+  const int64_t bad = count_on_device(s, [&](unsigned long long* counter) {
+    check_ptr_kernel<<<grid_for(n + 1), kBlock, 0, s>>>(ptr, n, e, counter);
+    PYGAD_CUDA_CHECK_LAUNCH("check_ptr_kernel");
+  });
+  return bad ? 1 : 0;
+}
+
+#define PYGAD_INSTANTIATE(T)                                                                                 \
+  template void segment_sum<T>(const T*, const int64_t*, T*, int64_t, int64_t, uintptr_t);                  \
+  template void segment_softmax<T>(const T*, const int64_t*, T*, int64_t, int64_t, uintptr_t);              \
+  template void segment_softmax_backward<T>(const T*, const T*, const int64_t*, T*, int64_t, int64_t,        \
+                                            uintptr_t);                                                      \
+  template void neighbor_aggregate<T>(const T*, const int64_t*, const int64_t*, T*, int64_t, int64_t, int, \
+                                      uintptr_t);
+PYGAD_INSTANTIATE(float)
+PYGAD_INSTANTIATE(double)
+#undef PYGAD_INSTANTIATE
+
+}  // namespace pygad::cuda

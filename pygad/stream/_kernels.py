@@ -1,0 +1,691 @@
+"""Private Numba kernels of the stream estimators.
+
+Every kernel works in place on preallocated state arrays:
+
+* ``V``  vector state ``[K, m, d]`` (float32 or float64): Mean ``m=2`` (location, scale),
+  Linear/Logistic ``m=1`` (weights);
+* ``SC`` scalar state ``[K, N_SCALARS]`` float64 (see :mod:`._layout`);
+* ``P``  parameter vector ``[N_PARAMS]`` float64.
+
+Single-stream kernels (``*_run``) use slot 0 and run serially; keyed kernels (``*_keyed``)
+take samples grouped by key (``order``, ``starts``, ``slots``) and process the groups in
+parallel with ``prange``: every key has exactly one writer, so no locks are needed.
+
+A kernel returns, per group, ``-1`` or the row index of the first NaN/inf sample. With
+``mode == 0`` (raise) it stops that group there (the caller restores its snapshot and
+raises); with ``mode == 1`` (skip) the sample is counted in ``N_INVALID`` and skipped.
+Non-finite input is detected on fused reductions (dot products, norms) of the first pass, so
+validation costs no extra read of ``X``.
+
+Each kernel has a naive Python twin in :mod:`._reference`; the tests compare them.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import JIT, JIT_INLINE, JIT_PARALLEL
+from ._layout import (AUX, BIAS, CLIP_Q, EPOCH_END, ETA, N_INVALID, N_SEEN, P_ALPHA, P_CLIP,
+                      P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE, P_HORIZON, P_LR, P_REG,
+                      P_SCORE_CLIP, P_TH_LR, P_TH_MARGIN, P_TH_QUANTILE, P_TH_WARMUP, TH_DEV, TH_HI,
+                      TH_MED, TH_N, TINY)
+
+MEAN, LINEAR, LOGISTIC = 0, 1, 2
+BURN_IN = 2.0  # the first scores of a fresh state are meaningless: not fed to the threshold
+
+
+# ----------------------------------------------------------------------------- helpers
+@njit(**JIT_INLINE)
+def _advance_schedule(sc, P):
+    """Count one learned sample; at the end of a doubling epoch set eta = lr * T**-alpha."""
+    n = sc[N_SEEN] + 1.0
+    sc[N_SEEN] = n
+    if P[P_HORIZON] <= 0.0 and n >= sc[EPOCH_END]:
+        T = sc[EPOCH_END] + 1.0          # next epoch length (1, 2, 4, ...)
+        sc[EPOCH_END] = sc[EPOCH_END] + T
+        sc[ETA] = P[P_LR] * T ** (-P[P_ALPHA])
+
+
+@njit(**JIT_INLINE)
+def _clip_factor(gn, sc, P):
+    """min(1, lambda / ||g||) with lambda fixed or adapted from the running quantile."""
+    lam = P[P_CLIP]
+    if lam <= 0.0:
+        q = sc[CLIP_Q]
+        if q <= 0.0:                     # first non-zero gradient starts the quantile
+            if gn > 0.0:
+                sc[CLIP_Q] = gn
+            return 1.0
+        lam = P[P_CLIP_MULT] * q
+        p = P[P_CLIP_QUANTILE]
+        if gn > q:
+            sc[CLIP_Q] = q * (1.0 + P[P_CLIP_LR] * (1.0 - p))
+        else:
+            sc[CLIP_Q] = q * (1.0 - P[P_CLIP_LR] * p)
+    if gn <= lam:
+        return 1.0
+    return lam / gn
+
+
+@njit(**JIT_INLINE)
+def _threshold_value(sc, P):
+    return sc[TH_HI] + P[P_TH_MARGIN] * sc[TH_DEV]
+
+
+@njit(**JIT_INLINE)
+def _threshold_step(score, sc, P):
+    """Flag ``score`` against the current threshold, then update the threshold with it."""
+    n = sc[TH_N]
+    if n == 0.0:
+        sc[TH_MED] = score
+        sc[TH_HI] = score
+        sc[TH_DEV] = 0.0
+        sc[TH_N] = 1.0
+        return 0
+    flag = 0
+    if n >= P[P_TH_WARMUP] and score > _threshold_value(sc, P):
+        flag = 1
+    rate = P[P_TH_LR]
+    if 1.0 / (n + 1.0) > rate:
+        rate = 1.0 / (n + 1.0)
+    med = sc[TH_MED]
+    a = abs(score - med)
+    if n >= 5.0 and a > 4.0 * sc[TH_DEV]:
+        a = 4.0 * sc[TH_DEV]             # clipped update: one huge score cannot blow it up
+    dev = sc[TH_DEV] + rate * (a - sc[TH_DEV])
+    sc[TH_DEV] = dev
+    step = rate * dev
+    if score > med:
+        sc[TH_MED] = med + 0.5 * step
+    else:
+        sc[TH_MED] = med - 0.5 * step
+    p = P[P_TH_QUANTILE]
+    hi = sc[TH_HI]
+    if score > hi:
+        hi = hi + step * p
+    else:
+        hi = hi - step * (1.0 - p)
+    if hi < sc[TH_MED]:
+        hi = sc[TH_MED]
+    sc[TH_HI] = hi
+    sc[TH_N] = n + 1.0
+    return flag
+
+
+# ----------------------------------------------------------------------------- steps
+@njit(**JIT_INLINE)
+def _mean_score_row(x, mu, s, sc, P, buf):
+    """(finite, score, ||x - mu||^2) of one sample against the state (pure).
+
+    score = sqrt(mean_j min(z_j^2, c^2)), z_j = (x_j - mu_j) / sqrt(s_j^2 + f^2): a robust
+    standardised distance, each coordinate's contribution capped at c^2 (no single feature
+    dominates)."""
+    d = x.shape[0]
+    fl = P[P_REG] * sc[AUX]
+    buf[2] = fl * fl + TINY
+    buf[3] = P[P_SCORE_CLIP] * P[P_SCORE_CLIP]
+    fl2 = buf[2]
+    c2 = buf[3]
+    r = x[0] - mu[0]
+    rr = r * r
+    z2 = r * r / (s[0] * s[0] + fl2)
+    acc = z2 if z2 < c2 else c2
+    for j in range(1, d):
+        r = x[j] - mu[j]
+        rr += r * r
+        z2 = r * r / (s[j] * s[j] + fl2)
+        acc += z2 if z2 < c2 else c2
+    rr = rr + 0.0
+    acc = acc + 0.0
+    if not np.isfinite(rr):
+        return False, 0.0, rr
+    if sc[N_SEEN] < 2.0:                 # no scale yet: no information, score 0
+        return True, 0.0, rr
+    return True, math.sqrt(acc / d), rr
+
+
+@njit(**JIT_INLINE)
+def _mean_step(x, mu, s, sc, P, buf):
+    """Score one sample (prequential), then learn it. Returns (finite, score)."""
+    ok, score, rr = _mean_score_row(x, mu, s, sc, P, buf)
+    if not ok:
+        return False, 0.0
+    d = x.shape[0]
+    if sc[N_SEEN] == 0.0:
+        for j in range(d):
+            mu[j] = x[j]
+            s[j] = 0.0
+        sc[AUX] = 0.0
+    else:
+        f = _clip_factor(math.sqrt(rr), sc, P)
+        buf[0] = sc[ETA] * f
+        step = buf[0]
+        ssum = s[0] - s[0]
+        for j in range(d):
+            r = x[j] - mu[j]
+            mu[j] += step * r
+            s[j] += step * (abs(r) - s[j])
+            ssum += s[j]
+        sc[AUX] = ssum / d
+    _advance_schedule(sc, P)
+    if sc[N_SEEN] > BURN_IN:
+        _threshold_step(score, sc, P)
+    return True, score
+
+
+@njit(**JIT_INLINE)
+def _glm_score_row(kind, x, w, sc, y, has_y):
+    """(finite, score, z, ||x||^2): Linear |y - z| / residual scale (needs y); Logistic
+    log-loss of y, or P(y = 1 | x) when no label is given. Pure."""
+    d = x.shape[0]
+    # accumulate in the input's precision (float32 SIMD lanes), then widen
+    zz = w[0] * x[0]
+    xx_ = x[0] * x[0]
+    for j in range(1, d):
+        zz += w[j] * x[j]
+        xx_ += x[j] * x[j]
+    z = sc[BIAS] + zz
+    xx = xx_ + 0.0
+    if not (np.isfinite(z) and np.isfinite(xx)):
+        return False, 0.0, z, xx
+    if kind == LINEAR:
+        if sc[N_SEEN] == 0.0:
+            return True, 0.0, z, xx
+        return True, abs(y - z) / (sc[AUX] + TINY), z, xx
+    if not has_y:
+        if z >= 0.0:
+            return True, 1.0 / (1.0 + math.exp(-z)), z, xx
+        e = math.exp(z)
+        return True, e / (1.0 + e), z, xx
+    # log-loss: softplus(-z) for y = 1, softplus(z) for y = 0
+    t = -z if y > 0.5 else z
+    if t > 0.0:
+        return True, t + math.log1p(math.exp(-t)), z, xx
+    return True, math.log1p(math.exp(t)), z, xx
+
+
+@njit(**JIT_INLINE)
+def _glm_step(kind, x, w, sc, y, P, buf):
+    """Score one labelled sample (prequential), then take one clipped, normalised SGD step.
+
+    Gradient g = (pred - y) * [x, 1]; clipped on ||g||, preconditioned by 1 / (1 + ||x||^2)
+    (normalised LMS), so no feature scaling is needed; L2 as decoupled decay.
+    """
+    d = x.shape[0]
+    zz = w[0] * x[0]
+    xx_ = x[0] * x[0]
+    for j in range(1, d):
+        zz += w[j] * x[j]
+        xx_ += x[j] * x[j]
+    z = sc[BIAS] + zz
+    xx = xx_ + 0.0
+    if not (np.isfinite(z) and np.isfinite(xx)):
+        return False, 0.0
+    if kind == LINEAR:
+        err = z - y
+        score = 0.0 if sc[N_SEEN] == 0.0 else abs(err) / (sc[AUX] + TINY)
+    else:
+        # one exp serves the probability and the log-loss (softplus of -z or z)
+        e = math.exp(-abs(z))
+        inv = 1.0 / (1.0 + e)
+        p = inv if z >= 0.0 else e * inv
+        err = p - y
+        t = -z if y > 0.5 else z
+        score = (t if t > 0.0 else 0.0) + math.log1p(e)
+    nx = xx + 1.0
+    gn = abs(err) * math.sqrt(nx)
+    f = _clip_factor(gn, sc, P)
+    eta = sc[ETA]
+    step = -eta * f * err / nx
+    # scalars in the state's precision (via the scratch buffer) keep the loop in SIMD lanes
+    buf[0] = step
+    buf[1] = 1.0 - eta * P[P_REG]
+    st = buf[0]
+    decay = buf[1]
+    d = x.shape[0]
+    if P[P_REG] == 0.0:
+        for j in range(d):
+            w[j] += st * x[j]
+    else:
+        for j in range(d):
+            w[j] = w[j] * decay + st * x[j]
+    sc[BIAS] += step
+    if kind == LINEAR:
+        sc[AUX] += eta * f * (abs(err) - sc[AUX])
+    _advance_schedule(sc, P)
+    if sc[N_SEEN] > BURN_IN:
+        _threshold_step(score, sc, P)
+    return True, score
+
+
+@njit(**JIT_INLINE)
+def _step(kind, x, v, sc, y, P, buf):
+    if kind == MEAN:
+        return _mean_step(x, v[0], v[1], sc, P, buf)
+    return _glm_step(kind, x, v[0], sc, y, P, buf)
+
+
+@njit(**JIT_INLINE)
+def _score(kind, x, v, sc, y, has_y, P, buf):
+    if kind == MEAN:
+        ok, score, rr = _mean_score_row(x, v[0], v[1], sc, P, buf)
+        return ok, score
+    ok, score, z, xx = _glm_score_row(kind, x, v[0], sc, y, has_y)
+    return ok, score
+
+
+# ----------------------------------------------------------------------------- fused sequences
+# The per-sample steps above document the algorithm one sample at a time. The sequence
+# kernels below run the same arithmetic over a run of samples of one key with the scalar
+# state held in local variables (registers) instead of the state array, which LLVM would
+# otherwise reload and store around every vector loop (it cannot prove the arrays distinct).
+
+
+@njit(**JIT_INLINE)
+def _clip_local(gn, q, P):
+    """(factor, new q) of the adaptive/fixed clip, scalar-state version of _clip_factor."""
+    lam = P[P_CLIP]
+    if lam <= 0.0:
+        if q <= 0.0:
+            if gn > 0.0:
+                q = gn
+            return 1.0, q
+        lam = P[P_CLIP_MULT] * q
+        p = P[P_CLIP_QUANTILE]
+        if gn > q:
+            q = q * (1.0 + P[P_CLIP_LR] * (1.0 - p))
+        else:
+            q = q * (1.0 - P[P_CLIP_LR] * p)
+    if gn <= lam:
+        return 1.0, q
+    return lam / gn, q
+
+
+@njit(**JIT_INLINE)
+def _threshold_local(score, med, hi, dev, n, P):
+    """Scalar-state version of _threshold_step (flag not needed while learning)."""
+    if n == 0.0:
+        return score, score, 0.0, 1.0
+    rate = P[P_TH_LR]
+    if (n + 1.0) * rate < 1.0:          # division only in the first 1/lr scores
+        rate = 1.0 / (n + 1.0)
+    a = abs(score - med)
+    if n >= 5.0 and a > 4.0 * dev:
+        a = 4.0 * dev
+    dev = dev + rate * (a - dev)
+    step = rate * dev
+    if score > med:
+        med = med + 0.5 * step
+    else:
+        med = med - 0.5 * step
+    p = P[P_TH_QUANTILE]
+    if score > hi:
+        hi = hi + step * p
+    else:
+        hi = hi - step * (1.0 - p)
+    if hi < med:
+        hi = med
+    return med, hi, dev, n + 1.0
+
+
+@njit(**JIT)
+def _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
+    """Prequential score+learn of rows order[lo:hi_] (or lo:hi_) of one key. Returns the first
+    bad row (mode 0) or -1. Same arithmetic as _step, scalar state kept in locals."""
+    want = scores.shape[0] > 0
+    has_y = y.shape[0] > 0
+    n_seen = sc[N_SEEN]
+    n_invalid = sc[N_INVALID]
+    epoch_end = sc[EPOCH_END]
+    eta = sc[ETA]
+    q = sc[CLIP_Q]
+    aux = sc[AUX]
+    bias = sc[BIAS]
+    th_med = sc[TH_MED]
+    th_hi = sc[TH_HI]
+    th_dev = sc[TH_DEV]
+    th_n = sc[TH_N]
+    horizon = P[P_HORIZON]
+    reg = P[P_REG]
+    w = v[0]
+    s = v[1] if kind == MEAN else v[0]
+    d = X.shape[1]
+    buf = np.empty(4, v.dtype)
+    bad = -1
+    for t in range(lo, hi_):
+        i = order[t] if use_order else t
+        x = X[i]
+        yi = y[i] if has_y else 0.0
+        ok = True
+        score = 0.0
+        if kind == MEAN:
+            fl = reg * aux
+            buf[2] = fl * fl + TINY
+            buf[3] = P[P_SCORE_CLIP] * P[P_SCORE_CLIP]
+            fl2 = buf[2]
+            c2 = buf[3]
+            r = x[0] - w[0]
+            rr = r * r
+            z2 = r * r / (s[0] * s[0] + fl2)
+            acc = z2 if z2 < c2 else c2
+            for j in range(1, d):
+                r = x[j] - w[j]
+                rr += r * r
+                z2 = r * r / (s[j] * s[j] + fl2)
+                acc += z2 if z2 < c2 else c2
+            rr = rr + 0.0
+            if not np.isfinite(rr):
+                ok = False
+            else:
+                if n_seen >= 2.0:
+                    score = math.sqrt((acc + 0.0) / d)
+                if n_seen == 0.0:
+                    for j in range(d):
+                        w[j] = x[j]
+                        s[j] = 0.0
+                    aux = 0.0
+                else:
+                    f, q = _clip_local(math.sqrt(rr), q, P)
+                    buf[0] = eta * f
+                    step = buf[0]
+                    ssum = s[0] - s[0]
+                    for j in range(d):
+                        r = x[j] - w[j]
+                        w[j] += step * r
+                        s[j] += step * (abs(r) - s[j])
+                        ssum += s[j]
+                    aux = ssum / d
+        else:
+            zz = w[0] * x[0]
+            xx_ = x[0] * x[0]
+            for j in range(1, d):
+                zz += w[j] * x[j]
+                xx_ += x[j] * x[j]
+            z = bias + zz
+            xx = xx_ + 0.0
+            if not (np.isfinite(z) and np.isfinite(xx)):
+                ok = False
+            else:
+                if kind == LINEAR:
+                    err = z - yi
+                    score = 0.0 if n_seen == 0.0 else abs(err) / (aux + TINY)
+                else:
+                    e = math.exp(-abs(z))
+                    inv = 1.0 / (1.0 + e)
+                    p = inv if z >= 0.0 else e * inv
+                    err = p - yi
+                    tt = -z if yi > 0.5 else z
+                    score = (tt if tt > 0.0 else 0.0) + math.log1p(e)
+                # 1/sqrt(nx) and 1/nx depend on x only: off the w -> z -> err -> w chain
+                nx = xx + 1.0
+                rs = 1.0 / math.sqrt(nx)
+                inv_nx = rs * rs
+                gn = abs(err) * nx * rs
+                lam = P[P_CLIP]
+                if lam <= 0.0:
+                    if q <= 0.0:
+                        lam = np.inf
+                        if gn > 0.0:
+                            q = gn
+                    else:
+                        lam = P[P_CLIP_MULT] * q
+                        pq = P[P_CLIP_QUANTILE]
+                        if gn > q:
+                            q = q * (1.0 + P[P_CLIP_LR] * (1.0 - pq))
+                        else:
+                            q = q * (1.0 - P[P_CLIP_LR] * pq)
+                if gn > lam:                  # clipped: err * lam / gn = sign(err) lam / sqrt(nx)
+                    g = lam * rs if err > 0.0 else -lam * rs
+                    f = lam / gn
+                else:
+                    g = err
+                    f = 1.0
+                stp = -eta * g * inv_nx
+                buf[0] = stp
+                buf[1] = 1.0 - eta * reg
+                st = buf[0]
+                decay = buf[1]
+                if reg == 0.0:
+                    for j in range(d):
+                        w[j] += st * x[j]
+                else:
+                    for j in range(d):
+                        w[j] = w[j] * decay + st * x[j]
+                bias += stp
+                if kind == LINEAR:
+                    aux += eta * f * (abs(err) - aux)
+        if not ok:
+            if mode == 0:
+                bad = i
+                break
+            n_invalid += 1.0
+            score = np.nan
+        else:
+            n_seen += 1.0
+            if horizon <= 0.0 and n_seen >= epoch_end:
+                T = epoch_end + 1.0
+                epoch_end = epoch_end + T
+                eta = P[P_LR] * T ** (-P[P_ALPHA])
+            if n_seen > BURN_IN:
+                th_med, th_hi, th_dev, th_n = _threshold_local(score, th_med, th_hi, th_dev,
+                                                               th_n, P)
+        if want:
+            scores[i] = score
+    sc[N_SEEN] = n_seen
+    sc[N_INVALID] = n_invalid
+    sc[EPOCH_END] = epoch_end
+    sc[ETA] = eta
+    sc[CLIP_Q] = q
+    sc[AUX] = aux
+    sc[BIAS] = bias
+    sc[TH_MED] = th_med
+    sc[TH_HI] = th_hi
+    sc[TH_DEV] = th_dev
+    sc[TH_N] = th_n
+    return bad
+
+
+# ----------------------------------------------------------------------------- learning
+@njit(**JIT)
+def _process_run(kind, X, y, V, SC, P, scores, mode):
+    """One stream (slot 0): for each row score it, learn it. Returns the first bad row or -1.
+
+    ``scores`` may have length 0 (not wanted); ``y`` has length 0 for the Mean.
+    """
+    dummy = np.empty(0, np.int64)
+    return _seq(kind, X, y, dummy, 0, X.shape[0], False, V[0], SC[0], P, scores, mode)
+
+
+@njit(**JIT)
+def _process_run_steps(kind, X, y, V, SC, P, scores, mode):
+    """Sample-at-a-time version of _process_run (built from _step; cross-checked in tests)."""
+    n = X.shape[0]
+    want = scores.shape[0] > 0
+    has_y = y.shape[0] > 0
+    v = V[0]
+    sc = SC[0]
+    buf = np.empty(4, V.dtype)
+    for i in range(n):
+        yi = y[i] if has_y else 0.0
+        ok, score = _step(kind, X[i], v, sc, yi, P, buf)
+        if not ok:
+            if mode == 0:
+                return i
+            sc[N_INVALID] += 1.0
+            score = np.nan
+        if want:
+            scores[i] = score
+    return -1
+
+
+@njit(**JIT_PARALLEL)
+def _process_keyed(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
+    """Keyed prequential kernel: group g holds rows order[starts[g]:starts[g+1]] of key slot
+    slots[g], in arrival order; groups run in parallel (one writer per key).
+    Returns per group the first bad row or -1."""
+    G = slots.shape[0]
+    bad = np.full(G, -1, np.int64)
+    for g in prange(G):
+        k = slots[g]
+        bad[g] = _seq(kind, X, y, order, starts[g], starts[g + 1], True, V[k], SC[k], P,
+                      scores, mode)
+    return bad
+
+
+# ----------------------------------------------------------------------------- scoring (pure)
+@njit(**JIT)
+def _score_run(kind, X, y, V, SC, P, scores):
+    """Score rows against slot 0 without changing state. Returns the first bad row or -1."""
+    has_y = y.shape[0] > 0
+    v = V[0]
+    sc = SC[0]
+    buf = np.empty(4, V.dtype)
+    for i in range(X.shape[0]):
+        yi = y[i] if has_y else 0.0
+        ok, score = _score(kind, X[i], v, sc, yi, has_y, P, buf)
+        if not ok:
+            return i
+        scores[i] = score
+    return -1
+
+
+@njit(**JIT_PARALLEL)
+def _score_keyed(kind, X, y, rowslot, V, SC, P, scores, empty_score):
+    """Score row i against key slot rowslot[i] (``-1``: unseen key -> ``empty_score``).
+    Pure; chunks of rows run in parallel. Returns the number of non-finite rows (scored NaN)."""
+    has_y = y.shape[0] > 0
+    n = X.shape[0]
+    chunk = 1024
+    nchunks = (n + chunk - 1) // chunk
+    nbad = np.zeros(nchunks, np.int64)
+    for c in prange(nchunks):
+        buf = np.empty(4, V.dtype)
+        for i in range(c * chunk, min(n, (c + 1) * chunk)):
+            k = rowslot[i]
+            yi = y[i] if has_y else 0.0
+            if k < 0:
+                ok = True
+                for j in range(X.shape[1]):
+                    if not np.isfinite(X[i, j]):
+                        ok = False
+                score = empty_score
+                if not has_y and kind == LOGISTIC:
+                    score = 0.5
+            else:
+                ok, score = _score(kind, X[i], V[k], SC[k], yi, has_y, P, buf)
+            if not ok:
+                nbad[c] += 1
+                score = np.nan
+            scores[i] = score
+    return nbad.sum()
+
+
+# ----------------------------------------------------------------------------- threshold
+@njit(**JIT)
+def _threshold_run(scores, SC, P, flags, thresholds):
+    """Standalone AdaptiveThreshold over a score stream (slot 0), prequential; NaN skipped."""
+    sc = SC[0]
+    want = thresholds.shape[0] > 0
+    for i in range(scores.shape[0]):
+        s = scores[i]
+        if want:
+            thresholds[i] = _threshold_value(sc, P) if sc[TH_N] >= P[P_TH_WARMUP] else np.inf
+        if not np.isfinite(s):
+            flags[i] = 0
+            continue
+        flags[i] = _threshold_step(s, sc, P)
+
+
+@njit(**JIT_PARALLEL)
+def _threshold_flags_keyed(scores, rowslot, SC, P, flags):
+    """Pure: flag score i against the threshold of key rowslot[i] (no flag while warming up)."""
+    for i in prange(scores.shape[0]):
+        k = rowslot[i]
+        f = 0
+        if k >= 0:
+            sc = SC[k]
+            if sc[TH_N] >= P[P_TH_WARMUP] and scores[i] > _threshold_value(sc, P):
+                f = 1
+        flags[i] = f
+
+
+@njit(**JIT)
+def _group_by_slot(slots, n_slots):
+    """Counting sort of rows by slot (stable). Returns (order, starts, group_slots)."""
+    n = slots.shape[0]
+    counts = np.zeros(n_slots + 1, np.int64)
+    for i in range(n):
+        counts[slots[i] + 1] += 1
+    G = 0
+    for k in range(1, n_slots + 1):
+        if counts[k] > 0:
+            G += 1
+    group_slots = np.empty(G, np.int64)
+    starts = np.empty(G + 1, np.int64)
+    g = 0
+    for k in range(n_slots):
+        c = counts[k + 1]
+        if c > 0:
+            group_slots[g] = k
+            g += 1
+    for k in range(n_slots):
+        counts[k + 1] += counts[k]
+    for g in range(G):
+        starts[g] = counts[group_slots[g]]
+    starts[G] = n
+    pos = counts[:n_slots].copy()
+    order = np.empty(n, np.int64)
+    for i in range(n):
+        k = slots[i]
+        order[pos[k]] = i
+        pos[k] += 1
+    return order, starts, group_slots
+
+
+@njit(**JIT_PARALLEL)
+def _first_invalid_row(X, bound):
+    """Smallest row index holding NaN/inf or |x| > bound, or -1 (parallel, read-only)."""
+    n = X.shape[0]
+    d = X.shape[1]
+    chunk = 4096
+    nchunks = (n + chunk - 1) // chunk
+    first = np.full(nchunks, -1, np.int64)
+    for c in prange(nchunks):
+        for i in range(c * chunk, min(n, (c + 1) * chunk)):
+            m = 0.0
+            for j in range(d):
+                a = abs(X[i, j])
+                if not (a <= bound):          # also true for NaN
+                    m = 1.0
+            if m > 0.0:
+                first[c] = i
+                break
+    for c in range(nchunks):
+        if first[c] >= 0:
+            return first[c]
+    return -1
+
+
+@njit(**JIT)
+def _check_labels(y, binary):
+    """(first non-finite index or -1, first index not in {0, 1} when ``binary``, or -1)."""
+    bad_fin = -1
+    bad_bin = -1
+    for i in range(y.shape[0]):
+        v = y[i]
+        if not np.isfinite(v):
+            if bad_fin < 0:
+                bad_fin = i
+        elif binary and v != 0.0 and v != 1.0:
+            if bad_bin < 0:
+                bad_bin = i
+    return bad_fin, bad_bin
+
+
+@njit(**JIT)
+def _copy_rows(src, dst):
+    """Plain copy, the memory-bandwidth yardstick of the benchmarks."""
+    for i in range(src.shape[0]):
+        dst[i] = src[i]

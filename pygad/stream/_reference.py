@@ -1,0 +1,187 @@
+"""Naive Python twins of the Numba kernels in :mod:`._kernels` (tests compare against them).
+
+Written for clarity, one sample and one coordinate at a time, in float64, following the
+same formulas as the kernels; they mutate the same state arrays (``V``, ``SC``, ``P``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._layout import (AUX, BIAS, CLIP_Q, EPOCH_END, ETA, N_INVALID, N_SEEN, P_ALPHA, P_CLIP,
+                      P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE, P_HORIZON, P_LR, P_REG,
+                      P_SCORE_CLIP, P_TH_LR, P_TH_MARGIN, P_TH_QUANTILE, P_TH_WARMUP, TH_DEV, TH_HI,
+                      TH_MED, TH_N, TINY)
+
+MEAN, LINEAR, LOGISTIC = 0, 1, 2
+
+
+def advance_schedule(sc, P):
+    sc[N_SEEN] += 1
+    if P[P_HORIZON] <= 0 and sc[N_SEEN] >= sc[EPOCH_END]:
+        T = sc[EPOCH_END] + 1
+        sc[EPOCH_END] += T
+        sc[ETA] = P[P_LR] * T ** (-P[P_ALPHA])
+
+
+def clip_factor(gn, sc, P):
+    lam = P[P_CLIP]
+    if lam <= 0:
+        q = sc[CLIP_Q]
+        if q <= 0:
+            if gn > 0:
+                sc[CLIP_Q] = gn
+            return 1.0
+        lam = P[P_CLIP_MULT] * q
+        p = P[P_CLIP_QUANTILE]
+        sc[CLIP_Q] = q * (1 + P[P_CLIP_LR] * (1 - p)) if gn > q else q * (1 - P[P_CLIP_LR] * p)
+    return min(1.0, lam / gn) if gn > 0 else 1.0
+
+
+def threshold_value(sc, P):
+    return sc[TH_HI] + P[P_TH_MARGIN] * sc[TH_DEV]
+
+
+def threshold_step(score, sc, P):
+    n = sc[TH_N]
+    if n == 0:
+        sc[TH_MED] = sc[TH_HI] = score
+        sc[TH_DEV] = 0.0
+        sc[TH_N] = 1
+        return 0
+    flag = int(n >= P[P_TH_WARMUP] and score > threshold_value(sc, P))
+    rate = max(P[P_TH_LR], 1 / (n + 1))
+    med = sc[TH_MED]
+    a = abs(score - med)
+    if n >= 5:
+        a = min(a, 4 * sc[TH_DEV])
+    sc[TH_DEV] += rate * (a - sc[TH_DEV])
+    step = rate * sc[TH_DEV]
+    sc[TH_MED] = med + 0.5 * step if score > med else med - 0.5 * step
+    p = P[P_TH_QUANTILE]
+    hi = sc[TH_HI]
+    hi = hi + step * p if score > hi else hi - step * (1 - p)
+    sc[TH_HI] = max(hi, sc[TH_MED])
+    sc[TH_N] = n + 1
+    return flag
+
+
+def score_row(kind, x, v, sc, y, has_y, P):
+    """(finite, score) of one row, pure."""
+    x = [float(t) for t in x]
+    d = len(x)
+    if not all(math.isfinite(t) for t in x):
+        return False, 0.0
+    if kind == MEAN:
+        mu, s = v[0], v[1]
+        fl = P[P_REG] * sc[AUX]
+        c2 = P[P_SCORE_CLIP] ** 2
+        acc = sum(min((x[j] - mu[j]) ** 2 / (s[j] ** 2 + fl * fl + TINY), c2) for j in range(d))
+        return True, 0.0 if sc[N_SEEN] < 2 else math.sqrt(acc / d)
+    w = v[0]
+    z = sc[BIAS] + sum(w[j] * x[j] for j in range(d))
+    if kind == LINEAR:
+        return True, 0.0 if sc[N_SEEN] == 0 else abs(y - z) / (sc[AUX] + TINY)
+    p = 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+    if not has_y:
+        return True, p
+    return True, -math.log(p) if y > 0.5 else -math.log1p(-p)
+
+
+def step(kind, x, v, sc, y, P):
+    """Score one row (prequential), then learn it. Returns (finite, score)."""
+    ok, score = score_row(kind, x, v, sc, y, True, P)
+    if not ok:
+        return False, 0.0
+    x = np.asarray(x, np.float64)
+    d = len(x)
+    if kind == MEAN:
+        mu, s = v[0], v[1]
+        if sc[N_SEEN] == 0:
+            mu[:] = x
+            s[:] = 0
+            sc[AUX] = 0.0
+        else:
+            r = [x[j] - float(mu[j]) for j in range(d)]
+            f = clip_factor(math.sqrt(sum(t * t for t in r)), sc, P)
+            eta = sc[ETA] * f
+            for j in range(d):
+                mu[j] = mu[j] + eta * r[j]
+                s[j] = s[j] + eta * (abs(r[j]) - s[j])
+            sc[AUX] = float(np.mean(s.astype(np.float64)))
+    else:
+        w = v[0]
+        z = sc[BIAS] + sum(float(w[j]) * x[j] for j in range(d))
+        pred = z if kind == LINEAR else 1 / (1 + math.exp(-z))
+        err = pred - y
+        nx = 1 + sum(t * t for t in x)
+        f = clip_factor(abs(err) * math.sqrt(nx), sc, P)
+        eta = sc[ETA]
+        stp = -eta * f * err / nx
+        for j in range(d):
+            w[j] = w[j] * (1 - eta * P[P_REG]) + stp * x[j]
+        sc[BIAS] += stp
+        if kind == LINEAR:
+            sc[AUX] += eta * f * (abs(err) - sc[AUX])
+    advance_schedule(sc, P)
+    if sc[N_SEEN] > 2:
+        threshold_step(score, sc, P)
+    return True, score
+
+
+def process_run(kind, X, y, V, SC, P, scores, mode):
+    """Twin of ``_process_run``."""
+    has_y = len(y) > 0
+    for i in range(len(X)):
+        ok, score = step(kind, X[i], V[0], SC[0], float(y[i]) if has_y else 0.0, P)
+        if not ok:
+            if mode == 0:
+                return i
+            SC[0, N_INVALID] += 1
+            score = np.nan
+        if len(scores):
+            scores[i] = score
+    return -1
+
+
+def process_keyed(kind, X, y, slots_per_row, V, SC, P, scores, mode):
+    """Twin of ``_process_keyed`` given one slot per row (rows of a key in arrival order)."""
+    has_y = len(y) > 0
+    stopped = set()
+    for i in range(len(X)):
+        k = int(slots_per_row[i])
+        if k in stopped:
+            continue
+        ok, score = step(kind, X[i], V[k], SC[k], float(y[i]) if has_y else 0.0, P)
+        if not ok:
+            if mode == 0:
+                stopped.add(k)
+                continue
+            SC[k, N_INVALID] += 1
+            score = np.nan
+        if len(scores):
+            scores[i] = score
+
+
+def score_run(kind, X, y, V, SC, P, scores):
+    """Twin of ``_score_run``."""
+    has_y = len(y) > 0
+    for i in range(len(X)):
+        ok, score = score_row(kind, X[i], V[0], SC[0], float(y[i]) if has_y else 0.0, has_y, P)
+        if not ok:
+            return i
+        scores[i] = score
+    return -1
+
+
+def threshold_run(scores, SC, P, flags, thresholds):
+    """Twin of ``_threshold_run``."""
+    sc = SC[0]
+    for i, s in enumerate(scores):
+        if len(thresholds):
+            thresholds[i] = threshold_value(sc, P) if sc[TH_N] >= P[P_TH_WARMUP] else np.inf
+        if not math.isfinite(s):
+            flags[i] = 0
+            continue
+        flags[i] = threshold_step(float(s), sc, P)

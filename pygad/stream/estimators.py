@@ -1,0 +1,709 @@
+"""Clipped-SGD stream estimators (Sankararaman & Narayanaswamy, NeurIPS 2023).
+
+Each sample's gradient of a strongly convex loss is clipped, ``g * min(1, lambda / ||g||)``,
+so that no single (corrupted) sample moves the model far, while the learning rate
+``lr * T**-alpha`` (0 < alpha < 1; constant inside each epoch of the doubling trick
+T = 1, 2, 4, ... when the horizon is unknown) stays large enough to follow drift. The clip
+threshold ``lambda`` is ``clip_mult`` times a running ``clip_quantile`` of the gradient norms,
+learned from the stream (no prior variance bound), unless ``clip`` is a number.
+
+Thread safety (see docs/stream.md): keyed calls (``keys=...``) from several Python threads
+with *disjoint* key sets may run at the same time and give the same result as one serial
+call; the kernels release the GIL. Scoring calls never write state. Un-keyed learning calls
+(all writing the one un-keyed state) on one estimator must not overlap.
+"""
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+
+from . import _layout as L
+from . import state as _state
+from ._keys import IntKeyMap, ObjectKeyMap, make_keymap
+from .threshold import AdaptiveThreshold
+
+__all__ = ["ClippedSGDMean", "ClippedSGDLinear", "ClippedSGDLogistic"]
+
+_MEAN, _LINEAR, _LOGISTIC = 0, 1, 2
+_EMPTY = np.empty(0, np.float64)
+
+
+def _finite_bound(X) -> float:
+    """Largest |x| accepted without an overflow risk in the kernels' sums of squares."""
+    big = 1e37 if X.dtype == np.float32 else 1e300
+    return float(np.sqrt(big / (4.0 * max(1, X.shape[1]))))
+
+
+def _kernels():
+    from . import _kernels  # imported lazily: numba loads on first use, not on import
+    return _kernels
+
+
+class _ClippedSGDBase:
+    _kind: int = -1
+    _m: int = 1            # vector-state rows per key
+    _needs_y: bool = True
+    _reg_name: str = "l2"
+
+    def __init__(self, lr=1.0, alpha=0.5, horizon=None, clip="auto", clip_mult=2.0,
+                 clip_quantile=0.5, clip_lr=0.05, threshold=None, on_invalid="raise",
+                 dtype="float32"):
+        self.lr = lr
+        self.alpha = alpha
+        self.horizon = horizon
+        self.clip = clip
+        self.clip_mult = clip_mult
+        self.clip_quantile = clip_quantile
+        self.clip_lr = clip_lr
+        self.threshold = threshold
+        self.on_invalid = on_invalid
+        self.dtype = dtype
+
+    # ------------------------------------------------------------------ parameters
+    def get_params(self) -> dict:
+        p = {k: getattr(self, k) for k in self._param_names()}
+        if isinstance(p["threshold"], AdaptiveThreshold):
+            p["threshold"] = p["threshold"].get_params()
+        return p
+
+    @classmethod
+    def _param_names(cls):
+        extra = ["score_clip"] if cls._kind == _MEAN else []
+        return ["lr", "alpha", "horizon", "clip", "clip_mult", "clip_quantile", "clip_lr",
+                "threshold", "on_invalid", "dtype", cls._reg_name] + extra
+
+    def _threshold_obj(self) -> AdaptiveThreshold:
+        t = self.threshold
+        if t is None:
+            return AdaptiveThreshold()
+        if isinstance(t, dict):
+            return AdaptiveThreshold(**t)
+        return t
+
+    def _build_params(self) -> np.ndarray:
+        if not (self.lr > 0):
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not (0 < self.alpha < 1):
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
+        if self.horizon is not None and not (self.horizon >= 1):
+            raise ValueError(f"horizon must be None or >= 1, got {self.horizon}")
+        if not (self.clip == "auto" or (isinstance(self.clip, (int, float)) and self.clip > 0)):
+            raise ValueError(f'clip must be "auto" or a positive number, got {self.clip!r}')
+        if not (0 < self.clip_quantile < 1) or not (0 < self.clip_lr < 1) or self.clip_mult <= 0:
+            raise ValueError("clip_quantile and clip_lr must be in (0, 1), clip_mult > 0")
+        if self.on_invalid not in ("raise", "skip"):
+            raise ValueError(f'on_invalid must be "raise" or "skip", got {self.on_invalid!r}')
+        if np.dtype(self.dtype) not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        P = np.zeros(L.N_PARAMS)
+        P[L.P_LR] = self.lr
+        P[L.P_ALPHA] = self.alpha
+        P[L.P_HORIZON] = 0.0 if self.horizon is None else float(self.horizon)
+        P[L.P_CLIP] = 0.0 if self.clip == "auto" else float(self.clip)
+        P[L.P_CLIP_MULT] = self.clip_mult
+        P[L.P_CLIP_QUANTILE] = self.clip_quantile
+        P[L.P_CLIP_LR] = self.clip_lr
+        P[L.P_REG] = float(getattr(self, self._reg_name))
+        sclip = getattr(self, "score_clip", None)
+        P[L.P_SCORE_CLIP] = np.inf if sclip is None else float(sclip)
+        if not P[L.P_SCORE_CLIP] > 0:
+            raise ValueError("score_clip must be > 0")
+        self._threshold_obj()._fill(P)
+        return P
+
+    # ------------------------------------------------------------------ state
+    def _lazy_init(self):
+        if not hasattr(self, "_cond"):
+            self._cond = threading.Condition()
+            self._active = 0
+            self._P = self._build_params()
+            self._V = None
+            self._SC = None
+            self._d = None
+            self._keymap = None
+            self._n_slots = 1
+            self._free: list = []
+            self._feature_names = None
+
+    def _init_rows(self, SC: np.ndarray, rows) -> None:
+        SC[rows] = 0.0
+        SC[rows, L.EPOCH_END] = 1.0
+        h = self._P[L.P_HORIZON]
+        SC[rows, L.ETA] = self._P[L.P_LR] * (h ** -self._P[L.P_ALPHA] if h > 0 else 1.0)
+
+    def _alloc(self, d: int, cap: int = 1) -> None:
+        self._d = d
+        self._V = np.zeros((cap, self._m, d), np.dtype(self.dtype))
+        self._SC = np.zeros((cap, L.N_SCALARS))
+        self._init_rows(self._SC, slice(0, cap))
+
+    def _grow(self, need: int) -> None:
+        cap = self._SC.shape[0]
+        if need <= cap:
+            return
+        new_cap = max(need, int(cap * 1.5) + 16)
+        V = np.zeros((new_cap, self._m, self._d), self._V.dtype)
+        V[:cap] = self._V
+        SC = np.empty((new_cap, L.N_SCALARS))
+        SC[:cap] = self._SC
+        self._init_rows(SC, slice(cap, new_cap))
+        self._V, self._SC = V, SC
+
+    # ------------------------------------------------------------------ input checks
+    def _as_X(self, X, single=False) -> np.ndarray:
+        if isinstance(X, dict):
+            if self._feature_names is None:
+                self._feature_names = list(X.keys())
+            X = [X[k] for k in self._feature_names]
+        if isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64) and X.ndim == 2 \
+                and X.flags.c_contiguous and not single:
+            pass                                  # straight to the kernel, no copy
+        else:
+            X = np.asarray(X)
+            if X.dtype not in (np.float32, np.float64):
+                if X.dtype == object or X.dtype.kind not in "biuf":
+                    raise TypeError(f"X must be numeric, got dtype {X.dtype}")
+                X = X.astype(np.float32)
+            if single:
+                X = X.reshape(1, -1)
+            elif X.ndim == 1:
+                raise ValueError(f"X must be 2-D [n_samples, n_features], got shape {X.shape}; "
+                                 "use the *_one methods for a single sample")
+            X = np.ascontiguousarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D [n_samples, n_features], got shape {X.shape}")
+        if self._d is not None and X.shape[1] != self._d:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} "
+                             f"was fitted with {self._d}")
+        if X.shape[1] == 0:
+            raise ValueError("X has 0 features")
+        return X
+
+    def _as_y(self, y, n: int, required: bool) -> np.ndarray:
+        if not self._needs_y:
+            if y is not None:
+                raise TypeError(f"{type(self).__name__} takes no y")
+            return _EMPTY
+        if y is None:
+            if required:
+                raise ValueError(f"{type(self).__name__} needs y")
+            return _EMPTY
+        self._y_first_bad = -1
+        if not (isinstance(y, np.ndarray) and y.dtype in (np.float32, np.float64)
+                and y.ndim == 1 and y.flags.c_contiguous):
+            y = np.ascontiguousarray(y, np.float64).reshape(-1)   # float32/64 pass as they are
+        if y.shape[0] != n:
+            raise ValueError(f"y has {y.shape[0]} values for {n} samples")
+        bad_fin, bad_bin = _kernels()._check_labels(y, self._kind == _LOGISTIC)
+        if bad_bin >= 0:
+            raise ValueError("ClippedSGDLogistic needs binary labels y in {0, 1}; "
+                             f"got {y[bad_bin]} at row {bad_bin}")
+        self._y_first_bad = bad_fin
+        return y
+
+    # ------------------------------------------------------------------ keyed bookkeeping
+    def _slots_for(self, keys, n: int, add: bool):
+        """Slots of ``keys`` (-1 for unseen when not ``add``); returns (slots, added_keys)."""
+        if self._keymap is None:
+            self._keymap = make_keymap(keys)
+        km = self._keymap
+        if isinstance(km, IntKeyMap):
+            arr = np.asarray(keys)
+            if arr.dtype.kind not in "iub":
+                raise TypeError("this estimator has integer keys; got keys of dtype "
+                                f"{arr.dtype}")
+        kk = km.coerce(keys)
+        if len(kk) != n:
+            raise ValueError(f"keys has {len(kk)} entries for {n} samples")
+        while True:
+            slots = km.lookup(kk)
+            added = None
+            if not add:
+                return slots, None
+            miss = np.flatnonzero(slots < 0)
+            if not miss.size:
+                return slots, None
+            if isinstance(km, ObjectKeyMap):
+                new = km.unique_new([kk[i] for i in miss])
+            else:
+                new = km.unique_new(kk[miss])
+            m = len(new)
+            take = min(m, len(self._free))
+            need = self._n_slots + m - take
+            if need > self._SC.shape[0] and self._active:
+                # growing reallocates arrays that running kernels write to: wait until no
+                # kernel is in flight, then start over (other threads may have added keys)
+                self._cond.wait()
+                continue
+            self._grow(need)                      # rows past _n_slots are in initial state
+            reuse = [self._free.pop() for _ in range(take)]  # freed rows were reset too
+            fresh = np.arange(self._n_slots, need, dtype=np.int64)
+            new_slots = np.concatenate([np.array(reuse, np.int64), fresh])
+            self._n_slots = need
+            km.add(new, new_slots)
+            added = (new, new_slots)
+            if isinstance(km, IntKeyMap):            # new is sorted: no second full lookup
+                slots[miss] = new_slots[np.searchsorted(new, kk[miss])]
+                return slots, added
+            return km.lookup(kk), added
+
+    def _enter(self, X):
+        self._lazy_init()
+        if self._d is None:
+            self._alloc(X.shape[1])
+
+    def _launch(self, fn, *args):
+        from ._config import PARALLEL_LAUNCH_IS_THREADSAFE, PARALLEL_LAUNCH_LOCK
+        if PARALLEL_LAUNCH_IS_THREADSAFE:
+            return fn(*args)
+        with PARALLEL_LAUNCH_LOCK:
+            return fn(*args)
+
+    # ------------------------------------------------------------------ learning
+    def _learn(self, X, y, keys, want_scores: bool):
+        K = _kernels()
+        self._lazy_init()
+        with self._cond:
+            X = self._as_X(X)
+            y = self._as_y(y, X.shape[0], required=True)
+            y_first_bad = self._y_first_bad if y.shape[0] else -1
+            self._enter(X)
+        n = X.shape[0]
+        scores = np.empty(n if want_scores else 0, np.float64)
+        mode = 0 if self.on_invalid == "raise" else 1
+        ybad = None
+        if y_first_bad >= 0:
+            if mode == 0:
+                raise ValueError(f"y has NaN/inf at row {y_first_bad}")
+            ybad = np.flatnonzero(~np.isfinite(y))
+        if keys is None:
+            with self._cond:
+                V, SC = self._V, self._SC
+                self._active += 1
+            try:
+                if ybad is not None:
+                    self._learn_skip_y(X, y, ybad, None, scores)
+                    return scores if want_scores else None
+                snap = (V[0].copy(), SC[0].copy()) if mode == 0 else None
+                bad = K._process_run(self._kind, X, y, V, SC, self._P, scores, mode)
+                if bad >= 0:
+                    V[0], SC[0] = snap
+                    raise ValueError(f"X has NaN/inf at row {bad} (on_invalid='raise'); "
+                                     "state left unchanged")
+            finally:
+                with self._cond:
+                    self._active -= 1
+                    self._cond.notify_all()
+            return scores if want_scores else None
+        # keyed
+        with self._cond:
+            slots, added = self._slots_for(keys, n, add=True)
+            V, SC = self._V, self._SC
+            self._active += 1
+        try:
+            if ybad is not None:
+                self._learn_skip_y(X, y, ybad, slots, scores)
+                return scores if want_scores else None
+            order, starts, gslots = self._group(slots)
+            snap = None
+            if mode == 0:
+                # validate before mutating: snapshot the touched keys' rows when that is
+                # cheaper than one read of X, else check X first (one parallel pass)
+                row_bytes = V.itemsize * V.shape[1] * V.shape[2] + SC.itemsize * SC.shape[1]
+                if gslots.shape[0] * row_bytes <= X.nbytes:
+                    snap = (V[gslots], SC[gslots])
+                else:
+                    first = self._launch(K._first_invalid_row, X, _finite_bound(X))
+                    if first >= 0:
+                        self._forget(added)
+                        raise ValueError(f"X has NaN/inf (or a value too large to square) at "
+                                         f"row {first} (on_invalid='raise'); state left unchanged")
+            bad = self._launch(K._process_keyed, self._kind, X, y, order, starts, gslots, V, SC,
+                               self._P, scores, mode)
+            if mode == 0 and (bad >= 0).any():
+                first = int(bad[bad >= 0].min())
+                if snap is None:          # only reachable through overflow in the kernel
+                    raise ValueError(f"X row {first} overflowed; keys of this batch may be "
+                                     "partially updated")
+                V[gslots], SC[gslots] = snap
+                self._forget(added)
+                raise ValueError(f"X has NaN/inf at row {first} (on_invalid='raise'); "
+                                 "state left unchanged")
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+        return scores if want_scores else None
+
+    def _forget(self, added) -> None:
+        """Undo the key insertions of a rejected batch; their rows go back to initial state."""
+        if added is None:
+            return
+        with self._cond:
+            self._keymap.remove(added[0])
+            self._V[added[1]] = 0
+            self._init_rows(self._SC, added[1])
+            self._free.extend(added[1].tolist())
+
+    def _learn_skip_y(self, X, y, ybad, slots, scores):
+        """on_invalid='skip' with non-finite labels: learn the good rows, count the bad ones."""
+        good = np.ones(X.shape[0], bool)
+        good[ybad] = False
+        Xg, yg = np.ascontiguousarray(X[good]), np.ascontiguousarray(y[good])
+        sg = np.empty(Xg.shape[0] if scores.shape[0] else 0)
+        K = _kernels()
+        if slots is None:
+            K._process_run(self._kind, Xg, yg, self._V, self._SC, self._P, sg, 1)
+            self._SC[0, L.N_INVALID] += ybad.size
+        else:
+            order, starts, gslots = self._group(slots[good])
+            self._launch(K._process_keyed, self._kind, Xg, yg, order, starts, gslots,
+                         self._V, self._SC, self._P, sg, 1)
+            np.add.at(self._SC[:, L.N_INVALID], slots[ybad], 1.0)
+        if scores.shape[0]:
+            scores[good] = sg
+            scores[ybad] = np.nan
+
+    def _group(self, slots):
+        n = slots.shape[0]
+        if self._n_slots <= 4 * n + 1024:
+            return _kernels()._group_by_slot(slots, self._n_slots)
+        order = np.argsort(slots, kind="stable")
+        s = slots[order]
+        starts = np.concatenate([[0], np.flatnonzero(s[1:] != s[:-1]) + 1, [n]]).astype(np.int64)
+        return order, starts, s[starts[:-1]].copy()
+
+    def learn_many(self, X, y=None, keys=None) -> None:
+        """Learn the rows of ``X`` in order (one clipped-SGD step each); with ``keys``, each row
+        updates the state of its key (unseen keys are added). Also updates the thresholds."""
+        self._learn(X, y, keys, want_scores=False)
+
+    def process_many(self, X, y=None, keys=None) -> np.ndarray:
+        """Prequential ingestion: score each row against the state *before* it, then learn it.
+
+        Returns float64 scores (higher = more anomalous; NaN for rows skipped as invalid).
+        """
+        return self._learn(X, y, keys, want_scores=True)
+
+    def learn_one(self, x, y=None, key=None) -> None:
+        """Learn one sample (array-like of shape [d] or a dict of features)."""
+        self._learn(self._one(x), None if y is None else [y],
+                    None if key is None else self._one_key(key), want_scores=False)
+
+    @staticmethod
+    def _one_key(key):
+        if isinstance(key, (int, np.integer)):
+            return np.array([key], np.int64)
+        return [key]
+
+    def _one(self, x):
+        self._lazy_init()
+        return self._as_X(x, single=True)
+
+    # ------------------------------------------------------------------ scoring (pure)
+    def score_many(self, X, y=None, keys=None) -> np.ndarray:
+        """Scores of the rows against the current state, without changing it."""
+        K = _kernels()
+        self._lazy_init()
+        X = self._as_X(X)
+        y = self._as_y(y, X.shape[0], required=self._kind == _LINEAR)
+        n = X.shape[0]
+        scores = np.empty(n, np.float64)
+        if self._d is None or keys is None:
+            if self._d is None:                   # nothing learned yet: a fresh state
+                V = np.zeros((1, self._m, X.shape[1]), np.dtype(self.dtype))
+                SC = np.zeros((1, L.N_SCALARS))
+                self._init_rows(SC, slice(0, 1))
+            else:
+                V, SC = self._V, self._SC
+            bad = K._score_run(self._kind, X, y, V, SC, self._P, scores)
+            if bad >= 0:
+                if self.on_invalid == "raise":
+                    raise ValueError(f"X has NaN/inf at row {bad}")
+                scores = self._score_skip(X, y, V, SC)
+            return scores
+        with self._cond:
+            slots, _ = self._slots_for(keys, n, add=False)
+        nbad = self._launch(K._score_keyed, self._kind, X, y, slots, self._V, self._SC,
+                            self._P, scores, 0.0)
+        if nbad and self.on_invalid == "raise":
+            raise ValueError(f"X has NaN/inf at row {int(np.flatnonzero(np.isnan(scores))[0])}")
+        return scores
+
+    def _score_skip(self, X, y, V, SC):
+        fin = np.isfinite(X).all(axis=1)
+        out = np.full(X.shape[0], np.nan)
+        idx = np.flatnonzero(fin)
+        sub = np.empty(idx.size)
+        _kernels()._score_run(self._kind, np.ascontiguousarray(X[idx]),
+                              y[idx] if y.shape[0] else y, V, SC, self._P, sub)
+        out[idx] = sub
+        return out
+
+    def score_one(self, x, y=None, key=None) -> float:
+        """Score of one sample (pure: never changes state)."""
+        return float(self.score_many(self._one(x), None if y is None else [y],
+                                     None if key is None else self._one_key(key))[0])
+
+    def predict_many(self, X, y=None, keys=None) -> np.ndarray:
+        """0/1 flags of the rows against the current adaptive threshold(s) (pure)."""
+        s = self.score_many(X, y, keys)
+        if self._d is None:
+            return np.zeros(s.shape[0], np.uint8)
+        flags = np.empty(s.shape[0], np.uint8)
+        if keys is None:
+            slots = np.zeros(s.shape[0], np.int64)
+        else:
+            with self._cond:
+                slots, _ = self._slots_for(keys, s.shape[0], add=False)
+        _kernels()._threshold_flags_keyed(s, slots, self._SC, self._P, flags)
+        return flags
+
+    def predict_one(self, x, y=None, key=None) -> int:
+        return int(self.predict_many(self._one(x), None if y is None else [y],
+                                     None if key is None else self._one_key(key))[0])
+
+    # ------------------------------------------------------------------ fitted attributes
+    def _check_fitted(self):
+        self._lazy_init()
+        if self._d is None:
+            raise AttributeError(f"{type(self).__name__} has not seen any sample yet")
+
+    def _live_slots(self) -> np.ndarray:
+        if self._keymap is None or len(self._keymap) == 0:
+            return np.zeros(1, np.int64)
+        return np.concatenate([[0], self._keymap.items()[1]]).astype(np.int64)
+
+    @property
+    def n_features_in_(self) -> int:
+        self._check_fitted()
+        return self._d
+
+    @property
+    def n_seen_(self) -> int:
+        """Valid samples learned (all keys)."""
+        self._lazy_init()
+        return 0 if self._d is None else int(self._SC[self._live_slots(), L.N_SEEN].sum())
+
+    @property
+    def n_invalid_(self) -> int:
+        """Samples skipped as NaN/inf (``on_invalid='skip'``), all keys."""
+        self._lazy_init()
+        return 0 if self._d is None else int(self._SC[self._live_slots(), L.N_INVALID].sum())
+
+    @property
+    def n_keys_(self) -> int:
+        self._lazy_init()
+        return 0 if self._keymap is None else len(self._keymap)
+
+    @property
+    def theta_(self) -> np.ndarray:
+        """Parameters of the un-keyed stream (copy)."""
+        self._check_fitted()
+        return self._theta(0)
+
+    @property
+    def threshold_(self) -> float:
+        """Current adaptive threshold of the un-keyed stream."""
+        self._check_fitted()
+        return self._threshold_of(0)
+
+    def _threshold_of(self, slot) -> float:
+        sc = self._SC[slot]
+        if sc[L.TH_N] == 0 or sc[L.TH_N] < self._P[L.P_TH_WARMUP]:
+            return float("inf")
+        return float(sc[L.TH_HI] + self._P[L.P_TH_MARGIN] * sc[L.TH_DEV])
+
+    def key_state(self, key) -> dict:
+        """A copy of one key's state: ``theta``, ``n_seen``, ``threshold``."""
+        self._check_fitted()
+        slot = int(self._slots_for(self._one_key(key), 1, add=False)[0][0])
+        if slot < 0:
+            raise KeyError(key)
+        return {"theta": self._theta(slot), "n_seen": int(self._SC[slot, L.N_SEEN]),
+                "threshold": self._threshold_of(slot)}
+
+    def _theta(self, slot):
+        return self._V[slot, 0].copy()
+
+    # ------------------------------------------------------------------ persistence
+    def state_dict(self) -> dict:
+        """Versioned dict of NumPy arrays (no objects) holding the whole state."""
+        self._lazy_init()
+        arrays = {}
+        if self._d is not None:
+            slots = self._live_slots()
+            arrays["vectors"] = self._V[slots].copy()
+            arrays["scalars"] = self._SC[slots].copy()
+            if self._keymap is not None and len(self._keymap):
+                keys, _ = self._keymap.items()
+                if isinstance(self._keymap, IntKeyMap):
+                    arrays["keys_int"] = np.asarray(keys, np.int64)
+                else:
+                    if not all(isinstance(k, str) for k in keys):
+                        raise TypeError("only int or str keys can be saved")
+                    arrays["keys_str"] = np.asarray(keys, dtype=str)
+            if self._feature_names is not None:
+                arrays["feature_names"] = np.asarray([str(f) for f in self._feature_names])
+        params = self.get_params()
+        return _state.pack(type(self).__name__, params, arrays)
+
+    def load_state_dict(self, state: dict):
+        name, params, arrays = _state.unpack(state)
+        if name != type(self).__name__:
+            raise ValueError(f"archive holds a {name}, not a {type(self).__name__}")
+        for k in self._param_names():
+            if k in params:
+                setattr(self, k, params[k])
+        for k in ("_cond",):
+            self.__dict__.pop(k, None)
+        self._lazy_init()
+        if "vectors" in arrays:
+            V = np.asarray(arrays["vectors"])
+            SC = np.asarray(arrays["scalars"], np.float64)
+            if V.ndim != 3 or V.shape[1] != self._m or SC.shape != (V.shape[0], L.N_SCALARS):
+                raise ValueError("corrupt archive: state arrays have the wrong shapes")
+            self._d = V.shape[2]
+            self._V = np.ascontiguousarray(V, np.dtype(self.dtype))
+            self._SC = np.ascontiguousarray(SC)
+            self._n_slots = V.shape[0]
+            if "keys_int" in arrays:
+                self._keymap = IntKeyMap()
+                self._keymap.add(arrays["keys_int"].astype(np.int64),
+                                 np.arange(1, self._n_slots, dtype=np.int64))
+            elif "keys_str" in arrays:
+                self._keymap = ObjectKeyMap()
+                self._keymap.add([str(k) for k in arrays["keys_str"]],
+                                 np.arange(1, self._n_slots, dtype=np.int64))
+            if "feature_names" in arrays:
+                self._feature_names = [str(f) for f in arrays["feature_names"]]
+        return self
+
+    def save(self, path) -> None:
+        """Write the state to ``path`` as a versioned ``.npz``, atomically."""
+        _state.save_atomic(path, self.state_dict())
+
+    @classmethod
+    def load(cls, path):
+        return cls().load_state_dict(_state.load_file(path))
+
+    def to_bytes(self) -> bytes:
+        """The state as the bytes of a versioned ``.npz`` (no pickle)."""
+        return _state.to_bytes(self.state_dict())
+
+    @classmethod
+    def from_bytes(cls, b: bytes):
+        return cls().load_state_dict(_state.from_bytes(b))
+
+    def __getstate__(self):
+        return {"state": self.state_dict()}
+
+    def __setstate__(self, st):
+        self.load_state_dict(st["state"])
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class ClippedSGDMean(_ClippedSGDBase):
+    """Robust location of a d-dimensional stream, with a robust standardised anomaly score.
+
+    Learns the mean ``mu`` with clipped SGD on ``0.5 ||mu - x||^2`` and a per-dimension scale
+    ``s`` (mean absolute deviation) with the same clipped steps. The score is the robust
+    standardised distance ``sqrt(mean_j min(z_j^2, score_clip^2))`` with
+    ``z_j = (x_j - mu_j) / sqrt(s_j^2 + f^2)`` and ``f = scale_floor * mean(s)``: no feature
+    scaling is needed, and no single feature can dominate the score.
+
+    Args:
+        lr: learning-rate constant c in ``c * T**-alpha``.
+        alpha: decay exponent, 0 < alpha < 1.
+        horizon: known stream length T; ``None`` uses the doubling trick.
+        clip: ``"auto"`` (adaptive) or a fixed clip threshold on ``||x - mu||``.
+        clip_mult, clip_quantile, clip_lr: adaptive clip = ``clip_mult`` times a running
+            ``clip_quantile`` of the gradient norms, updated multiplicatively by ``clip_lr``.
+        scale_floor: per-dimension scale floor as a fraction of the mean scale.
+        score_clip: cap of each feature's standardised residual in the score (``None``: no
+            cap). The cap (Huber's 3) makes the score robust in high dimension (it raised
+            AUC on rotated MNIST from 0.80 to 0.85); on low-dimensional streams where a spike
+            in a single feature must stand out, use ``None``.
+        threshold: an :class:`AdaptiveThreshold` (or its params as dict) configuring the
+            per-key flagging threshold.
+        on_invalid: ``"raise"`` or ``"skip"`` NaN/inf samples.
+        dtype: state dtype, float32 (default) or float64.
+    """
+    _kind = _MEAN
+    _m = 2
+    _needs_y = False
+    _reg_name = "scale_floor"
+
+    def __init__(self, lr=1.0, alpha=0.5, horizon=None, clip="auto", clip_mult=2.0,
+                 clip_quantile=0.5, clip_lr=0.05, scale_floor=0.01, score_clip=3.0,
+                 threshold=None, on_invalid="raise", dtype="float32"):
+        super().__init__(lr, alpha, horizon, clip, clip_mult, clip_quantile, clip_lr,
+                         threshold, on_invalid, dtype)
+        self.scale_floor = scale_floor
+        self.score_clip = score_clip
+
+    @property
+    def location_(self) -> np.ndarray:
+        self._check_fitted()
+        return self._V[0, 0].copy()
+
+    @property
+    def scale_(self) -> np.ndarray:
+        self._check_fitted()
+        return self._V[0, 1].copy()
+
+
+class _GLM(_ClippedSGDBase):
+    def __init__(self, lr=1.0, alpha=0.5, horizon=None, clip="auto", clip_mult=2.0,
+                 clip_quantile=0.5, clip_lr=0.05, l2=0.0, threshold=None,
+                 on_invalid="raise", dtype="float32"):
+        super().__init__(lr, alpha, horizon, clip, clip_mult, clip_quantile, clip_lr,
+                         threshold, on_invalid, dtype)
+        self.l2 = l2
+
+    @property
+    def coef_(self) -> np.ndarray:
+        self._check_fitted()
+        return self._V[0, 0].copy()
+
+    @property
+    def intercept_(self) -> float:
+        self._check_fitted()
+        return float(self._SC[0, L.BIAS])
+
+    def _theta(self, slot):
+        return np.concatenate([self._V[slot, 0].astype(np.float64), [self._SC[slot, L.BIAS]]])
+
+
+class ClippedSGDLinear(_GLM):
+    """Least squares ``y ~ w.x + b`` by clipped, normalised SGD (robust online regression).
+
+    Score of ``(x, y)``: ``|y - w.x - b|`` over a running (clipped) residual scale; scoring
+    needs ``y``. ``theta_`` is ``[w, b]``. Same arguments as :class:`ClippedSGDMean`, with
+    ``l2`` (decoupled weight decay) instead of ``scale_floor``.
+    """
+    _kind = _LINEAR
+
+    def predict_value_many(self, X) -> np.ndarray:
+        """``w.x + b`` of the un-keyed model."""
+        X = self._as_X(X)
+        return (X @ self._V[0, 0].astype(np.float64)) + self._SC[0, L.BIAS]
+
+
+class ClippedSGDLogistic(_GLM):
+    """Binary logistic regression by clipped, normalised SGD.
+
+    Score of ``(x, y)``: the log-loss of ``y`` (how surprising the label is); of ``x`` alone:
+    ``P(y = 1 | x)`` (a supervised detector when label 1 marks anomalies). ``theta_`` is
+    ``[w, b]``. Same arguments as :class:`ClippedSGDLinear`.
+    """
+    _kind = _LOGISTIC
+
+    def predict_proba_many(self, X, keys=None) -> np.ndarray:
+        """``P(y = 1 | x)`` for each row (pure)."""
+        return self.score_many(X, None, keys)

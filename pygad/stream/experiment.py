@@ -1,0 +1,230 @@
+"""The drift experiment of Sankararaman & Narayanaswamy (NeurIPS 2023) on real MNIST digits.
+
+Protocol: one digit under random rotations is the normal stream; other digits (also rotated)
+arrive at a small rate as anomalies; at abrupt change points the normal digit switches to
+another one. Every method scores each sample against its state *before* learning it
+(prequential), and learns every sample (unsupervised: labels are only used for evaluation).
+
+Methods, all with the same robust standardised score
+``sqrt(mean_j min((x_j - mu_j)^2 / (s_j^2 + f^2), 9))`` (``s`` a per-pixel mean absolute
+deviation tracked like ``mu``), so only the estimation of ``mu``/``s`` differs:
+
+* ``pygad ClippedSGDMean()``: the package default (clipped SGD, lr * T^-alpha, doubling trick);
+* ``SGD 1/t (no clip)``: the running mean (optimal without drift);
+* ``SGD constant (no clip)``: constant learning rate, no clipping (optimal without noise);
+* ``sliding window``: mean and deviation of the last ``window`` samples;
+* ``river HalfSpaceTrees``: river's streaming anomaly detector (its own score).
+
+Reported: ROC AUC and average precision overall and per segment, and the samples each method
+needs after a change point to recover (see :func:`recovery_samples`).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist_mlxtend5k.npz"
+
+
+def make_stream(path=DEFAULT_DATA, digits=(0, 1, 7, 4), segment_len=2000, anomaly_rate=0.05,
+                max_angle=45.0, seed=0):
+    """Build the rotated-MNIST drift stream. Returns (X float32 [n, 784] in [0, 1],
+    is_anomaly uint8 [n], digit uint8 [n], change_points list[int])."""
+    from scipy.ndimage import rotate
+    rng = np.random.default_rng(seed)
+    with np.load(path, allow_pickle=False) as z:
+        imgs, labels = z["x"], z["y"]
+    n = segment_len * len(digits)
+    X = np.empty((n, 784), np.float32)
+    anom = np.zeros(n, np.uint8)
+    dig = np.empty(n, np.uint8)
+    for s, normal in enumerate(digits):
+        normal_idx = np.flatnonzero(labels == normal)
+        other_idx = np.flatnonzero(labels != normal)
+        for t in range(segment_len):
+            i = s * segment_len + t
+            is_anom = rng.random() < anomaly_rate
+            src = rng.choice(other_idx if is_anom else normal_idx)
+            angle = rng.uniform(-max_angle, max_angle)
+            img = rotate(imgs[src].astype(np.float32) / 255.0, angle, reshape=False, order=1,
+                         mode="constant", cval=0.0)
+            X[i] = np.clip(img, 0.0, 1.0).reshape(-1)
+            anom[i] = is_anom
+            dig[i] = labels[src]
+    change_points = [segment_len * s for s in range(1, len(digits))]
+    return X, anom, dig, change_points
+
+
+# ------------------------------------------------------------------------------ baselines
+def _std_score(x, mu, s, floor_frac=0.01, score_clip=3.0):
+    """The score of ClippedSGDMean (same floor and per-feature cap), for the baselines."""
+    f = floor_frac * s.mean()
+    z2 = (x - mu) ** 2 / (s * s + f * f + 1e-30)
+    return float(np.sqrt(np.mean(np.minimum(z2, score_clip ** 2))))
+
+
+def sgd_unclipped(X, rate="1/t", floor_frac=0.01):
+    """Prequential scores of unclipped SGD on the mean (and mean absolute deviation):
+    ``rate="1/t"`` (running mean) or a float (constant learning rate)."""
+    n, d = X.shape
+    mu = X[0].astype(np.float64).copy()
+    s = np.zeros(d)
+    out = np.zeros(n)
+    for t in range(1, n):
+        x = X[t]
+        out[t] = _std_score(x, mu, s, floor_frac) if t >= 2 else 0.0
+        eta = 1.0 / (t + 1) if rate == "1/t" else float(rate)
+        r = x - mu
+        mu += eta * r
+        s += eta * (np.abs(r) - s)
+    return out
+
+
+def sliding_window(X, window=500, floor_frac=0.01):
+    """Prequential scores against the mean and mean absolute deviation of the last samples."""
+    n, d = X.shape
+    out = np.zeros(n)
+    csum = np.zeros(d)
+    for t in range(1, n):
+        lo = max(0, t - window)
+        W = X[lo:t]
+        mu = W.mean(0)
+        s = np.abs(W - mu).mean(0)
+        out[t] = _std_score(X[t], mu, s, floor_frac) if t > 1 else 0.0
+    del csum
+    return out
+
+
+def half_space_trees(X, seed=0, progress=False):
+    from river import anomaly
+    hst = anomaly.HalfSpaceTrees(n_trees=25, height=10, window_size=250, seed=seed)
+    out = np.zeros(X.shape[0])
+    it = range(X.shape[0])
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, desc="river HalfSpaceTrees", leave=False)
+    for t in it:
+        x = dict(enumerate(X[t].tolist()))
+        out[t] = hst.score_one(x)
+        hst.learn_one(x)
+    return out
+
+
+# ------------------------------------------------------------------------------ metrics
+def recovery_samples(scores, anom, cp, seg_end, window=25):
+    """Samples after change point ``cp`` until the method has adapted to the new normal digit:
+    until the rolling median (over ``window`` normal samples) of the scores of normal samples
+    falls to 1.1 times the median normal score of the second half of the segment (the
+    method's own steady state). ``None`` if it never does within the segment."""
+    half = np.arange(cp + (seg_end - cp) // 2, seg_end)
+    ref = 1.1 * np.median(scores[half[anom[half] == 0]])
+    idx = np.arange(cp, seg_end)
+    idx = idx[anom[idx] == 0]
+    s = scores[idx]
+    for k in range(0, len(s) - window + 1):
+        if np.median(s[k:k + window]) <= ref:
+            return int(idx[k + window - 1] - cp)
+    return None
+
+
+def evaluate(scores, anom, change_points, n):
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    bounds = [0] + list(change_points) + [n]
+    res = {"auc": float(roc_auc_score(anom, scores)),
+           "ap": float(average_precision_score(anom, scores)), "segments": [], "recovery": []}
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        res["segments"].append({"auc": float(roc_auc_score(anom[a:b], scores[a:b])),
+                                "ap": float(average_precision_score(anom[a:b], scores[a:b]))})
+    for i, cp in enumerate(change_points):
+        res["recovery"].append(recovery_samples(scores, anom, cp, bounds[i + 2]))
+    return res
+
+
+# ------------------------------------------------------------------------------ the run
+def run_experiment(data=DEFAULT_DATA, digits=(0, 1, 7, 4), segment_len=2000, anomaly_rate=0.05,
+                   max_angle=45.0, seed=0, const_lr=0.02, window=500, hst=True,
+                   progress=True) -> dict:
+    import pygad.stream as ps
+    X, anom, dig, cps = make_stream(data, digits, segment_len, anomaly_rate, max_angle, seed)
+    n = X.shape[0]
+    methods = {}
+    timings = {}
+
+    def timed(name, fn):
+        t = time.perf_counter()
+        methods[name] = np.asarray(fn(), np.float64)
+        timings[name] = time.perf_counter() - t
+
+    est = ps.ClippedSGDMean()
+    est.process_many(X[:10])                                   # compile outside the timing
+    est = ps.ClippedSGDMean()
+    timed("pygad ClippedSGDMean()", lambda: est.process_many(X))
+    timed("SGD 1/t (no clip)", lambda: sgd_unclipped(X, "1/t"))
+    timed(f"SGD constant {const_lr} (no clip)", lambda: sgd_unclipped(X, const_lr))
+    timed(f"sliding window {window}", lambda: sliding_window(X, window))
+    if hst:
+        timed("river HalfSpaceTrees", lambda: half_space_trees(X, seed, progress))
+    results = {k: evaluate(np.nan_to_num(v, nan=0.0, posinf=1e300), anom, cps, n)
+               for k, v in methods.items()}
+    for k in results:
+        results[k]["seconds"] = timings[k]
+    thr = ps.AdaptiveThreshold()
+    flags, thresholds = thr.process_many(methods["pygad ClippedSGDMean()"], return_thresholds=True)
+    tp = int(((flags == 1) & (anom == 1)).sum())
+    flag_stats = {"flagged": int(flags.sum()), "precision": tp / max(1, int(flags.sum())),
+                  "recall": tp / max(1, int(anom.sum()))}
+    return {"config": {"digits": list(digits), "segment_len": segment_len,
+                       "anomaly_rate": anomaly_rate, "max_angle": max_angle, "seed": seed,
+                       "n": n, "n_anomalies": int(anom.sum()), "change_points": cps},
+            "results": results, "threshold_flags": flag_stats,
+            "_scores": methods, "_thresholds": thresholds, "_anom": anom, "_flags": flags}
+
+
+def format_table(out: dict) -> str:
+    cfg = out["config"]
+    nseg = len(cfg["digits"])
+    head = ["method", "AUC", "AP"] + [f"AUC seg{i + 1} ({d})" for i, d in enumerate(cfg["digits"])] \
+        + [f"recovery @{c}" for c in cfg["change_points"]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in out["results"].items():
+        row = [name, f"{r['auc']:.3f}", f"{r['ap']:.3f}"]
+        row += [f"{r['segments'][i]['auc']:.3f}" for i in range(nseg)]
+        row += ["never" if v is None else str(v) for v in r["recovery"]]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def plot(out: dict, path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    anom = out["_anom"]
+    names = list(out["_scores"])
+    fig, axes = plt.subplots(len(names), 1, figsize=(12, 2.2 * len(names)), sharex=True)
+    t = np.arange(anom.shape[0])
+    for ax, name in zip(np.atleast_1d(axes), names):
+        s = out["_scores"][name]
+        lo, hi = np.nanpercentile(s, [1, 99.5])
+        ax.scatter(t[anom == 0], s[anom == 0], s=1, c="tab:blue", label="normal")
+        ax.scatter(t[anom == 1], s[anom == 1], s=4, c="tab:red", label="anomaly")
+        if name.startswith("pygad"):
+            thr = out["_thresholds"]
+            ax.plot(t, np.where(np.isfinite(thr), thr, np.nan), c="k", lw=0.8,
+                    label="AdaptiveThreshold")
+        for c in out["config"]["change_points"]:
+            ax.axvline(c, c="tab:green", ls="--", lw=1)
+        ax.set_ylim(lo - 0.05 * (hi - lo), hi + 0.1 * (hi - lo))
+        r = out["results"][name]
+        ax.set_title(f"{name}: AUC {r['auc']:.3f}, AP {r['ap']:.3f}", fontsize=9)
+        ax.legend(loc="upper right", fontsize=7, markerscale=3)
+    np.atleast_1d(axes)[-1].set_xlabel("sample (green: change points, normal digit switches)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def to_json(out: dict) -> str:
+    return json.dumps({k: v for k, v in out.items() if not k.startswith("_")}, indent=2)

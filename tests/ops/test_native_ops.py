@@ -1,0 +1,239 @@
+"""Native ops against their pure-torch twins: forward, float64 gradients, opcheck, bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import pygad
+import pygad.ops as ops
+from pygad.ops import _reference as ref
+from pygad.ops.attention import _hetero_attention, _hetero_attention_backward
+from pygad.ops.csr import _csr_transpose, _hetero_csr
+from pygad.ops.segment import _neighbor_aggregate, _segment_softmax, _segment_softmax_backward, _segment_sum
+
+
+def random_relations(seed=0, sizes=((30, 40, 200), (25, 40, 150), (10, 40, 0)), dst=40):
+    g = torch.Generator().manual_seed(seed)
+    eis, num_src = [], []
+    for ns, nd, e in sizes:
+        eis.append(torch.stack([torch.randint(0, ns, (e,), generator=g), torch.randint(0, nd, (e,), generator=g)]))
+        num_src.append(ns)
+    return eis, num_src, dst
+
+
+def attention_problem(dtype=torch.float64, H=2, D=5, seed=0):
+    eis, num_src, N = random_relations(seed)
+    rowptr, col, rel, _ = ops.hetero_csr(eis, num_src, N)
+    M = sum(num_src)
+    colptr, row, perm = ops.csr_transpose(rowptr, col, M)
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(N, H, D, dtype=dtype, generator=g)
+    k = torch.randn(M, H, D, dtype=dtype, generator=g)
+    v = torch.randn(M, H, D, dtype=dtype, generator=g)
+    mu = torch.rand(len(eis), H, dtype=dtype, generator=g) + 0.5
+    return q, k, v, mu, (rowptr, col, rel), (colptr, row, perm)
+
+
+# ---- CSR ------------------------------------------------------------------------------------
+def test_hetero_csr_matches_reference_and_is_stable():
+    eis, num_src, N = random_relations()
+    got = ops.hetero_csr(eis, num_src, N)
+    want = ref.hetero_csr(eis, num_src, N)
+    for a, b in zip(got, want):
+        assert torch.equal(a, b)
+    rowptr, col, rel, eid = got
+    assert rowptr[-1] == sum(e.shape[1] for e in eis)
+    # within each row, entries keep relation-major input order
+    for i in range(N):
+        seg = eid[rowptr[i]:rowptr[i + 1]]
+        assert torch.all(seg[1:] > seg[:-1])
+
+
+def test_csr_transpose_matches_reference():
+    eis, num_src, N = random_relations(1)
+    rowptr, col, rel, _ = ops.hetero_csr(eis, num_src, N)
+    M = sum(num_src)
+    for a, b in zip(ops.csr_transpose(rowptr, col, M), ref.csr_transpose(rowptr, col, M)):
+        assert torch.equal(a, b)
+
+
+def test_csr_accepts_numpy_and_returns_numpy():
+    ei = np.array([[0, 1, 2, 2], [1, 0, 0, 2]], dtype=np.int64)
+    rowptr, col, rel, eid = ops.hetero_csr([ei], [3], 3)
+    assert isinstance(rowptr, np.ndarray)
+    assert rowptr.tolist() == [0, 2, 3, 4] and col.tolist() == [1, 2, 0, 2]
+
+
+def test_csr_non_contiguous_input():
+    eis, num_src, N = random_relations(2)
+    nc = [torch.stack([e[1], e[0]]).flip(0) for e in eis]  # flip() gives a non-contiguous-safe copy
+    nc = [e.t().contiguous().t() for e in nc]               # transposed storage: not contiguous
+    assert not nc[0].is_contiguous()
+    for a, b in zip(ops.hetero_csr(nc, num_src, N), ops.hetero_csr(eis, num_src, N)):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (torch.tensor([[0, 5], [0, 1]]), "source index 5"),
+    (torch.tensor([[0, 1], [0, 9]]), "destination index 9"),
+    (torch.tensor([[0, -1], [0, 1]]), "source index -1"),
+])
+def test_csr_out_of_range_names_argument(bad, message):
+    with pytest.raises(ValueError, match=message) as err:
+        ops.hetero_csr([torch.tensor([[0], [0]]), bad], [5, 5], 3)
+    assert "edge_index[1]" in str(err.value)
+
+
+def test_csr_bad_shape_and_dtype():
+    with pytest.raises(ValueError, match=r"edge_index\[0\]"):
+        ops.hetero_csr([torch.zeros(3, 4, dtype=torch.int64)], [5], 5)
+    with pytest.raises(TypeError, match=r"edge_index\[0\].*int64"):
+        ops.hetero_csr([torch.zeros(2, 4, dtype=torch.int32)], [5], 5)
+    with pytest.raises(TypeError, match="edge_index"):
+        ops.hetero_csr([[0, 1]], [5], 5)
+
+
+# ---- segment ops ----------------------------------------------------------------------------
+PTR = torch.tensor([0, 3, 3, 7, 12])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_segment_ops_match_reference(dtype):
+    x = torch.randn(12, 3, dtype=dtype)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ops.segment_sum(x, PTR), ref.segment_sum(x, PTR), **tol)
+    torch.testing.assert_close(ops.segment_softmax(x, PTR), ref.segment_softmax(x, PTR), **tol)
+    rowptr, col = torch.tensor([0, 2, 2, 5]), torch.tensor([1, 0, 4, 4, 2])
+    for reduce in ("sum", "mean", "max"):
+        torch.testing.assert_close(ops.neighbor_aggregate(x[:5], rowptr, col, reduce),
+                                   ref.neighbor_aggregate(x[:5], rowptr, col, reduce), **tol)
+
+
+def test_segment_gradients_float64():
+    x = torch.randn(12, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: ops.segment_sum(t, PTR), (x,))
+    assert torch.autograd.gradcheck(lambda t: ops.segment_softmax(t, PTR), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: ops.segment_softmax(t, PTR), (x,))
+
+
+def test_segment_bad_pointer():
+    x = torch.randn(5, 2)
+    with pytest.raises(ValueError, match="'ptr'.*decreases"):
+        ops.segment_sum(x, torch.tensor([0, 3, 2, 5]))
+    with pytest.raises(ValueError, match=r"'ptr'\[-1\] must equal 5"):
+        ops.segment_sum(x, torch.tensor([0, 3, 4]))
+    with pytest.raises(TypeError, match="'src' must be float32 or float64"):
+        ops.segment_sum(torch.ones(5, 2, dtype=torch.int64), torch.tensor([0, 5]))
+    with pytest.raises(ValueError, match="'reduce'"):
+        ops.neighbor_aggregate(x, torch.tensor([0, 1]), torch.tensor([0]), "median")
+    with pytest.raises(ValueError, match="'col' has index 7"):
+        ops.neighbor_aggregate(x, torch.tensor([0, 1]), torch.tensor([7]), "sum")
+
+
+# ---- fused attention ------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("H, D", [(1, 3), (2, 16), (4, 8)])
+def test_attention_matches_reference(dtype, H, D):
+    q, k, v, mu, csr, csc = attention_problem(dtype, H, D)
+    for t in (q, k, v, mu):
+        t.requires_grad_(True)
+    got = ops.hetero_attention(q, k, v, mu, *csr, *csc)
+    want = ref.hetero_attention(q, k, v, mu, *csr)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(got, want, **tol)
+    grad = torch.randn_like(got)
+    for a, b in zip(torch.autograd.grad(got, (q, k, v, mu), grad), torch.autograd.grad(want, (q, k, v, mu), grad)):
+        torch.testing.assert_close(a, b, **tol)
+
+
+def test_attention_gradcheck_float64():
+    q, k, v, mu, csr, csc = attention_problem(torch.float64, 2, 4)
+    args = [t.requires_grad_(True) for t in (q, k, v, mu)]
+    assert torch.autograd.gradcheck(lambda *a: ops.hetero_attention(*a, *csr, *csc), args)
+
+
+def test_attention_rows_without_edges_are_zero():
+    q, k, v, mu, csr, csc = attention_problem()
+    rowptr = csr[0]
+    empty = (rowptr[1:] == rowptr[:-1]).nonzero().flatten()
+    out = ops.hetero_attention(q, k, v, mu, *csr, *csc)
+    if len(empty):
+        assert torch.all(out[empty] == 0)
+
+
+def test_attention_backward_is_deterministic():
+    q, k, v, mu, csr, csc = attention_problem(torch.float64, 2, 4)
+    args = [t.requires_grad_(True) for t in (q, k, v, mu)]
+    grads = [torch.autograd.grad(ops.hetero_attention(*args, *csr, *csc).square().sum(), args) for _ in range(3)]
+    for g in grads[1:]:
+        for a, b in zip(g, grads[0]):
+            assert torch.equal(a, b)
+
+
+def test_attention_bad_input():
+    q, k, v, mu, (rowptr, col, rel), csc = attention_problem(torch.float32)
+    with pytest.raises(ValueError, match="'k' must have shape"):
+        ops.hetero_attention(q, k[:, :1], v, mu, rowptr, col, rel, *csc)
+    with pytest.raises(TypeError, match="'k' must have dtype"):
+        ops.hetero_attention(q, k.double(), v, mu, rowptr, col, rel, *csc)
+    bad_col = col.clone()
+    bad_col[3] = k.shape[0] + 5
+    with pytest.raises(ValueError, match="'col' has index"):
+        ops.hetero_attention(q, k, v, mu, rowptr, bad_col, rel, *csc)
+    bad_rel = rel.clone()
+    bad_rel[0] = 7
+    with pytest.raises(ValueError, match="'rel' has index 7"):
+        ops.hetero_attention(q, k, v, mu, rowptr, col, bad_rel, *csc)
+    with pytest.raises(ValueError, match="'rowptr' must have length"):
+        ops.hetero_attention(q[:-1], k, v, mu, rowptr, col, rel, *csc)
+
+
+def test_attention_non_contiguous_inputs():
+    q, k, v, mu, csr, csc = attention_problem(torch.float64, 2, 4)
+    qt = q.transpose(1, 2).contiguous().transpose(1, 2)
+    assert not qt.is_contiguous()
+    torch.testing.assert_close(ops.hetero_attention(qt, k, v, mu, *csr, *csc),
+                               ops.hetero_attention(q, k, v, mu, *csr, *csc))
+
+
+
+
+# ---- torch.library.opcheck ------------------------------------------------------------------
+def opcheck_cases():
+    q, k, v, mu, csr, csc = attention_problem(torch.float64, 2, 3)
+    out, lse = _hetero_attention(q, k, v, mu, *csr, *csc, 0.5)
+    eis, num_src, N = random_relations(3)
+    x = torch.randn(12, 3, dtype=torch.float64)
+    y = ops.segment_softmax(x, PTR)
+    return [
+        (_hetero_attention, (q.requires_grad_(), k.requires_grad_(), v.requires_grad_(), mu.requires_grad_(), *csr,
+                             *csc, 0.5)),
+        (_hetero_attention_backward, (torch.randn_like(out), q.detach(), k.detach(), v.detach(), mu.detach(), *csr,
+                                      *csc, 0.5, out.detach(), lse.detach())),
+        (_hetero_csr, (eis, [int(n) for n in np.cumsum([0] + num_src[:-1])], num_src, N)),
+        (_csr_transpose, (csr[0], csr[1], k.shape[0])),
+        (_segment_sum, (x.clone().requires_grad_(), PTR)),
+        (_segment_softmax, (x.clone().requires_grad_(), PTR)),
+        (_segment_softmax_backward, (y.detach(), torch.randn_like(y), PTR)),
+        (_neighbor_aggregate, (x, torch.tensor([0, 2, 2, 5]), torch.tensor([1, 0, 4, 4, 2]), "mean")),
+    ]
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_opcheck(case):
+    op, args = opcheck_cases()[case]
+    torch.library.opcheck(op, args)
+
+
+@pytest.mark.skipif(pygad.HAS_CUDA, reason="checks the CPU-only build's error for CUDA arrays")
+def test_cuda_array_on_cpu_only_build_is_a_clear_error():
+    # No CUDA tensor can exist on a machine without a GPU, so describe one to the native
+    # boundary directly: device 0, as the adapter would for a tensor on cuda:0.
+    from pygad import _C
+    src = torch.randn(4, 2)
+    ptr = torch.tensor([0, 4])
+    out = torch.empty(1, 2)
+    cuda_src = (src.data_ptr(), "float32", (4, 2), 0)
+    with pytest.raises(ValueError, match="built without CUDA"):
+        _C.segment_sum(cuda_src, (ptr.data_ptr(), "int64", (2,), 0), (out.data_ptr(), "float32", (1, 2), 0), 1, 0)

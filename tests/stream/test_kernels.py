@@ -1,0 +1,109 @@
+"""Numba kernels vs their naive Python twins (float64 state, tight tolerance)."""
+import numpy as np
+import pytest
+
+import pygad.stream as ps
+from pygad.stream import _kernels as K
+from pygad.stream import _layout as L
+from pygad.stream import _reference as R
+
+KINDS = [(ps.ClippedSGDMean, K.MEAN), (ps.ClippedSGDLinear, K.LINEAR),
+         (ps.ClippedSGDLogistic, K.LOGISTIC)]
+
+
+def _data(kind, rng, n=300, d=7):
+    X = rng.standard_normal((n, d)) * rng.uniform(0.1, 5, d)
+    X[rng.random(n) < 0.05] *= 30                     # corruptions
+    X[n // 2:] += 3.0                                  # drift
+    if kind == K.MEAN:
+        return X, np.empty(0)
+    w = rng.standard_normal(d)
+    if kind == K.LINEAR:
+        return X, X @ w + 0.1 * rng.standard_normal(n)
+    return X, (X @ w > 0).astype(np.float64)
+
+
+def _fresh(est, d):
+    est._lazy_init()
+    est._alloc(d, 3)
+    return est._V.copy(), est._SC.copy(), est._P.copy()
+
+
+@pytest.mark.parametrize("cls,kind", KINDS)
+@pytest.mark.parametrize("clip", ["auto", 0.7])
+@pytest.mark.parametrize("horizon", [None, 500])
+def test_process_run_matches_reference(cls, kind, clip, horizon, rng):
+    X, y = _data(kind, rng)
+    V, SC, P = _fresh(cls(dtype="float64", clip=clip, horizon=horizon), X.shape[1])
+    V2, SC2 = V.copy(), SC.copy()
+    s1, s2 = np.empty(len(X)), np.empty(len(X))
+    assert K._process_run(kind, X, y, V, SC, P, s1, 0) == -1
+    assert R.process_run(kind, X, y, V2, SC2, P, s2, 0) == -1
+    np.testing.assert_allclose(s1, s2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(V, V2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(SC, SC2, rtol=1e-9, atol=1e-12)
+    # the sample-at-a-time kernel built from _step agrees with the fused one (up to the
+    # summation order fast-math may pick)
+    V3, SC3, _ = _fresh(cls(dtype="float64", clip=clip, horizon=horizon), X.shape[1])
+    s3 = np.empty(len(X))
+    K._process_run_steps(kind, X, y, V3, SC3, P, s3, 0)
+    np.testing.assert_allclose(s3, s1, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(V3, V, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(SC3, SC, rtol=1e-12, atol=1e-14)
+    # scoring twin, with and without labels
+    for yy in ([y] if kind == K.LINEAR else [y, np.empty(0)]):
+        if kind == K.MEAN and len(yy):
+            continue
+        a, b = np.empty(len(X)), np.empty(len(X))
+        K._score_run(kind, X, yy, V, SC, P, a)
+        R.score_run(kind, X, yy, V2, SC2, P, b)
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls,kind", KINDS)
+def test_process_keyed_matches_reference(cls, kind, rng):
+    X, y = _data(kind, rng, n=400)
+    V, SC, P = _fresh(cls(dtype="float64"), X.shape[1])
+    rowslot = rng.integers(0, 3, len(X))
+    V2, SC2 = V.copy(), SC.copy()
+    order, starts, gslots = K._group_by_slot(rowslot, 3)
+    s1, s2 = np.empty(len(X)), np.empty(len(X))
+    K._process_keyed(kind, X, y, order, starts, gslots, V, SC, P, s1, 0)
+    R.process_keyed(kind, X, y, rowslot, V2, SC2, P, s2, 0)
+    np.testing.assert_allclose(s1, s2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(V, V2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(SC, SC2, rtol=1e-9, atol=1e-12)
+
+
+def test_float32_state_close_to_reference(rng):
+    X, _ = _data(K.MEAN, rng)
+    V, SC, P = _fresh(ps.ClippedSGDMean(), X.shape[1])
+    V2, SC2 = V.astype(np.float64), SC.copy()
+    s1, s2 = np.empty(len(X)), np.empty(len(X))
+    K._process_run(K.MEAN, X.astype(np.float32), np.empty(0), V, SC, P, s1, 0)
+    R.process_run(K.MEAN, X, np.empty(0), V2, SC2, P, s2, 0)
+    np.testing.assert_allclose(s1, s2, rtol=2e-3)
+
+
+def test_threshold_kernel_matches_reference(rng):
+    s = np.abs(rng.standard_normal(500))
+    s[250:] += 4
+    s[[10, 300]] = np.nan
+    P = np.zeros(L.N_PARAMS)
+    ps.AdaptiveThreshold(warmup=20)._fill(P)
+    SC1, SC2 = np.zeros((1, L.N_SCALARS)), np.zeros((1, L.N_SCALARS))
+    f1, f2 = np.empty(500, np.uint8), np.empty(500, np.uint8)
+    t1, t2 = np.empty(500), np.empty(500)
+    K._threshold_run(s, SC1, P, f1, t1)
+    R.threshold_run(s, SC2, P, f2, t2)
+    np.testing.assert_array_equal(f1, f2)
+    np.testing.assert_allclose(t1, t2, rtol=1e-12)
+    np.testing.assert_allclose(SC1, SC2, rtol=1e-12)
+
+
+def test_group_by_slot_is_stable(rng):
+    slots = rng.integers(0, 50, 1000)
+    order, starts, gslots = K._group_by_slot(slots, 60)
+    np.testing.assert_array_equal(order, np.argsort(slots, kind="stable"))
+    np.testing.assert_array_equal(gslots, np.unique(slots))
+    assert starts[0] == 0 and starts[-1] == 1000
