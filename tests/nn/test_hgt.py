@@ -81,11 +81,12 @@ def test_reference_impl_agrees_with_native():
 def test_gradcheck_through_layer_float64():
     x, ei = make_graph(torch.float64, width=4, edges=20)
     conv = HGTConv(4, 4, METADATA, heads=2).double()
-    xa = x["A"].clone().requires_grad_()
+    xb = x["B"].clone().requires_grad_()  # B feeds A (relation ba) and receives from A
 
-    def f(a):
-        return conv({**x, "A": a}, ei)["A"]
-    assert torch.autograd.gradcheck(f, (xa,))
+    def f(b):
+        out = conv({**x, "B": b}, ei)
+        return out["A"], out["B"]
+    assert torch.autograd.gradcheck(f, (xb,), fast_mode=True)  # the op itself is checked in full mode
 
 
 def test_structure_cache_follows_in_place_edits():

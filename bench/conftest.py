@@ -1,0 +1,40 @@
+"""Benchmark plumbing shared by every suite in bench/.
+
+Each suite puts its implementations of one workload in one pytest-benchmark ``group`` and
+marks the pygad entry with ``benchmark.extra_info["impl"] = "pygad"`` (or ``"native"``). At
+the end of the run this prints, per group, every entry's median time and its ratio to the
+pygad entry (``>1`` means pygad is faster), so peers are compared in the same run.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+BASELINE_IMPLS = ("pygad", "native")
+
+
+def pytest_configure(config):
+    threads = int(os.environ.get("PYGAD_BENCH_THREADS", "2"))
+    torch.set_num_threads(threads)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    session = getattr(config, "_benchmarksession", None)
+    if session is None or not getattr(session, "benchmarks", None):
+        return
+    groups: dict[str, list] = {}
+    for bench in session.benchmarks:
+        if bench.stats is None:
+            continue
+        groups.setdefault(bench.group or bench.name, []).append(bench)
+    tr = terminalreporter
+    tr.write_sep("=", "pygad ratios (median time of entry / median time of pygad entry)")
+    for group, benches in groups.items():
+        base = next((b for b in benches if b.extra_info.get("impl") in BASELINE_IMPLS), None)
+        tr.write_line(f"[{group}]")
+        for b in benches:
+            med = b.stats.median
+            info = ", ".join(f"{k}={v}" for k, v in b.extra_info.items() if k != "impl")
+            ratio = f"{med / base.stats.median:8.2f}x" if base is not None and base.stats.median > 0 else "      -"
+            tr.write_line(f"  {b.extra_info.get('impl', b.name):<22} median {med * 1e3:10.2f} ms  {ratio}  {info}")
