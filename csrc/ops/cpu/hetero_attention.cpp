@@ -3,8 +3,8 @@
 // Forward: one destination row per task. Pass 1 computes the row's logits [deg, H] into a
 // thread-local buffer and their max; pass 2 exponentiates and accumulates v. Per row we touch
 // q once and each k/v row of a neighbour once; nothing of size [E, H, D] exists.
-// Backward: pass A walks destination rows (grad_q rows are disjoint) and keeps per-entry
-// alpha and dlogit [E, H]; pass B walks the source-sorted transpose so each thread owns whole
+// Backward: pass A walks destination rows (grad_q rows are disjoint) and stores per-entry
+// alpha and dlogit [E, H] in transpose order; pass B walks the source-sorted transpose so each thread owns whole
 // rows of grad_k/grad_v: no atomics anywhere. grad_mu [R, H] is reduced from per-thread copies.
 #include <algorithm>
 #include <cmath>
@@ -97,10 +97,16 @@ void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const in
                    int threads) {
   const int64_t H = p.H, HD = p.H * p.D, R = p.R;
   const Width<DC> w(p.D);
-  // Per-entry softmax weight and logit gradient, in CSR order; [E, H] each.
+  // Per-entry softmax weight and scaled logit gradient ([E, H] each), stored in the order of
+  // the source-sorted transpose: pass A scatters them (stores are cheap), so pass B reads them
+  // sequentially instead of chasing perm (dependent random loads are what this pass waits on).
   std::unique_ptr<T[]> alpha(new T[p.E * H]);
-  std::unique_ptr<T[]> dlogit(new T[p.E * H]);
+  std::unique_ptr<T[]> dlogit(new T[p.E * H]);   // dlogit * mu[r, h] * scale
+  std::unique_ptr<int64_t[]> csc_pos(new int64_t[p.E]);
   std::vector<T> mu_partial(static_cast<size_t>(threads) * R * H, T(0));
+
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t y = 0; y < p.E; ++y) csc_pos[perm[y]] = y;
 
   // Pass A: destination rows.
 #pragma omp parallel num_threads(threads)
@@ -120,7 +126,7 @@ void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const in
       const T* oi = out + i * HD;
       for (int64_t h = 0; h < H; ++h) delta[h] = dot(gi + h * w(), oi + h * w(), w);
       for (int64_t x = b; x < e; ++x) {
-        const int64_t j = p.col[x], r = p.rel[x];
+        const int64_t j = p.col[x], r = p.rel[x], y = csc_pos[x];
         const T* kj = p.k + j * HD;
         const T* vj = p.v + j * HD;
         for (int64_t h = 0; h < H; ++h) {
@@ -128,8 +134,8 @@ void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const in
           const T qk = dot(qi + h * w(), kj + h * w(), w);
           const T a = std::exp(qk * ms - lse[i * H + h]);
           const T ds = a * (dot(gi + h * w(), vj + h * w(), w) - delta[h]);
-          alpha[x * H + h] = a;
-          dlogit[x * H + h] = ds;
+          alpha[y * H + h] = a;
+          dlogit[y * H + h] = ds * ms;
           axpy(ds * ms, kj + h * w(), gq + h * w(), w);
           gmu[r * H + h] += ds * qk * p.scale;
         }
@@ -148,12 +154,12 @@ void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const in
     std::fill(gk, gk + HD, T(0));
     std::fill(gv, gv + HD, T(0));
     for (int64_t y = colptr[j]; y < colptr[j + 1]; ++y) {
-      const int64_t i = row[y], x = perm[y], r = p.rel[x];
+      const int64_t i = row[y];
       const T* qi = p.q + i * HD;
       const T* gi = grad_out + i * HD;
       for (int64_t h = 0; h < H; ++h) {
-        axpy(dlogit[x * H + h] * p.mu[r * H + h] * p.scale, qi + h * w(), gk + h * w(), w);
-        axpy(alpha[x * H + h], gi + h * w(), gv + h * w(), w);
+        axpy(dlogit[y * H + h], qi + h * w(), gk + h * w(), w);
+        axpy(alpha[y * H + h], gi + h * w(), gv + h * w(), w);
       }
     }
   }
