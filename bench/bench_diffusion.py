@@ -3,7 +3,9 @@
 Run:  python -P -m pytest bench/bench_diffusion.py --benchmark-only -s -p no:cacheprovider
       (add --benchmark-json=out.json to keep the numbers)
 
-Groups (impl = reference | native | native-out; ratios in ``extra_info`` and printed at the end):
+Groups (impl = reference | native | native-out; ``speedup_vs_reference`` in ``extra_info``, and
+bench/conftest.py prints every entry's ratio to the ``native`` entry at the end; torch threads
+from ``PYGAD_BENCH_THREADS``, default 2):
 * step-B100k-d64: the arithmetic of one guided Heun sampler step on 100k latents of width 64
   (churn + preconditioning into a stacked [2B] network input, the guided Euler step with the
   next network input, the guided Heun correction), i.e. everything between the MLP calls.
@@ -45,6 +47,7 @@ def _sync():
 
 
 def _record(benchmark, group, impl):
+    benchmark.extra_info["impl"] = impl  # bench/conftest.py prints ratios to the "native" entry
     t = benchmark.stats.stats.median
     RESULTS[(group, impl)] = t
     benchmark.extra_info["median_s"] = t
@@ -156,19 +159,3 @@ def test_sample(benchmark, size):
     _record(benchmark, group, "native")
     benchmark.extra_info["reference_median_s"] = RESULTS[(group, "reference")]
     benchmark.extra_info["latents_per_s"] = latents / benchmark.stats.stats.median
-
-
-def test_zz_summary(benchmark):
-    benchmark.group = "summary"
-    benchmark.pedantic(lambda: None, rounds=1, iterations=1)  # a benchmark, so --benchmark-only runs it
-    lines = []
-    groups = sorted({g for g, _ in RESULTS})
-    for g in groups:
-        base = RESULTS.get((g, "reference"))
-        for impl in ("native", "native-out"):
-            t = RESULTS.get((g, impl))
-            if base and t:
-                lines.append(f"{g}: {impl} {t * 1e3:,.1f} ms vs reference (torch eager) {base * 1e3:,.1f} ms"
-                             f" = {base / t:,.2f}x")
-    if lines:
-        print(f"\n[threads={torch.get_num_threads()}, device={DEVICE}]\n" + "\n".join(lines))

@@ -14,7 +14,6 @@ Groups (impl = peer | numpy | pygad; ratios in ``extra_info`` and printed at the
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -200,8 +199,10 @@ def test_bandwidth_d784(benchmark, what):
         benchmark.extra_info["fraction_of_copy_bandwidth"] = bw / RESULTS[("bandwidth", "copy")]
 
 
-def test_zz_summary(capsys):
-    """Print the ratios of this run (runs last)."""
+@pytest.fixture(scope="module", autouse=True)
+def summary():
+    """Print the ratios of this run once the module's benchmarks are done (use -s)."""
+    yield
     lines = []
     for group in ("logistic-d16", "logistic-d784", "mean-d16"):
         p = RESULTS.get((group, "pygad"))
@@ -218,5 +219,5 @@ def test_zz_summary(capsys):
             b = RESULTS[("bandwidth", w)]
             lines.append(f"d=784 {w}: {b / 1e9:.1f} GB/s of X = {b / cp:.2f} of copy "
                          f"bandwidth ({cp / 1e9:.1f} GB/s)")
-    with capsys.disabled():
-        print("\n" + "\n".join(lines))
+    if lines:
+        print("\n\npygad.stream ratios (this run):\n" + "\n".join(lines))

@@ -393,6 +393,8 @@ class LatentDiffusion(BaseEstimator):
         os.makedirs(path, exist_ok=True)
         params = self.get_params() if hasattr(self, "get_params") else dict(vars(self))
         params["device"] = str(params["device"])
+        if params.get("random_state") is not None:
+            params["random_state"] = int(params["random_state"])
         with open(os.path.join(path, "config.json"), "w") as fh:
             json.dump({"format": _FORMAT, "params": params}, fh, indent=2)
         torch.save(self.state_dict(), os.path.join(path, "weights.pt"))

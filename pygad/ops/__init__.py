@@ -9,4 +9,4 @@ from .diffusion_step import edm_heun, edm_loss, edm_noise, edm_precondition, edm
 from .segment import neighbor_aggregate, segment_softmax, segment_sum
 
 __all__ = ["hetero_attention", "hetero_csr", "csr_transpose", "segment_sum", "segment_softmax",
-           "neighbor_aggregate"]
+           "neighbor_aggregate", "edm_precondition", "edm_step", "edm_heun", "edm_noise", "edm_loss"]

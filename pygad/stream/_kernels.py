@@ -487,6 +487,179 @@ def _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
     return bad
 
 
+@njit(**JIT)
+def _seq_glm(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
+    """_seq for Linear/Logistic: the per-sample chain w -> z -> err -> step -> w runs in the
+    state's precision (float32 by default: shorter latency than float64), scalars typed
+    through the scratch buffer ``buf``."""
+    want = scores.shape[0] > 0
+    has_y = y.shape[0] > 0
+    n_seen = sc[N_SEEN]
+    n_invalid = sc[N_INVALID]
+    epoch_end = sc[EPOCH_END]
+    eta = sc[ETA]
+    th_n = sc[TH_N]
+    horizon = P[P_HORIZON]
+    reg = P[P_REG]
+    fixed = P[P_CLIP] > 0.0
+    w = v[0]
+    d = X.shape[1]
+    pq = P[P_CLIP_QUANTILE]
+    buf = np.empty(20, v.dtype)
+    buf[12] = sc[TH_MED]
+    buf[13] = sc[TH_HI]
+    buf[14] = sc[TH_DEV]
+    buf[15] = P[P_TH_LR]
+    buf[16] = P[P_TH_QUANTILE]
+    buf[17] = 1.0 - P[P_TH_QUANTILE]
+    buf[18] = 0.5
+    buf[19] = 4.0
+    tmed = buf[12]
+    thi = buf[13]
+    tdev = buf[14]
+    th_lr = buf[15]
+    th_p = buf[16]
+    th_1mp = buf[17]
+    half = buf[18]
+    four = buf[19]
+    buf[0] = 0.0
+    buf[1] = 1.0
+    buf[2] = P[P_CLIP_MULT]
+    buf[3] = 1.0 + P[P_CLIP_LR] * (1.0 - pq)
+    buf[4] = 1.0 - P[P_CLIP_LR] * pq
+    buf[5] = P[P_CLIP]
+    buf[6] = sc[CLIP_Q]
+    buf[7] = sc[BIAS]
+    buf[8] = sc[AUX]
+    buf[9] = eta
+    buf[10] = 1.0 - eta * reg
+    buf[11] = TINY
+    zero = buf[0]
+    one = buf[1]
+    cmult = buf[2]
+    qup = buf[3]
+    qdown = buf[4]
+    lam_fixed = buf[5]
+    q = buf[6]
+    bias = buf[7]
+    aux = buf[8]
+    eta_t = buf[9]
+    decay = buf[10]
+    tiny = buf[11]
+    bad = -1
+    for t in range(lo, hi_):
+        i = order[t] if use_order else t
+        x = X[i]
+        yi = y[i] if has_y else zero
+        zz = w[0] * x[0]
+        xx = x[0] * x[0]
+        for j in range(1, d):
+            zz += w[j] * x[j]
+            xx += x[j] * x[j]
+        z = bias + zz
+        if not (np.isfinite(z) and np.isfinite(xx)):
+            if mode == 0:
+                bad = i
+                break
+            n_invalid += 1.0
+            if want:
+                scores[i] = np.nan
+            continue
+        if kind == LINEAR:
+            err = z - yi
+            score = zero if n_seen == 0.0 else abs(err) / (aux + tiny)
+        else:
+            e = math.exp(-abs(z))
+            inv = one / (one + e)
+            p = inv if z >= zero else e * inv
+            err = p - yi
+            tt = -z if yi > 0.5 else z
+            score = (tt if tt > zero else zero) + math.log1p(e)
+        # 1/sqrt(nx), 1/nx depend on x only: off the w -> z -> err -> w chain
+        nx = xx + one
+        rs = one / math.sqrt(nx)
+        inv_nx = rs * rs
+        gn = abs(err) * nx * rs
+        lam = zero
+        clipped = False
+        if fixed:
+            lam = lam_fixed
+            clipped = gn > lam
+        elif q <= zero:
+            if gn > zero:
+                q = gn
+        else:
+            lam = cmult * q
+            q = q * qup if gn > q else q * qdown
+            clipped = gn > lam
+        if clipped:                       # err * lam / gn = sign(err) * lam / sqrt(nx)
+            g = lam * rs if err > zero else -lam * rs
+            f = lam / gn
+        else:
+            g = err
+            f = one
+        st = -eta_t * g * inv_nx
+        if reg == 0.0:
+            for j in range(d):
+                w[j] += st * x[j]
+        else:
+            for j in range(d):
+                w[j] = w[j] * decay + st * x[j]
+        bias += st
+        if kind == LINEAR:
+            aux += eta_t * f * (abs(err) - aux)
+        n_seen += 1.0
+        if horizon <= 0.0 and n_seen >= epoch_end:
+            T = epoch_end + 1.0
+            epoch_end = epoch_end + T
+            eta = P[P_LR] * T ** (-P[P_ALPHA])
+            buf[9] = eta
+            buf[10] = 1.0 - eta * reg
+            eta_t = buf[9]
+            decay = buf[10]
+        if n_seen > BURN_IN:              # _threshold_local, in the state's precision
+            if th_n == 0.0:
+                tmed = score
+                thi = score
+                tdev = zero
+            else:
+                rate = th_lr
+                if (th_n + 1.0) * P[P_TH_LR] < 1.0:
+                    buf[0] = 1.0 / (th_n + 1.0)
+                    rate = buf[0]
+                a = abs(score - tmed)
+                if th_n >= 5.0 and a > four * tdev:
+                    a = four * tdev
+                tdev = tdev + rate * (a - tdev)
+                tstep = rate * tdev
+                tmed = tmed + half * tstep if score > tmed else tmed - half * tstep
+                thi = thi + tstep * th_p if score > thi else thi - tstep * th_1mp
+                if thi < tmed:
+                    thi = tmed
+            th_n += 1.0
+        if want:
+            scores[i] = score
+    sc[N_SEEN] = n_seen
+    sc[N_INVALID] = n_invalid
+    sc[EPOCH_END] = epoch_end
+    sc[ETA] = eta
+    sc[CLIP_Q] = q
+    sc[AUX] = aux
+    sc[BIAS] = bias
+    sc[TH_MED] = tmed
+    sc[TH_HI] = thi
+    sc[TH_DEV] = tdev
+    sc[TH_N] = th_n
+    return bad
+
+
+@njit(**JIT)
+def _seq_any(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
+    if kind == MEAN:
+        return _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode)
+    return _seq_glm(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode)
+
+
 # ----------------------------------------------------------------------------- learning
 @njit(**JIT)
 def _process_run(kind, X, y, V, SC, P, scores, mode):
@@ -495,7 +668,7 @@ def _process_run(kind, X, y, V, SC, P, scores, mode):
     ``scores`` may have length 0 (not wanted); ``y`` has length 0 for the Mean.
     """
     dummy = np.empty(0, np.int64)
-    return _seq(kind, X, y, dummy, 0, X.shape[0], False, V[0], SC[0], P, scores, mode)
+    return _seq_any(kind, X, y, dummy, 0, X.shape[0], False, V[0], SC[0], P, scores, mode)
 
 
 @njit(**JIT)
@@ -529,7 +702,7 @@ def _process_keyed(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
     bad = np.full(G, -1, np.int64)
     for g in prange(G):
         k = slots[g]
-        bad[g] = _seq(kind, X, y, order, starts[g], starts[g + 1], True, V[k], SC[k], P,
+        bad[g] = _seq_any(kind, X, y, order, starts[g], starts[g + 1], True, V[k], SC[k], P,
                       scores, mode)
     return bad
 

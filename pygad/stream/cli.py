@@ -44,6 +44,8 @@ def run(args) -> int:
     if str(args.json) != "-":
         print(f"rotated MNIST, normal digits {cfg['digits']}, {cfg['n']} samples, "
               f"{cfg['n_anomalies']} anomalies, change points {cfg['change_points']}, seed {cfg['seed']}")
+        if cfg.get("note"):
+            print(cfg["note"])
         print(E.format_table(out))
         f = out["threshold_flags"]
         print(f"AdaptiveThreshold on pygad's scores: {f['flagged']} flagged, precision "

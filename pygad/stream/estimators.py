@@ -14,7 +14,6 @@ call; the kernels release the GIL. Scoring calls never write state. Un-keyed lea
 """
 from __future__ import annotations
 
-import json
 import threading
 
 import numpy as np
@@ -191,9 +190,10 @@ class _ClippedSGDBase:
                 raise ValueError(f"{type(self).__name__} needs y")
             return _EMPTY
         self._y_first_bad = -1
-        if not (isinstance(y, np.ndarray) and y.dtype in (np.float32, np.float64)
-                and y.ndim == 1 and y.flags.c_contiguous):
-            y = np.ascontiguousarray(y, np.float64).reshape(-1)   # float32/64 pass as they are
+        dt = np.dtype(self.dtype)                 # labels in the state's precision
+        if not (isinstance(y, np.ndarray) and y.dtype == dt and y.ndim == 1
+                and y.flags.c_contiguous):
+            y = np.ascontiguousarray(y, dt).reshape(-1)
         if y.shape[0] != n:
             raise ValueError(f"y has {y.shape[0]} values for {n} samples")
         bad_fin, bad_bin = _kernels()._check_labels(y, self._kind == _LOGISTIC)

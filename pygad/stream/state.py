@@ -1,8 +1,9 @@
 """Versioned NumPy archives for stream estimator state.
 
 An archive is a plain ``.npz`` (no pickle: loaded with ``np.load(allow_pickle=False)``) with
-``__format__`` (the format name and version), ``__class__`` (the estimator class) and
-``__params__`` (the constructor arguments as JSON), plus the estimator's arrays. Files are
+``__format__`` (the format name and version) and ``__meta__`` (JSON: the estimator class and
+its constructor arguments), plus the estimator's arrays (``vectors`` [K, m, d], ``scalars``
+[K, 11], and ``keys_int``/``keys_str`` for keyed state). Files are
 written atomically: a temporary file in the target folder, flushed and fsynced, then renamed
 over the target, so a reader sees the old or the new archive, never a torn one.
 """
@@ -23,8 +24,8 @@ VERSION = 1
 def pack(class_name: str, params: dict, arrays: dict) -> dict:
     out = {
         "__format__": np.array(f"{FORMAT}/{VERSION}"),
-        "__class__": np.array(class_name),
-        "__params__": np.array(json.dumps(params, sort_keys=True)),
+        "__meta__": np.array(json.dumps({"class": class_name, "params": params},
+                                        sort_keys=True, separators=(",", ":"))),
     }
     for k, v in arrays.items():
         if isinstance(v, np.ndarray) and v.dtype == object:
@@ -42,7 +43,8 @@ def unpack(archive) -> tuple[str, dict, dict]:
     if int(ver) > VERSION:
         raise ValueError(f"archive version {ver} is newer than this pygad ({VERSION}); upgrade pygad")
     arrays = {k: np.asarray(archive[k]) for k in archive.keys() if not k.startswith("__")}
-    return str(archive["__class__"]), json.loads(str(archive["__params__"])), arrays
+    meta = json.loads(str(archive["__meta__"]))
+    return meta["class"], meta["params"], arrays
 
 
 def to_bytes(state: dict) -> bytes:

@@ -24,6 +24,16 @@ FLOATS = [torch.float32, torch.float64]
 SHAPES = [(1, 1), (37, 5), (130, 64), (700, 64)]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    # One torch/OpenMP thread keeps the many small cases fast on a shared machine; the parallel
+    # path is covered by test_thread_count_does_not_change_results.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def tol(dtype):
     return dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-13)
 
@@ -155,6 +165,30 @@ def test_numpy_inputs():
     x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
     net_in, _ = ops.edm_precondition(x, np.full(5, 0.5, np.float32), 0.5)
     torch.testing.assert_close(net_in, torch.from_numpy(x) / math.sqrt(0.5))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_thread_count_does_not_change_results(dtype):
+    # Rows are independent: the OpenMP path (B*d >= 2^15) must be bitwise equal to one thread.
+    p = problem(700, 64, dtype, seed=15)
+
+    def run_all():
+        return (*ops.edm_precondition(p["x"], p["sigma"], 0.7, repeat=2),
+                *ops.edm_precondition(p["x"], p["sigma"], 0.7, repeat=2, sigma_hat=p["sigma_hat"], eps=p["eps"]),
+                *ops.edm_step(p["x"], p["f_cond"], p["f_uncond"], p["sigma"], p["sigma_next"], 1.8, 0.6, repeat=2),
+                ops.edm_heun(p["x"], p["deriv"], p["eps"], p["f_cond"], p["f_uncond"], p["sigma_hat"],
+                             p["sigma_next"], 2.5, 0.5),
+                *ops.edm_noise(p["x"], p["eps"], p["sigma"], 0.9),
+                ops.edm_loss(p["f_cond"], p["x"], p["eps"], p["sigma"], 0.9))
+
+    one = run_all()
+    torch.set_num_threads(2)
+    try:
+        two = run_all()
+    finally:
+        torch.set_num_threads(1)
+    for a, b in zip(one, two):
+        assert torch.equal(a, b)
 
 
 # ---- out= buffers ----------------------------------------------------------------------------

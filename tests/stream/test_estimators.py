@@ -282,3 +282,16 @@ def test_params_and_repr():
     m.learn_one({"a": 1.0, "b": 2.0})
     m.learn_one({"b": 3.0, "a": 1.0})
     np.testing.assert_allclose(m.location_[1], 2.0 + (3.0 - 2.0) * 0.5 ** 0.5 * 0.5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("keys", [np.array([5, -3, 7, 10**15, 5, -3]), np.array([3, 1, 2, 3, 1, 9])])
+def test_int_keys_dense_and_sparse(keys, rng):
+    X = rng.standard_normal((6, 3)).astype(np.float32)
+    m = ps.ClippedSGDMean()
+    s = m.process_many(X, keys=keys)
+    assert m.n_keys_ == len(set(keys.tolist()))
+    for k in set(keys.tolist()):
+        idx = np.flatnonzero(keys == k)
+        np.testing.assert_array_equal(ps.ClippedSGDMean().process_many(X[idx]), s[idx])
+    m2 = ps.ClippedSGDMean.from_bytes(m.to_bytes())
+    np.testing.assert_array_equal(m2.score_many(X, keys=keys), m.score_many(X, keys=keys))

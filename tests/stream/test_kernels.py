@@ -107,3 +107,46 @@ def test_group_by_slot_is_stable(rng):
     np.testing.assert_array_equal(order, np.argsort(slots, kind="stable"))
     np.testing.assert_array_equal(gslots, np.unique(slots))
     assert starts[0] == 0 and starts[-1] == 1000
+
+
+@pytest.mark.parametrize("cls,kind", KINDS)
+def test_score_keyed_and_flags_match_reference(cls, kind, rng):
+    X, y = _data(kind, rng, n=200)
+    V, SC, P = _fresh(cls(dtype="float64"), X.shape[1])
+    rowslot = rng.integers(0, 3, len(X))
+    order, starts, gslots = K._group_by_slot(rowslot, 3)
+    K._process_keyed(kind, X, y, order, starts, gslots, V, SC, P, np.empty(0), 0)
+    probe = rng.integers(-1, 3, len(X))                    # -1: unseen key
+    for yy in ([y] if kind == K.LINEAR else [y, np.empty(0)]):
+        if kind == K.MEAN and len(yy):
+            continue
+        got = np.empty(len(X))
+        assert K._score_keyed(kind, X, yy, probe, V, SC, P, got, 0.0) == 0
+        for i in range(len(X)):
+            if probe[i] < 0:
+                want = 0.5 if (kind == K.LOGISTIC and not len(yy)) else 0.0
+            else:
+                k = probe[i]
+                _, want = R.score_row(kind, X[i], V[k], SC[k], float(yy[i]) if len(yy) else 0.0,
+                                      len(yy) > 0, P)
+            assert got[i] == pytest.approx(want, rel=1e-9, abs=1e-12)
+        flags = np.empty(len(X), np.uint8)
+        K._threshold_flags_keyed(got, probe, SC, P, flags)
+        for i in range(len(X)):
+            k = probe[i]
+            want = 0 if k < 0 or SC[k, L.TH_N] < P[L.P_TH_WARMUP] else \
+                int(got[i] > R.threshold_value(SC[k], P))
+            assert flags[i] == want
+
+
+def test_validation_kernels(rng):
+    X = rng.standard_normal((5000, 7)).astype(np.float32)
+    assert K._first_invalid_row(X, 1e30) == -1
+    X[4321, 3] = np.nan
+    X[4400, 1] = np.inf
+    assert K._first_invalid_row(X, 1e30) == 4321
+    X[100, 0] = 1e20
+    assert K._first_invalid_row(X, 1e19) == 100
+    y = np.array([0, 1, 1, 0, 2, np.nan, 1], np.float64)
+    assert K._check_labels(y, True) == (5, 4)
+    assert K._check_labels(y, False) == (5, -1)
