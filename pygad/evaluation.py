@@ -61,6 +61,17 @@ def register_augmenter(name: str, factory: Callable[[int], Any]) -> None:
     AUGMENTERS[name] = factory
 
 
+def _model_augmenter(name: str) -> Callable[[int], Any]:  # pygad.models.augment (torch loads on first use)
+    def factory(seed):
+        from .models.augment import make_augmenter as _make
+        return _make(name, random_state=seed)
+    return factory
+
+
+for _name in ("diffusion", "vae", "oversample", "smote", "mixup"):
+    register_augmenter(_name, _model_augmenter(_name))
+
+
 def make_detector(name: str, seed: int, device: str = "cpu", verbose: bool = True, **kwargs):
     if name not in DETECTORS:
         raise ValueError(f"unknown detector {name!r}; choose one of {sorted(DETECTORS)}")

@@ -184,7 +184,7 @@ class TreeDetector(_Detector):
         max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization:
             ``HistGradientBoostingClassifier`` settings.
         class_weight: ``"balanced"`` (default) or None.
-        early_stopping: stop adding trees when validation average precision stalls for
+        early_stopping: stop adding trees when the validation log-loss stalls for
             ``n_iter_no_change`` rounds (uses ``val_mask``; else an internal 10% split).
         n_threads: OpenMP threads of the boosting; default 1 for small problems (< 2M training
             cells), else ``torch.get_num_threads()``.
@@ -245,7 +245,7 @@ class TreeDetector(_Detector):
             learning_rate=self.learning_rate, max_iter=self.max_iter, max_leaf_nodes=self.max_leaf_nodes,
             min_samples_leaf=self.min_samples_leaf, l2_regularization=self.l2_regularization,
             class_weight=self.class_weight, early_stopping=bool(self.early_stopping),
-            scoring="average_precision" if self.early_stopping else "loss",
+            scoring="loss",  # incremental; a scorer would re-predict all trees every round (quadratic)
             n_iter_no_change=self.n_iter_no_change, random_state=self.random_state)
         if use_val:
             fit_kw = {"X_val": X[va], "y_val": y[va]}
@@ -431,7 +431,7 @@ class GNNDetector(_Detector):
                     score = average_precision(y_np[va], s[va])
                     rec["val_ap"] = score
                 else:
-                    score = -float(loss)
+                    score = -float(loss.detach())
                 history.append(rec)
                 if score > best:
                     best, best_epoch = score, epoch
