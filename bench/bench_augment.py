@@ -1,0 +1,187 @@
+"""Augmentation benchmarks and quality runs (not collected by pytest's default test paths).
+
+Subcommands (``python -P bench/bench_augment.py CMD ...``):
+
+* ``quality --data NAME --seeds N [--ablations] [--hops H] [--vae-epochs E] --json FILE``:
+  :func:`pygad.demo.compare` on a dataset: no augmentation vs the latent-diffusion augmenter
+  vs the baselines (and ablations), mean ± std of AUC, AP and Recall@k over seeds.
+* ``hgt-epoch [--data reddit] [--epochs 3]``: one GraphVAE training epoch (full batch) with
+  pygad's HGT encoder vs the same model with PyG's ``HGTConv`` layers; time per epoch.
+* ``dgraph-epoch [--nodes 3700000] [--edges 4300000] [--batch-size 16384]``: a synthetic graph of
+  DGraph's size (17 features, 11 relations), one mini-batch epoch with neighbour sampling;
+  time and peak RSS.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+
+def _peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+
+
+def cmd_quality(a) -> None:
+    from pygad.datasets import load
+    from pygad.demo import ABLATIONS, METHODS, compare, format_comparison
+
+    g = load(a.data)
+    methods = list(METHODS) + ([m for m in ABLATIONS if not (m == "no_hetero" and a.skip_hetero)] if a.ablations
+                               else [])
+    dkw = {"hops": a.hops, "max_iter": a.max_iter} if a.detector == "trees" else {}
+    akw = {"vae_epochs": a.vae_epochs} if a.vae_epochs else {}
+    t0 = time.perf_counter()
+    res = compare(g, methods, a.seeds, a.detector, detector_kwargs=dkw, augmenter_kwargs=akw, keep_scores=False,
+                  verbose=True)
+    print(format_comparison(res))
+    print(f"total {time.perf_counter() - t0:.0f}s")
+    if a.json:
+        from pygad.evaluation import write_json
+        write_json({k: res[k] for k in ("runs", "mean", "std", "config")}, a.json)
+
+
+def _vae_for(graph, impl_pyg: bool):
+    import torch
+    from torch import nn
+
+    from pygad.models.vae import GraphVAE
+
+    m = GraphVAE.from_graph(graph, latent_dim=16, hidden_channels=64, num_layers=2, heads=4, decoder_hidden=64)
+    if impl_pyg:
+        from torch_geometric.nn import HGTConv as PyGHGTConv
+
+        enc = m.encoder
+        meta = enc.convs[0].metadata if hasattr(enc.convs[0], "metadata") else m.enc_metadata
+
+        class _PyGStack(nn.Module):
+            def __init__(s):
+                super().__init__()
+                s.convs = nn.ModuleList([PyGHGTConv(64, 64, m.enc_metadata, heads=4) for _ in range(2)])
+
+            def forward(s, h, ei):
+                for conv in s.convs:
+                    out = conv(h, ei)
+                    h = {k: (out.get(k) if out.get(k) is not None else v) for k, v in h.items()}
+                return h
+
+        stack = _PyGStack()
+        lin = enc.input_lin
+
+        class _Enc(nn.Module):
+            def __init__(s):
+                super().__init__()
+                s.input_lin, s.stack = lin, stack
+
+            def forward(s, x_dict, ei):
+                h = {k: torch.relu(s.input_lin[k](x)) for k, x in x_dict.items()}
+                return s.stack(h, ei)
+
+        m.encoder = _Enc()
+    return m
+
+
+def cmd_hgt_epoch(a) -> None:
+    import torch
+
+    from pygad.datasets import load
+    from pygad.evaluation import stratified_split
+
+    g = load(a.data)
+    tr = stratified_split(g.y[g.target_type()], 0)[0]
+    rows = []
+    for rnd in range(a.rounds):
+        for name in ("pygad", "pyg"):
+            torch.manual_seed(0)
+            m = _vae_for(g, name == "pyg")
+            m.fit(g, tr, epochs=1, random_state=0, verbose=False)  # warm-up (structure, allocator)
+            t0 = time.perf_counter()
+            m.fit(g, tr, epochs=a.epochs, random_state=0, verbose=False)
+            dt = (time.perf_counter() - t0) / a.epochs
+            rows.append((rnd, name, dt))
+            print(f"round {rnd} {name:<6} {dt * 1000:8.1f} ms/epoch (GraphVAE full batch, {g.name}, "
+                  f"{g.num_edges()} edges, threads={torch.get_num_threads()})", flush=True)
+    for name in ("pygad", "pyg"):
+        ts = [r[2] for r in rows if r[1] == name]
+        print(f"{name:<6} median {np.median(ts) * 1000:.1f} ms/epoch")
+    p = np.median([r[2] for r in rows if r[1] == "pyg"]) / np.median([r[2] for r in rows if r[1] == "pygad"])
+    print(f"speed-up pygad vs PyG HGTConv: {p:.2f}x")
+
+
+def synthetic_dgraph(nodes: int, edges: int, relations: int = 11, features: int = 17, seed: int = 0):
+    """A random graph of DGraph's shape: power-law-ish degrees, 11 directed relations, 17 features,
+    ~1% anomalies (whose features are shifted)."""
+    from pygad.data import HeteroGraph
+
+    rng = np.random.default_rng(seed)
+    y = (rng.random(nodes) < 0.013).astype(np.int8)
+    x = rng.normal(size=(nodes, features)).astype(np.float32)
+    x[y == 1] += 0.5
+    per = np.diff(np.linspace(0, edges, relations + 1).astype(np.int64))
+    ei = {}
+    for r, e in enumerate(per):
+        src = (rng.pareto(1.5, e) * 1000).astype(np.int64) % nodes
+        dst = rng.integers(0, nodes, e)
+        ei[("node", f"r{r}", "node")] = np.stack([src, dst])
+    return HeteroGraph({"node": nodes}, ei, x={"node": x}, y={"node": y}, name="dgraph_synthetic")
+
+
+def cmd_dgraph_epoch(a) -> None:
+    import torch
+
+    from pygad.models.vae import GraphVAE
+
+    t0 = time.perf_counter()
+    g = synthetic_dgraph(a.nodes, a.edges)
+    print(f"built {g!r} in {time.perf_counter() - t0:.1f}s; peak RSS {_peak_rss_gib():.2f} GiB", flush=True)
+    tr = np.random.default_rng(0).random(a.nodes) < 0.4
+    m = GraphVAE.from_graph(g, latent_dim=16, hidden_channels=32, num_layers=2, heads=2, decoder_hidden=32)
+    t0 = time.perf_counter()
+    m.fit(g, tr, epochs=1, batch_size=a.batch_size, fanouts=tuple(a.fanouts), max_batches=a.max_batches,
+          random_state=0, verbose=True)
+    dt = time.perf_counter() - t0
+    nb = len(m.history_)
+    total_b = -(-a.nodes // a.batch_size)
+    print(f"{nb} mini-batches of {a.batch_size} seeds (fanouts {a.fanouts}) in {dt:.1f}s "
+          f"({dt / nb:.2f} s/batch; full epoch = {total_b} batches"
+          + ("" if nb == total_b else f", extrapolated {dt / nb * total_b:.0f}s") + ")")
+    print(f"peak RSS {_peak_rss_gib():.2f} GiB (threads={torch.get_num_threads()})")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    q = sub.add_parser("quality")
+    q.add_argument("--data", default="books")
+    q.add_argument("--seeds", type=int, default=5)
+    q.add_argument("--detector", default="trees")
+    q.add_argument("--hops", type=int, default=2)
+    q.add_argument("--max-iter", type=int, default=300)
+    q.add_argument("--vae-epochs", type=int, default=None)
+    q.add_argument("--ablations", action="store_true")
+    q.add_argument("--skip-hetero", action="store_true", help="skip no_hetero (identical on one symmetric relation)")
+    q.add_argument("--json", default=None)
+    q.set_defaults(func=cmd_quality)
+    h = sub.add_parser("hgt-epoch")
+    h.add_argument("--data", default="reddit")
+    h.add_argument("--epochs", type=int, default=3)
+    h.add_argument("--rounds", type=int, default=2)
+    h.set_defaults(func=cmd_hgt_epoch)
+    d = sub.add_parser("dgraph-epoch")
+    d.add_argument("--nodes", type=int, default=3_700_000)
+    d.add_argument("--edges", type=int, default=4_300_000)
+    d.add_argument("--batch-size", type=int, default=16384)
+    d.add_argument("--fanouts", type=int, nargs="+", default=[10, 5])
+    d.add_argument("--max-batches", type=int, default=None)
+    d.set_defaults(func=cmd_dgraph_epoch)
+    a = p.parse_args(argv)
+    a.func(a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,685 @@
+"""A label-conditioned variational graph autoencoder with an HGT encoder and several decoders.
+
+:class:`GraphVAE` encodes every node of a :class:`~pygad.data.HeteroGraph` with the
+heterogeneous graph transformer (:class:`pygad.nn.HGT`, reverse relations added so messages
+flow both ways) into a per-node Gaussian ``q(z | graph) = N(mu, diag(exp(logvar)))`` and
+decodes, conditioned on the node's label (0 normal, 1 anomaly, 2 unknown/unlabelled):
+
+* node features, one MLP per node type (:class:`FeatureDecoder`), on standardised features;
+* structure, one pair scorer per relation (:class:`PairScorer`): a bilinear form
+  ``z_u^T W z_v`` plus an MLP on ``[z_u * z_v, |z_u - z_v|, e(y_u), e(y_v)]``: real interaction
+  between the two latents (not a linear layer on a concatenation), trained with negative
+  sampling (each positive edge against one corrupted destination and one corrupted source);
+* timestamps of temporal relations (:class:`TimeDecoder`): normalised edge time from the pair;
+* per-relation in/out degree of a node (``log1p``), used to decide how many edges a
+  synthetic node gets;
+* the node type, when the graph has several (a linear classifier).
+
+Loss: feature MSE (summed over features) + edge BCE + time MSE + degree MSE + type CE
++ ``beta`` * KL (summed over latent dimensions, linearly warmed up over ``kl_warmup`` of
+the epochs). Training is full-batch by default; with ``batch_size`` it runs on mini-batches
+of seed nodes with neighbour sampling (:func:`sample_neighbors`), which bounds memory on
+graphs of millions of nodes.
+
+Only the labels of training nodes are shown to the model (everything else is "unknown"), and
+the encoder never sees labels at all: the label only conditions the decoders.
+
+Persistence: ``save(path)`` writes ``config.json`` and ``weights.pt`` (a plain tensor state
+dict, loadable with ``torch.load(weights_only=True)``); :meth:`GraphVAE.load` rebuilds it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data.graph import HeteroGraph
+
+__all__ = ["GraphVAE", "PairScorer", "FeatureDecoder", "TimeDecoder", "sample_neighbors"]
+
+_FORMAT = "pygad.GraphVAE/1"
+UNKNOWN = 2  #: the label index of unlabelled nodes (and of every node when not conditional)
+MERGED = "__all__"  #: node type of the merged (hetero=False) encoder graph
+
+
+def _progress(iterable, total, verbose, desc):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return iterable
+    return tqdm(iterable, total=total, desc=desc, disable=not verbose, leave=False, file=sys.stderr)
+
+
+def _mlp(i: int, h: int, o: int, layers: int = 2) -> nn.Sequential:
+    mods: list = []
+    d = i
+    for _ in range(layers - 1):
+        mods += [nn.Linear(d, h), nn.SiLU()]
+        d = h
+    mods.append(nn.Linear(d, o))
+    return nn.Sequential(*mods)
+
+
+# ---- decoders --------------------------------------------------------------------------------
+class FeatureDecoder(nn.Module):
+    """``x_hat = MLP([z, e(y)])`` for one node type (standardised features)."""
+
+    def __init__(self, latent_dim: int, out_channels: int, hidden: int, label_dim: int):
+        super().__init__()
+        self.net = _mlp(latent_dim + label_dim, hidden, out_channels, layers=3)
+
+    def forward(self, z: Tensor, ey: Tensor) -> Tensor:
+        return self.net(torch.cat([z, ey], dim=-1))
+
+
+class PairScorer(nn.Module):
+    """Edge logit of a relation ``u -> v``: ``z_u^T W z_v + MLP([z_u*z_v, |z_u-z_v|, e(y_u), e(y_v)])``.
+
+    The bilinear term is asymmetric (directed relations), the MLP sees the element-wise
+    interaction of the two latents and both labels.
+    """
+
+    def __init__(self, latent_dim: int, hidden: int, label_dim: int):
+        super().__init__()
+        self.W = nn.Parameter(torch.zeros(latent_dim, latent_dim))
+        self.mlp = _mlp(2 * latent_dim + 2 * label_dim, hidden, 1, layers=2)
+        nn.init.normal_(self.W, std=0.1 / math.sqrt(latent_dim))
+
+    def bilinear(self, zu: Tensor, zv: Tensor) -> Tensor:
+        """The cheap term for all pairs: [Nu, Nv] (used to shortlist candidates)."""
+        return (zu @ self.W) @ zv.T
+
+    def forward(self, zu: Tensor, zv: Tensor, eu: Tensor, ev: Tensor) -> Tensor:
+        inter = torch.cat([zu * zv, (zu - zv).abs(), eu, ev], dim=-1)
+        return ((zu @ self.W) * zv).sum(-1) + self.mlp(inter).squeeze(-1)
+
+
+class TimeDecoder(nn.Module):
+    """Normalised edge time in [0, 1] of a temporal relation from ``[z_u, z_v, e(y_u), e(y_v)]``."""
+
+    def __init__(self, latent_dim: int, hidden: int, label_dim: int):
+        super().__init__()
+        self.net = _mlp(2 * latent_dim + 2 * label_dim, hidden, 1, layers=2)
+
+    def forward(self, zu, zv, eu, ev) -> Tensor:
+        return torch.sigmoid(self.net(torch.cat([zu, zv, eu, ev], dim=-1)).squeeze(-1))
+
+
+# ---- neighbour sampling ----------------------------------------------------------------------
+def sample_neighbors(csr: Dict[tuple, tuple], num_nodes: Dict[str, int], seeds: Dict[str, np.ndarray],
+                     fanouts: Sequence[int], rng: np.random.Generator) -> tuple:
+    """Multi-hop heterogeneous neighbour sampling (GraphSAGE style) on destination-sorted CSRs.
+
+    Args:
+        csr: ``{edge_type: (rowptr [N_dst + 1], col [E])}``; ``col`` are source indices.
+        num_nodes: node count per type.
+        seeds: ``{node_type: int64 [B_t]}`` seed nodes (unique).
+        fanouts: in-neighbours drawn per node and relation at each hop (with replacement,
+            duplicates dropped).
+        rng: NumPy generator.
+
+    Returns:
+        ``(nodes, edges)``: ``nodes[t]`` int64 global ids of the sampled nodes of type ``t``
+        (the seeds first, in order), ``edges[et]`` int64 [2, E'] *local* indices into
+        ``nodes[src]`` / ``nodes[dst]``.
+    """
+    nodes = {t: [np.asarray(s, dtype=np.int64)] for t, s in seeds.items()}
+    known = {t: {"ids": np.asarray(s, dtype=np.int64)} for t, s in seeds.items()}
+    frontier = {t: np.asarray(s, dtype=np.int64) for t, s in seeds.items()}
+    raw_edges: Dict[tuple, list] = {}
+    for fan in fanouts:
+        new_front: Dict[str, list] = {}
+        for et, (rowptr, col) in csr.items():
+            dst = frontier.get(et[2])
+            if dst is None or dst.size == 0:
+                continue
+            deg = rowptr[dst + 1] - rowptr[dst]
+            has = deg > 0
+            d, dg = dst[has], deg[has]
+            if d.size == 0:
+                continue
+            rep = np.repeat(np.arange(d.size), fan)
+            off = (rng.random(rep.size) * dg[rep]).astype(np.int64)
+            src = col[rowptr[d[rep]] + off]
+            dsts = d[rep]
+            nd = np.int64(num_nodes[et[2]])
+            key = np.unique(src * nd + dsts)  # unique (src, dst) pairs via one int64 key
+            pair = np.stack([key // nd, key % nd])
+            raw_edges.setdefault(et, []).append(pair)
+            new_front.setdefault(et[0], []).append(pair[0])
+        frontier = {}
+        for t, lst in new_front.items():
+            cand = np.unique(np.concatenate(lst))
+            seen = known.setdefault(t, {"ids": np.empty(0, np.int64)})["ids"]
+            fresh = cand[~np.isin(cand, seen, assume_unique=False)]
+            known[t]["ids"] = np.concatenate([seen, fresh])
+            nodes.setdefault(t, []).append(fresh)
+            frontier[t] = fresh
+    nodes = {t: np.concatenate(v) for t, v in nodes.items()}
+    lookup = {}
+    for t, ids in nodes.items():
+        order = np.argsort(ids, kind="stable")
+        lookup[t] = (ids[order], order)
+    edges = {}
+    for et, lst in raw_edges.items():
+        nd = np.int64(num_nodes[et[2]])
+        key = np.unique(np.concatenate([p[0] * nd + p[1] for p in lst]))
+        e = np.stack([key // nd, key % nd])
+        loc = []
+        for row, t in ((0, et[0]), (1, et[2])):
+            sid, order = lookup[t]
+            loc.append(order[np.searchsorted(sid, e[row])])
+        edges[et] = np.stack(loc).astype(np.int64)
+    return nodes, edges
+
+
+# ---- the model -------------------------------------------------------------------------------
+class GraphVAE(nn.Module):
+    """Variational graph autoencoder: HGT encoder, label-conditioned multi-decoders.
+
+    Args:
+        in_channels: feature width per node type.
+        metadata: ``(node_types, edge_types)`` of the data graph (relations as stored, without
+            reverse relations: those are added for the encoder).
+        encoder_relations: for each encoder relation, ``(index into edge_types, reversed)``;
+            normally from :meth:`from_graph`.
+        latent_dim: width of z.
+        hidden_channels: HGT width; heads, num_layers: HGT heads and layers (hops).
+        decoder_hidden: width of the decoder MLPs.
+        temporal: indices of the relations with edge times (a time decoder each).
+        time_range: ``{relation index: (t_min, t_max)}`` used to (de)normalise times.
+        beta: KL weight.
+        hetero: False merges all node and edge types into one for the encoder (a homogeneous
+            graph transformer; an ablation).
+        conditional: False ignores labels (every node gets the unknown label).
+        dropout: encoder dropout.
+        impl: ``"native"`` or ``"reference"`` HGT kernels.
+    """
+
+    def __init__(self, in_channels: Dict[str, int], metadata, encoder_relations: Sequence[Sequence],
+                 latent_dim: int = 32, hidden_channels: int = 64, num_layers: int = 2, heads: int = 4,
+                 decoder_hidden: int = 128, temporal: Sequence[int] = (), time_range: Optional[dict] = None,
+                 beta: float = 0.01, hetero: bool = True, conditional: bool = True, dropout: float = 0.0,
+                 impl: str = "native"):
+        super().__init__()
+        from ..nn import HGT
+
+        self.node_types: List[str] = [str(t) for t in metadata[0]]
+        self.edge_types: List[tuple] = [tuple(str(p) for p in et) for et in metadata[1]]
+        self.in_channels = {str(t): int(c) for t, c in in_channels.items()}
+        self.encoder_relations = [(int(i), bool(r)) for i, r in encoder_relations]
+        self.latent_dim, self.hidden_channels = int(latent_dim), int(hidden_channels)
+        self.num_layers, self.heads, self.decoder_hidden = int(num_layers), int(heads), int(decoder_hidden)
+        self.temporal = [int(i) for i in temporal]
+        self.time_range = {int(k): (float(v[0]), float(v[1])) for k, v in dict(time_range or {}).items()}
+        self.beta, self.hetero, self.conditional = float(beta), bool(hetero), bool(conditional)
+        self.dropout, self.impl = float(dropout), impl
+        self._tidx = {t: i for i, t in enumerate(self.node_types)}
+
+        # encoder graph schema
+        if self.hetero:
+            enc_nt = list(self.node_types)
+            enc_et = []
+            for i, rev in self.encoder_relations:
+                s, r, d = self.edge_types[i]
+                enc_et.append((d, "rev_" + r, s) if rev else (s, r, d))
+            enc_in = dict(self.in_channels)
+        else:
+            enc_nt = [MERGED]
+            enc_et = [(MERGED, "edge", MERGED)]
+            extra = len(self.node_types) if len(self.node_types) > 1 else 0
+            enc_in = {MERGED: max(self.in_channels.values()) + extra}
+        self.enc_metadata = (enc_nt, enc_et)
+        self.encoder = HGT(enc_in, hidden_channels, self.enc_metadata, num_layers=num_layers, heads=heads,
+                           dropout=dropout, impl=impl)
+        self.to_mu = nn.ModuleDict({f"t{i}": nn.Linear(hidden_channels, latent_dim) for i in range(len(self.node_types))})
+        self.to_logvar = nn.ModuleDict({f"t{i}": nn.Linear(hidden_channels, latent_dim)
+                                        for i in range(len(self.node_types))})
+        ld = 16
+        self.label_emb = nn.Embedding(3, ld)
+        self.feature_dec = nn.ModuleDict({f"t{i}": FeatureDecoder(latent_dim, self.in_channels[t], decoder_hidden, ld)
+                                          for i, t in enumerate(self.node_types)})
+        self.edge_dec = nn.ModuleDict({f"r{j}": PairScorer(latent_dim, decoder_hidden, ld)
+                                       for j in range(len(self.edge_types))})
+        self.time_dec = nn.ModuleDict({f"r{j}": TimeDecoder(latent_dim, decoder_hidden, ld) for j in self.temporal})
+        # degree head: per node type, log1p in- and out-degree for every relation
+        self.degree_dec = nn.ModuleDict({f"t{i}": _mlp(latent_dim + ld, decoder_hidden, 2 * len(self.edge_types))
+                                         for i in range(len(self.node_types))})
+        self.type_dec = nn.Linear(latent_dim, len(self.node_types)) if len(self.node_types) > 1 else None
+        # feature standardisation (set in fit; saved with the weights)
+        for i, t in enumerate(self.node_types):
+            self.register_buffer(f"x_mean_t{i}", torch.zeros(self.in_channels[t]))
+            self.register_buffer(f"x_std_t{i}", torch.ones(self.in_channels[t]))
+
+    # ---- construction ----------------------------------------------------------------------
+    @classmethod
+    def from_graph(cls, graph: HeteroGraph, **kwargs) -> "GraphVAE":
+        """A model sized for ``graph`` (feature widths, relations, temporal relations)."""
+        graph = _with_features(graph)
+        ets = graph.edge_types
+        enc = []
+        for i, et in enumerate(ets):
+            enc.append((i, False))
+            sym = et[0] == et[2] and graph.is_symmetric(et)
+            has_rev = et[0] != et[2] and any(o[0] == et[2] and o[2] == et[0] for o in ets)
+            if not sym and not has_rev:
+                enc.append((i, True))
+        temporal = [i for i, et in enumerate(ets) if et in graph.edge_time and graph.edge_time[et].size]
+        tr = {i: (float(graph.edge_time[ets[i]].min()), float(graph.edge_time[ets[i]].max())) for i in temporal}
+        return cls({t: graph.x[t].shape[1] for t in graph.node_types}, graph.metadata(), enc, temporal=temporal,
+                   time_range=tr, **kwargs)
+
+    def config(self) -> dict:
+        """JSON-serialisable constructor arguments."""
+        return {"in_channels": self.in_channels, "metadata": [self.node_types, [list(et) for et in self.edge_types]],
+                "encoder_relations": [[i, r] for i, r in self.encoder_relations], "latent_dim": self.latent_dim,
+                "hidden_channels": self.hidden_channels, "num_layers": self.num_layers, "heads": self.heads,
+                "decoder_hidden": self.decoder_hidden, "temporal": self.temporal,
+                "time_range": {str(k): list(v) for k, v in self.time_range.items()}, "beta": self.beta,
+                "hetero": self.hetero, "conditional": self.conditional, "dropout": self.dropout, "impl": self.impl}
+
+    # ---- inputs ----------------------------------------------------------------------------
+    def scaler(self, t: str) -> Tuple[Tensor, Tensor]:
+        i = self._tidx[t]
+        return getattr(self, f"x_mean_t{i}"), getattr(self, f"x_std_t{i}")
+
+    def set_scaler(self, graph: HeteroGraph) -> None:
+        for t in self.node_types:
+            x = graph.x[t]
+            mu, sd = x.mean(0, dtype=np.float64), x.std(0, dtype=np.float64)
+            m, s = self.scaler(t)
+            m.copy_(torch.from_numpy(mu.astype(np.float32)))
+            s.copy_(torch.from_numpy(np.where(sd > 1e-8, sd, 1.0).astype(np.float32)))
+
+    def standardise(self, t: str, x) -> Tensor:
+        m, s = self.scaler(t)
+        x = torch.as_tensor(x, dtype=torch.float32, device=m.device)
+        return ((x - m) / s).clamp(-10, 10)
+
+    def unstandardise(self, t: str, xs: Tensor) -> Tensor:
+        m, s = self.scaler(t)
+        return xs * s + m
+
+    def check_graph(self, graph: HeteroGraph) -> None:
+        if graph.node_types != self.node_types or graph.edge_types != self.edge_types:
+            raise ValueError(f"the graph's metadata {graph.metadata()} differs from the model's "
+                             f"({self.node_types}, {self.edge_types})")
+        for t in self.node_types:
+            if graph.x[t].shape[1] != self.in_channels[t]:
+                raise ValueError(f"node type {t!r} has {graph.x[t].shape[1]} features, the model expects "
+                                 f"{self.in_channels[t]}")
+
+    def encoder_inputs(self, num_nodes: Dict[str, int], x_std: Dict[str, Tensor],
+                       edge_index: Dict[tuple, Tensor]) -> tuple:
+        """The encoder's ``(x_dict, edge_index_dict, offsets)`` from standardised features and the
+        data relations' edges (reverse relations added; merged when ``hetero=False``)."""
+        if self.hetero:
+            ei = {}
+            for (i, rev), enc_et in zip(self.encoder_relations, self.enc_metadata[1]):
+                e = edge_index.get(self.edge_types[i])
+                if e is None:
+                    continue
+                ei[enc_et] = e.flip(0) if rev else e
+            return dict(x_std), ei, None
+        offs, o = {}, 0
+        for t in self.node_types:
+            offs[t] = o
+            o += num_nodes[t]
+        width = max(self.in_channels.values())
+        multi = len(self.node_types) > 1
+        dev = next(iter(x_std.values())).device
+        xs = []
+        for i, t in enumerate(self.node_types):
+            x = F.pad(x_std[t], (0, width - x_std[t].shape[1]))
+            if multi:
+                oh = torch.zeros(x.shape[0], len(self.node_types), device=dev)
+                oh[:, i] = 1
+                x = torch.cat([x, oh], 1)
+            xs.append(x)
+        parts = []
+        for i, et in enumerate(self.edge_types):
+            e = edge_index.get(et)
+            if e is None:
+                continue
+            e = torch.stack([e[0] + offs[et[0]], e[1] + offs[et[2]]])
+            parts += [e, e.flip(0)]
+        e = torch.cat(parts, 1) if parts else torch.empty(2, 0, dtype=torch.long, device=dev)
+        e = torch.unique(e, dim=1)
+        return {MERGED: torch.cat(xs, 0)}, {(MERGED, "edge", MERGED): e}, offs
+
+    # ---- forward pieces --------------------------------------------------------------------
+    def encode(self, num_nodes: Dict[str, int], x_std: Dict[str, Tensor], edge_index: Dict[tuple, Tensor]) -> tuple:
+        """``(mu, logvar)`` dicts per node type."""
+        x_enc, ei_enc, offs = self.encoder_inputs(num_nodes, x_std, edge_index)
+        h = self.encoder(x_enc, ei_enc)
+        if offs is not None:
+            hm = h[MERGED]
+            h = {t: hm[offs[t]:offs[t] + num_nodes[t]] for t in self.node_types}
+        mu, lv = {}, {}
+        for i, t in enumerate(self.node_types):
+            mu[t] = self.to_mu[f"t{i}"](h[t])
+            lv[t] = self.to_logvar[f"t{i}"](h[t]).clamp(-10, 6)
+        return mu, lv
+
+    def label_embedding(self, y: Tensor) -> Tensor:
+        if not self.conditional:
+            y = torch.full_like(y, UNKNOWN)
+        return self.label_emb(y)
+
+    def decode_features(self, t: str, z: Tensor, y: Tensor) -> Tensor:
+        """Standardised features of node type ``t``."""
+        return self.feature_dec[f"t{self._tidx[t]}"](z, self.label_embedding(y))
+
+    def score_edges(self, rel: int, zu: Tensor, zv: Tensor, yu: Tensor, yv: Tensor) -> Tensor:
+        """Edge logits of relation index ``rel`` for pairs ``(u, v)``."""
+        return self.edge_dec[f"r{rel}"](zu, zv, self.label_embedding(yu), self.label_embedding(yv))
+
+    def decode_time(self, rel: int, zu, zv, yu, yv) -> Tensor:
+        """Edge timestamps (original units) of a temporal relation."""
+        t01 = self.time_dec[f"r{rel}"](zu, zv, self.label_embedding(yu), self.label_embedding(yv))
+        lo, hi = self.time_range[rel]
+        return lo + t01 * (hi - lo)
+
+    def decode_degree(self, t: str, z: Tensor, y: Tensor) -> Tensor:
+        """Predicted ``log1p`` degrees [N, 2R] (in-degree of relation r at 2r, out-degree at 2r+1)."""
+        return self.degree_dec[f"t{self._tidx[t]}"](torch.cat([z, self.label_embedding(y)], -1))
+
+    def decode_type(self, z: Tensor) -> Tensor:
+        """Node-type index per latent (0 when there is one node type)."""
+        if self.type_dec is None:
+            return torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
+        return self.type_dec(z).argmax(-1)
+
+    # ---- loss ------------------------------------------------------------------------------
+    def loss(self, num_nodes, x_std, edge_index, labels, degrees, edge_time=None, loss_nodes=None,
+             loss_edges=None, kl_weight: float = 1.0, gen: Optional[torch.Generator] = None,
+             max_edges: int = 20000) -> Tuple[Tensor, dict]:
+        """One evaluation of the (negative) ELBO and the auxiliary losses.
+
+        Args:
+            num_nodes, x_std, edge_index: the (sub)graph: counts, standardised features, data
+                relations' edges (local indices).
+            labels: ``{type: int64 [N_t]}`` in {0, 1, 2}.
+            degrees: ``{type: float [N_t, 2R]}`` log1p degrees (targets).
+            edge_time: ``{relation index: float [E]}`` normalised times of temporal relations.
+            loss_nodes: ``{type: bool/int index}`` nodes whose reconstruction counts (default all).
+            loss_edges: ``{edge_type: index}`` edges scored as positives (default: up to
+                ``max_edges`` random ones per relation).
+            kl_weight: multiplies ``beta`` (warm-up).
+        """
+        mu, lv = self.encode(num_nodes, x_std, edge_index)
+        z = {t: mu[t] + torch.randn(mu[t].shape, generator=gen, device=mu[t].device) * (0.5 * lv[t]).exp()
+             if self.training else mu[t] for t in self.node_types}
+        parts = {}
+        feat, kl, deg, typ, count = 0.0, 0.0, 0.0, 0.0, 0
+        for ti, t in enumerate(self.node_types):
+            idx = None if loss_nodes is None else loss_nodes.get(t)
+            sel = (lambda a: a) if idx is None else (lambda a, idx=idx: a[idx])
+            zt, yt, mt, lt = sel(z[t]), sel(labels[t]), sel(mu[t]), sel(lv[t])
+            n = zt.shape[0]
+            if n == 0:
+                continue
+            count += n
+            feat = feat + ((self.decode_features(t, zt, yt) - sel(x_std[t])) ** 2).sum()
+            kl = kl + 0.5 * (mt ** 2 + lt.exp() - 1 - lt).sum()
+            deg = deg + ((self.decode_degree(t, zt, yt) - sel(degrees[t])) ** 2).sum()
+            if self.type_dec is not None:
+                typ = typ + F.cross_entropy(self.type_dec(zt), torch.full((n,), ti, device=zt.device), reduction="sum")
+        count = max(count, 1)
+        parts["feat"], parts["kl"] = feat / count, kl / count
+        parts["degree"] = deg / count
+        if self.type_dec is not None:
+            parts["type"] = typ / count
+        edge, tloss, nrel = 0.0, 0.0, 0
+        for j, et in enumerate(self.edge_types):
+            e = edge_index.get(et)
+            if e is None or e.shape[1] == 0:
+                continue
+            sel_e = None
+            if loss_edges is not None and et in loss_edges:
+                sel_e = loss_edges[et]
+            elif e.shape[1] > max_edges:
+                sel_e = torch.randint(0, e.shape[1], (max_edges,), generator=gen, device=e.device)
+            if sel_e is not None:
+                e = e[:, sel_e]
+            if e.shape[1] == 0:
+                continue
+            s, d = e[0], e[1]
+            ns, nd = num_nodes[et[0]], num_nodes[et[2]]
+            neg_d = torch.randint(0, nd, d.shape, generator=gen, device=d.device)
+            neg_s = torch.randint(0, ns, s.shape, generator=gen, device=s.device)
+            zs, zd, ys, yd = z[et[0]], z[et[2]], labels[et[0]], labels[et[2]]
+            pos = self.score_edges(j, zs[s], zd[d], ys[s], yd[d])
+            n1 = self.score_edges(j, zs[s], zd[neg_d], ys[s], yd[neg_d])
+            n2 = self.score_edges(j, zs[neg_s], zd[d], ys[neg_s], yd[d])
+            logits = torch.cat([pos, n1, n2])
+            target = torch.cat([torch.ones_like(pos), torch.zeros_like(n1), torch.zeros_like(n2)])
+            w = torch.cat([torch.full_like(pos, 2.0), torch.ones_like(n1), torch.ones_like(n2)])
+            edge = edge + F.binary_cross_entropy_with_logits(logits, target, weight=w)
+            nrel += 1
+            if j in self.temporal and edge_time is not None and j in edge_time:
+                tt = edge_time[j] if sel_e is None else edge_time[j][sel_e]
+                pred = self.time_dec[f"r{j}"](zs[s], zd[d], self.label_embedding(ys[s]), self.label_embedding(yd[d]))
+                if tt.shape[0] == pred.shape[0]:
+                    tloss = tloss + F.mse_loss(pred, tt)
+        if nrel:
+            parts["edge"] = edge / nrel * 10.0  # edges weigh like ~10 features
+        if self.temporal and torch.is_tensor(tloss):
+            parts["time"] = tloss * 10.0
+        total = sum(v for k, v in parts.items() if k != "kl") + self.beta * kl_weight * parts["kl"]
+        return total, {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in parts.items()}
+
+    # ---- fitting ---------------------------------------------------------------------------
+    def fit(self, graph: HeteroGraph, train_mask=None, target: Optional[str] = None, *, epochs: int = 150,
+            lr: float = 5e-3, weight_decay: float = 1e-5, kl_warmup: float = 0.3, batch_size: Optional[int] = None,
+            fanouts: Sequence[int] = (10, 5), max_batches: Optional[int] = None, random_state: Optional[int] = None,
+            verbose: bool = True) -> "GraphVAE":
+        """Train on ``graph`` (labels of ``train_mask`` nodes of ``target`` only; the rest unknown).
+
+        Args:
+            graph: the data graph (node types without features get derived structural ones).
+            train_mask: boolean [N_target] or indices of nodes whose labels condition the
+                decoders; None uses no labels at all.
+            target: the labelled node type (default: the graph's).
+            epochs: full-batch steps, or passes over the seed nodes when mini-batching.
+            lr, weight_decay: AdamW settings.
+            kl_warmup: fraction of the epochs over which the KL weight rises from 0 to ``beta``.
+            batch_size: None trains full-batch; else seed nodes per mini-batch (neighbour
+                sampling with ``fanouts``, one entry per hop).
+            max_batches: stop each epoch after this many mini-batches (benchmarks).
+            random_state: seed of the initialisation-independent randomness (sampling, noise).
+            verbose: tqdm progress bar.
+        """
+        graph = _with_features(graph)
+        self.check_graph(graph)
+        dev = self.x_mean_t0.device
+        self.set_scaler(graph)
+        labels_np = node_labels(graph, train_mask, target, self.conditional)
+        labels = {t: torch.from_numpy(v).to(dev) for t, v in labels_np.items()}
+        degrees_np = node_degrees(graph, self.edge_types)
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(int(random_state) if random_state is not None else int(np.random.SeedSequence().entropy % 2**62))
+        rng = np.random.default_rng(random_state)
+        opt = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay)
+        warm = max(1, int(kl_warmup * epochs))
+        self.history_ = []
+        self.train()
+        if batch_size is None:
+            x_std = {t: self.standardise(t, graph.x[t]) for t in self.node_types}
+            ei = {et: torch.from_numpy(graph.edge_index[et]).to(dev) for et in self.edge_types}
+            deg = {t: torch.from_numpy(v).to(dev) for t, v in degrees_np.items()}
+            et_time = self._norm_times(graph, dev)
+            bar = _progress(range(epochs), epochs, verbose, "GraphVAE")
+            for ep in bar:
+                opt.zero_grad(set_to_none=True)
+                loss, parts = self.loss(graph.num_nodes, x_std, ei, labels, deg, et_time,
+                                        kl_weight=min(1.0, (ep + 1) / warm), gen=gen)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.parameters(), 5.0)
+                opt.step()
+                parts["loss"] = float(loss.detach())
+                self.history_.append(parts)
+                if hasattr(bar, "set_postfix"):
+                    bar.set_postfix(loss=f"{parts['loss']:.3f}")
+        else:
+            self._fit_minibatch(graph, labels_np, degrees_np, opt, epochs, warm, int(batch_size), fanouts,
+                                max_batches, gen, rng, verbose)
+        self.eval()
+        return self
+
+    def _norm_times(self, graph, dev, eids: Optional[dict] = None) -> dict:
+        out = {}
+        for j in self.temporal:
+            et = self.edge_types[j]
+            lo, hi = self.time_range[j]
+            t = graph.edge_time[et] if eids is None else graph.edge_time[et][eids[et]]
+            out[j] = torch.from_numpy(((t - lo) / max(hi - lo, 1e-12)).astype(np.float32)).to(dev)
+        return out
+
+    def _fit_minibatch(self, graph, labels_np, degrees_np, opt, epochs, warm, batch_size, fanouts, max_batches,
+                       gen, rng, verbose):
+        dev = self.x_mean_t0.device
+        # CSR per relation (destination-sorted; native kernel); edge ids to look up times
+        csr, eid_of = {}, {}
+        for et in self.edge_types:
+            rowptr, col, eid = graph.csr(et)
+            csr[et] = (rowptr, col)
+            eid_of[et] = eid
+        # encoder messages must also flow along reverse relations: sample on them too
+        rev_csr = {}
+        for i, rev in self.encoder_relations:
+            if rev:
+                et = self.edge_types[i]
+                colptr, row, perm = graph.csc(et)
+                rev_csr[(et[2], "__rev__" + et[1], et[0])] = (colptr, row)
+        all_csr = {**csr, **rev_csr}
+        # seeds: every node of every type
+        order = {t: rng.permutation(n) for t, n in graph.num_nodes.items()}
+        total = sum(graph.num_nodes.values())
+        nb = math.ceil(total / batch_size)
+        if max_batches is not None:
+            nb = min(nb, int(max_batches))
+        step = 0
+        for ep in range(epochs):
+            bar = _progress(range(nb), nb, verbose, f"GraphVAE epoch {ep + 1}/{epochs}")
+            pos = {t: 0 for t in order}
+            for b in bar:
+                seeds = {}
+                for t, perm in order.items():
+                    k = max(1, round(batch_size * graph.num_nodes[t] / total))
+                    seeds[t] = perm[pos[t]:pos[t] + k]
+                    pos[t] += k
+                seeds = {t: s for t, s in seeds.items() if s.size}
+                if not seeds:
+                    break
+                nodes, edges = sample_neighbors(all_csr, graph.num_nodes, seeds, fanouts, rng)
+                nn_loc = {t: int(v.size) for t, v in nodes.items()}
+                for t in self.node_types:
+                    nn_loc.setdefault(t, 0)
+                    nodes.setdefault(t, np.empty(0, np.int64))
+                x_std = {t: self.standardise(t, graph.x[t][nodes[t]]) for t in self.node_types}
+                ei = {}
+                for et in self.edge_types:
+                    e = edges.get(et)
+                    r = edges.get((et[2], "__rev__" + et[1], et[0]))
+                    parts = [p for p in (e, None if r is None else r[::-1]) if p is not None]
+                    if parts:
+                        ei[et] = torch.from_numpy(np.ascontiguousarray(np.concatenate(parts, 1))).to(dev)
+                lab = {t: torch.from_numpy(labels_np[t][nodes[t]]).to(dev) for t in self.node_types}
+                deg = {t: torch.from_numpy(degrees_np[t][nodes[t]]).to(dev) for t in self.node_types}
+                loss_nodes = {t: slice(0, seeds[t].size) if t in seeds else slice(0, 0) for t in self.node_types}
+                opt.zero_grad(set_to_none=True)
+                loss, parts = self.loss(nn_loc, x_std, ei, lab, deg, None, loss_nodes=loss_nodes,
+                                        kl_weight=min(1.0, (step + 1) / max(1, warm * nb)), gen=gen)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.parameters(), 5.0)
+                opt.step()
+                step += 1
+                parts["loss"] = float(loss.detach())
+                self.history_.append(parts)
+                if hasattr(bar, "set_postfix"):
+                    bar.set_postfix(loss=f"{parts['loss']:.3f}")
+
+    @torch.no_grad()
+    def embed(self, graph: HeteroGraph) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
+        """Encoder ``(mu, logvar)`` of every node (full graph, eval mode)."""
+        graph = _with_features(graph)
+        self.check_graph(graph)
+        self.eval()
+        dev = self.x_mean_t0.device
+        x_std = {t: self.standardise(t, graph.x[t]) for t in self.node_types}
+        ei = {et: torch.from_numpy(graph.edge_index[et]).to(dev) for et in self.edge_types}
+        return self.encode(graph.num_nodes, x_std, ei)
+
+    # ---- persistence -----------------------------------------------------------------------
+    def save(self, path) -> None:
+        """``path/config.json`` + ``path/weights.pt`` (tensors only)."""
+        os.makedirs(path, exist_ok=True)
+        with open(os.path.join(path, "config.json"), "w") as fh:
+            json.dump({"format": _FORMAT, "params": self.config()}, fh, indent=2)
+        torch.save({k: v.detach().cpu() for k, v in self.state_dict().items()}, os.path.join(path, "weights.pt"))
+
+    @classmethod
+    def load(cls, path, device="cpu") -> "GraphVAE":
+        """Rebuild a model written by :meth:`save` (``torch.load(weights_only=True)``)."""
+        with open(os.path.join(path, "config.json")) as fh:
+            cfg = json.load(fh)
+        if cfg.get("format") != _FORMAT:
+            raise ValueError(f"{str(path)!r} is not a saved GraphVAE (format {cfg.get('format')!r})")
+        p = dict(cfg["params"])
+        p["metadata"] = (p["metadata"][0], [tuple(et) for et in p["metadata"][1]])
+        model = cls(**p)
+        state = torch.load(os.path.join(path, "weights.pt"), map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+        return model.to(device).eval()
+
+
+# ---- helpers shared with the augmenter -------------------------------------------------------
+def _with_features(graph: HeteroGraph) -> HeteroGraph:
+    if all(t in graph.x for t in graph.node_types):
+        return graph
+    from ..datasets import with_structural_features
+    return with_structural_features(graph)
+
+
+def _mask_to_bool(mask, n: int) -> np.ndarray:
+    m = np.asarray(mask.detach().cpu().numpy() if hasattr(mask, "detach") else mask)
+    if m.dtype == bool:
+        if m.shape != (n,):
+            raise ValueError(f"'train_mask' must be a boolean mask of length {n}, got shape {list(m.shape)}")
+        return m
+    if not np.issubdtype(m.dtype, np.integer):
+        raise TypeError(f"'train_mask' must be a boolean mask or node indices, got dtype {m.dtype}")
+    out = np.zeros(n, dtype=bool)
+    out[m] = True
+    return out
+
+
+def node_labels(graph: HeteroGraph, train_mask, target: Optional[str], conditional: bool = True) -> dict:
+    """Conditioning labels per node type: the target's training labels (0/1), 2 elsewhere."""
+    out = {t: np.full(n, UNKNOWN, dtype=np.int64) for t, n in graph.num_nodes.items()}
+    if train_mask is None or not conditional:
+        return out
+    tgt = graph.target_type(target)
+    m = _mask_to_bool(train_mask, graph.num_nodes[tgt])
+    y = graph.y[tgt]
+    sel = m & (y >= 0)
+    out[tgt][sel] = y[sel]
+    return out
+
+
+def node_degrees(graph: HeteroGraph, edge_types) -> dict:
+    """``{type: float32 [N_t, 2R]}``: log1p in-degree (col 2r) and out-degree (col 2r+1) per relation."""
+    out = {t: np.zeros((n, 2 * len(edge_types)), dtype=np.float32) for t, n in graph.num_nodes.items()}
+    for j, et in enumerate(edge_types):
+        ei = graph.edge_index[et]
+        out[et[2]][:, 2 * j] = np.log1p(np.bincount(ei[1], minlength=graph.num_nodes[et[2]]))
+        out[et[0]][:, 2 * j + 1] = np.log1p(np.bincount(ei[0], minlength=graph.num_nodes[et[0]]))
+    return out
