@@ -7,7 +7,7 @@ T = 1, 2, 4, ... when the horizon is unknown) stays large enough to follow drift
 threshold ``lambda`` is ``clip_mult`` times a running ``clip_quantile`` of the gradient norms,
 learned from the stream (no prior variance bound), unless ``clip`` is a number.
 
-Thread safety (see docs/stream.md): keyed calls (``keys=...``) from several Python threads
+Thread safety (see the README's stream section): keyed calls (``keys=...``) from several Python threads
 with *disjoint* key sets may run at the same time and give the same result as one serial
 call; the kernels release the GIL. Scoring calls never write state. Un-keyed learning calls
 (all writing the one un-keyed state) on one estimator must not overlap.
