@@ -14,10 +14,7 @@ Subcommands (``python -P bench/bench_augment.py CMD ...``):
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import resource
-import sys
 import time
 
 import numpy as np
@@ -57,7 +54,6 @@ def _vae_for(graph, impl_pyg: bool):
         from torch_geometric.nn import HGTConv as PyGHGTConv
 
         enc = m.encoder
-        meta = enc.convs[0].metadata if hasattr(enc.convs[0], "metadata") else m.enc_metadata
 
         class _PyGStack(nn.Module):
             def __init__(s):

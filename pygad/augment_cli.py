@@ -4,7 +4,6 @@ Cheap to import (argparse only): torch and the models load inside the command fu
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
 AUGMENT_CHOICES = ("diffusion", "vae", "oversample", "smote", "mixup")
@@ -131,7 +130,7 @@ def run_augment(args) -> int:
         save_archive(g2, args.out, tr2, va2, te2)
         if args.save_model:
             if not hasattr(aug, "save"):
-                print(f"pygad augment: note: --save-model applies to diffusion/vae only", file=sys.stderr)
+                print("pygad augment: note: --save-model applies to diffusion/vae only", file=sys.stderr)
             else:
                 aug.save(args.save_model)
     except (FileNotFoundError, ValueError, TypeError) as exc:

@@ -39,13 +39,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..stream.state import save_atomic
 from . import clone_estimator, thresholds_before
 
 __all__ = ["KafkaScorer", "FileStateStore", "decode_json", "encode_json"]
@@ -91,20 +91,8 @@ class FileStateStore:
 
     def save(self, topic: str, partition: int, offset: int, blob: bytes) -> None:
         path = self._path(topic, partition)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=self.root)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, __format__=np.array(_CKPT_FORMAT), offset=np.int64(offset),
-                         estimator=np.frombuffer(blob, np.uint8))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        save_atomic(path, {"__format__": np.array(_CKPT_FORMAT), "offset": np.int64(offset),
+                           "estimator": np.frombuffer(blob, np.uint8)})
         try:
             dfd = os.open(self.root, os.O_RDONLY)
             try:

@@ -1,13 +1,15 @@
-"""Models: supervised detectors (and, later, the generative augmenter's parts).
+"""Models: supervised detectors, the graph VAE, latent diffusion and the augmenters.
 
-Detectors follow the scikit-learn/PyGOD contract; see :mod:`pygad.models.detectors`.
+Detectors follow the scikit-learn/PyGOD contract (see :mod:`pygad.models.detectors`);
+augmenters share ``fit(graph, train_mask)`` / ``augment(graph, train_mask)`` (see
+:mod:`pygad.models.augment`).
 """
-from .detectors import FeatureOnlyDetector, GNNDetector, TreeDetector, neighbor_features
-
-__all__ = ["GNNDetector", "TreeDetector", "FeatureOnlyDetector", "neighbor_features"]
-from .augment import (LatentDiffusionAugmenter, MixupAugmenter, RandomOversampler, SMOTEAugmenter,  # noqa: E402
+from .augment import (LatentDiffusionAugmenter, MixupAugmenter, RandomOversampler, SMOTEAugmenter,
                       SyntheticNodes)
-from .vae import GraphVAE  # noqa: E402
+from .detectors import FeatureOnlyDetector, GNNDetector, TreeDetector, neighbor_features
+from .diffusion import LatentDiffusion, karras_sigmas
+from .vae import GraphVAE
 
-__all__ += ["GraphVAE", "LatentDiffusionAugmenter", "RandomOversampler", "SMOTEAugmenter", "MixupAugmenter",
-            "SyntheticNodes"]
+__all__ = ["GNNDetector", "TreeDetector", "FeatureOnlyDetector", "neighbor_features", "GraphVAE",
+           "LatentDiffusion", "karras_sigmas", "LatentDiffusionAugmenter", "RandomOversampler",
+           "SMOTEAugmenter", "MixupAugmenter", "SyntheticNodes"]

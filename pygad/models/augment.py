@@ -38,9 +38,7 @@ relations a copied or decoded edge keeps its direction.
 from __future__ import annotations
 
 import json
-import math
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
@@ -360,7 +358,7 @@ class LatentDiffusionAugmenter(_Augmenter):
         """Train the VAE on ``graph`` (training labels only) and the diffusion on its latents."""
         import torch
 
-        from .vae import GraphVAE, node_degrees, node_labels
+        from .vae import GraphVAE, node_labels
 
         graph, t, tr = self._start(graph, train_mask)
         dev = torch.device(self.device)

@@ -6,7 +6,6 @@ with the pure-torch reference twin.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
