@@ -58,6 +58,7 @@ def run_ceiling(rows, keys):
 def run_spark(rows, keys, batches=5, tmp=None):
     import pandas as pd
     os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ.setdefault("PYTHONSAFEPATH", "1")  # workers import the installed pygad, not ./pygad
     from pyspark.sql import SparkSession
 
     from pygad.integrations.spark import score_by_key

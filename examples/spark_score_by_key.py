@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("PYTHONSAFEPATH", "1")  # workers import the installed pygad, not ./pygad
 from pyspark.sql import SparkSession  # noqa: E402
 
 from pygad.integrations.spark import score_by_key  # noqa: E402

@@ -28,6 +28,10 @@ def spark(tmp_path_factory):
     require_java()
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    # Spark's Python workers run `python -m pyspark.daemon` in the driver's working directory;
+    # from a source checkout that would put the source folder (no compiled _C) first on
+    # sys.path. PYTHONSAFEPATH=1 is `python -P` for them: they import the installed pygad.
+    os.environ["PYTHONSAFEPATH"] = "1"
     from pyspark.sql import SparkSession
     tmp = tmp_path_factory.mktemp("spark")
     session = (SparkSession.builder.master("local[2]").appName("pygad-tests")
