@@ -238,3 +238,15 @@ def test_cuda_array_on_cpu_only_build_is_a_clear_error():
     cuda_src = (src.data_ptr(), "float32", (4, 2), 0)
     with pytest.raises(ValueError, match="built without CUDA"):
         _C.segment_sum(cuda_src, (ptr.data_ptr(), "int64", (2,), 0), (out.data_ptr(), "float32", (1, 2), 0), 1, 0)
+
+
+@pytest.mark.parametrize("width", [16, 32, 64, 33])
+@pytest.mark.parametrize("reduce", ["sum", "mean", "max"])
+def test_neighbor_aggregate_unrolled_widths(width, reduce):
+    # 16/32/64 take compile-time-width kernels, 33 the generic one: all must match the twin
+    g = torch.Generator().manual_seed(width)
+    x = torch.randn(50, width, generator=g)
+    rowptr = torch.tensor([0, 4, 4, 9, 30, 31])
+    col = torch.randint(0, 50, (31,), generator=g)
+    torch.testing.assert_close(ops.neighbor_aggregate(x, rowptr, col, reduce),
+                               ref.neighbor_aggregate(x, rowptr, col, reduce))

@@ -63,9 +63,12 @@ void segment_softmax_backward(const T* y, const T* gy, const int64_t* ptr, T* gx
   }
 }
 
-template <typename T>
-void neighbor_aggregate(const T* x, const int64_t* rowptr, const int64_t* col, T* out, int64_t n, int64_t f,
-                        int reduce, int threads) {
+namespace {
+// FC > 0: feature width known at compile time, so the row loops unroll and vectorise fully.
+template <typename T, int FC>
+void neighbor_aggregate_impl(const T* x, const int64_t* rowptr, const int64_t* col, T* out, int64_t n,
+                             int64_t f_runtime, int reduce, int threads) {
+  const int64_t f = FC > 0 ? FC : f_runtime;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 256)
   for (int64_t i = 0; i < n; ++i) {
     T* o = out + i * f;
@@ -84,6 +87,7 @@ void neighbor_aggregate(const T* x, const int64_t* rowptr, const int64_t* col, T
       std::fill(o, o + f, T(0));
       for (int64_t j = b; j < e; ++j) {
         const T* s = x + col[j] * f;
+#pragma omp simd
         for (int64_t c = 0; c < f; ++c) o[c] += s[c];
       }
       if (reduce == 1) {
@@ -91,6 +95,18 @@ void neighbor_aggregate(const T* x, const int64_t* rowptr, const int64_t* col, T
         for (int64_t c = 0; c < f; ++c) o[c] *= inv;
       }
     }
+  }
+}
+}  // namespace
+
+template <typename T>
+void neighbor_aggregate(const T* x, const int64_t* rowptr, const int64_t* col, T* out, int64_t n, int64_t f,
+                        int reduce, int threads) {
+  switch (f) {
+    case 16: return neighbor_aggregate_impl<T, 16>(x, rowptr, col, out, n, f, reduce, threads);
+    case 32: return neighbor_aggregate_impl<T, 32>(x, rowptr, col, out, n, f, reduce, threads);
+    case 64: return neighbor_aggregate_impl<T, 64>(x, rowptr, col, out, n, f, reduce, threads);
+    default: return neighbor_aggregate_impl<T, 0>(x, rowptr, col, out, n, f, reduce, threads);
   }
 }
 
