@@ -119,14 +119,25 @@ inline void check_nonneg(int64_t v, const char* name) {
   if (v < 0) throw ValueError(cat("'", name, "' must be non-negative, got ", v));
 }
 
-// CUDA arrays on a build without CUDA kernels: a clear error instead of a crash.
+#ifdef PYGAD_WITH_CUDA
+namespace cuda {
+// Number of usable CUDA devices (0 when the driver finds none); csrc/ops/cuda/device.cu.
+int device_count();
+}  // namespace cuda
+#endif
+
+// CUDA arrays on a build without CUDA kernels, or on a device that does not exist (a CUDA
+// build on a machine without a GPU): a clear error instead of a crash.
 inline void check_cuda_built(const Array& a) {
+  if (!a.is_cuda()) return;
 #ifndef PYGAD_WITH_CUDA
-  if (a.is_cuda())
-    throw ValueError(cat("'", a.name, "' is a CUDA array but pygad was built without CUDA "
-                         "(rebuild with PYGAD_WITH_CUDA=ON)"));
+  throw ValueError(cat("'", a.name, "' is a CUDA array but pygad was built without CUDA "
+                       "(rebuild with PYGAD_WITH_CUDA=ON)"));
 #else
-  (void)a;
+  const int n = cuda::device_count();
+  if (a.device >= n)
+    throw ValueError(cat("'", a.name, "' is on CUDA device ", a.device, " but ", n,
+                         " CUDA device(s) are available"));
 #endif
 }
 

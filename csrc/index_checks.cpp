@@ -5,6 +5,7 @@
 namespace pygad {
 
 void check_csr_ptr(const Array& ptr, int64_t e, uintptr_t stream) {
+  check_cuda_built(ptr);
   check_dtype(ptr, DType::i64);
   if (ptr.ndim() != 1 || ptr.size(0) < 1)
     throw ValueError(cat("'", ptr.name, "' must be a 1-D pointer array of length N+1, got shape ",
@@ -29,6 +30,7 @@ void check_csr_ptr(const Array& ptr, int64_t e, uintptr_t stream) {
 }
 
 void check_index_range(const Array& idx, int64_t hi, uintptr_t stream) {
+  check_cuda_built(idx);
   check_dtype(idx, DType::i64);
   const int64_t n = idx.numel();
   if (idx.is_cuda()) {
