@@ -63,18 +63,11 @@ def run(convs, x, ei, backward: bool):
         torch.cuda.synchronize()
 
 
-def vm_hwm_mb() -> float:
+def proc_status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (``VmHWM``, ``VmRSS``) in MB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def vm_rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -84,11 +77,11 @@ def _memory_child(impl: str, size: str, layers: int) -> None:
     x, ei, md = make_graph(size)
     convs = make_layers(impl, layers, md)
     run(convs, x, ei, True)  # warm: lazy init, structure cache, allocator
-    base = vm_rss_mb()
+    base = proc_status_mb("VmRSS")
     # VmHWM cannot be reset from user space without privileges, so measure the growth of the
     # high-water mark above the steady-state RSS after the warm step.
     run(convs, x, ei, True)
-    print(json.dumps({"extra_mb": max(vm_hwm_mb() - base, 0.0)}))
+    print(json.dumps({"extra_mb": max(proc_status_mb("VmHWM") - base, 0.0)}))
 
 
 @pytest.fixture(scope="module")

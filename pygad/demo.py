@@ -139,6 +139,15 @@ def format_comparison(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _save_figure(fig, out_dir, name: str) -> str:
+    import matplotlib.pyplot as plt
+    path = os.path.join(out_dir, name)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def save_plots(result: dict, out_dir) -> list:
     """``pr_curves.png`` (first seed) and ``latents_pca.png``; returns the written paths."""
     import matplotlib
@@ -161,11 +170,7 @@ def save_plots(result: dict, out_dir) -> list:
     ax.set_title(f"{result['config']['data']}: precision-recall (seed 0, test nodes)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    p = os.path.join(out_dir, "pr_curves.png")
-    fig.tight_layout()
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(_save_figure(fig, out_dir, "pr_curves.png"))
     lat = result.get("latents") or {}
     if lat.get("synthetic") is not None and lat.get("real") is not None:
         zr, yr, zs = lat["real"], lat["real_y"], lat["synthetic"]
@@ -179,11 +184,7 @@ def save_plots(result: dict, out_dir) -> list:
         ax.scatter(ps[:, 0], ps[:, 1], s=18, marker="x", c="tab:blue", label="synthetic anomaly")
         ax.set_title(f"{result['config']['data']}: VAE latents, PCA of the real training nodes")
         ax.legend(fontsize=8)
-        p = os.path.join(out_dir, "latents_pca.png")
-        fig.tight_layout()
-        fig.savefig(p, dpi=120)
-        plt.close(fig)
-        paths.append(p)
+        paths.append(_save_figure(fig, out_dir, "latents_pca.png"))
     return paths
 
 

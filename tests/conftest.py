@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -22,3 +23,13 @@ def shared_data() -> Path:
             pytest.fail(f"PYGAD_REQUIRE_SHARED_DATA=1 but {SHARED_DATA} does not exist")
         pytest.skip(f"real datasets not found at {SHARED_DATA} (a fresh clone has no ../shared/data)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def single_torch_thread():
+    """One torch/OpenMP thread for a module of many tiny cases (fast on a shared machine);
+    modules opt in with ``pytestmark = pytest.mark.usefixtures("single_torch_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -13,7 +13,17 @@ and raises an ``ImportError`` naming the extra to install when it is missing.
 """
 from __future__ import annotations
 
+import importlib
+
 __all__ = ["spark", "kafka", "distributed", "clone_estimator"]
+
+
+def require_engine(module: str, extra: str, needs: str):
+    """Import an optional engine package, or raise ImportError naming the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"pygad.integrations.{extra} needs {needs}: pip install 'pygad[{extra}]'") from exc
 
 
 def clone_estimator(template):

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..stream.state import save_atomic
-from . import clone_estimator, thresholds_before
+from . import clone_estimator, require_engine, thresholds_before
 
 __all__ = ["KafkaScorer", "FileStateStore", "decode_json", "encode_json"]
 
@@ -54,12 +54,7 @@ _CKPT_FORMAT = "pygad.kafka-checkpoint/1"
 
 
 def _require_kafka():
-    try:
-        import confluent_kafka  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("pygad.integrations.kafka needs confluent-kafka: "
-                          "pip install 'pygad[kafka]'") from exc
-    return confluent_kafka
+    return require_engine("confluent_kafka", "kafka", "confluent-kafka")
 
 
 # ----------------------------------------------------------------------------- state store

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import clone_estimator, thresholds_before
+from . import clone_estimator, require_engine, thresholds_before
 
 __all__ = ["score_by_key", "resolve_api", "state_schema", "ROCKSDB_PROVIDER"]
 
@@ -53,12 +53,7 @@ state_schema = "estimator binary, last_order long, n_dropped long"
 
 
 def _require_spark():
-    try:
-        import pyspark  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("pygad.integrations.spark needs pyspark, pandas and pyarrow: "
-                          "pip install 'pygad[spark]'") from exc
-    return pyspark
+    return require_engine("pyspark", "spark", "pyspark, pandas and pyarrow")
 
 
 def _factory(estimator):

@@ -23,12 +23,7 @@ MODES = torch.tensor([[-2.0, 0.0], [2.0, 1.0]])
 P_ANOMALY = 0.25
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def mixture(n, seed=0):
@@ -44,7 +39,7 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def model(data, single_thread):
+def model(data, single_torch_thread):
     z, y = data
     return LatentDiffusion(2, hidden=64, num_layers=2, random_state=0).fit(z, y, epochs=20, batch_size=128, lr=3e-3,
                                                                           verbose=False)

@@ -24,14 +24,9 @@ FLOATS = [torch.float32, torch.float64]
 SHAPES = [(1, 1), (37, 5), (130, 64), (700, 64)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    # One torch/OpenMP thread keeps the many small cases fast on a shared machine; the parallel
-    # path is covered by test_thread_count_does_not_change_results.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# One torch/OpenMP thread keeps the many small cases fast on a shared machine; the parallel
+# path is covered by test_thread_count_does_not_change_results.
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def tol(dtype):
