@@ -2,18 +2,21 @@
 
 Subcommands (``python -P bench/bench_augment.py CMD ...``):
 
-* ``quality --data NAME --seeds N [--ablations] [--hops H] [--vae-epochs E] --json FILE``:
+* ``quality --data NAME --seeds N [--ablations] [--hops H] [--vae-epochs E] [--methods ...]
+  [--augmenter-kwargs JSON] --json FILE``:
   :func:`pygad.demo.compare` on a dataset: no augmentation vs the latent-diffusion augmenter
   vs the baselines (and ablations), mean ± std of AUC, AP and Recall@k over seeds.
 * ``hgt-epoch [--data reddit] [--epochs 3]``: one GraphVAE training epoch (full batch) with
   pygad's HGT encoder vs the same model with PyG's ``HGTConv`` layers; time per epoch.
-* ``dgraph-epoch [--nodes 3700000] [--edges 4300000] [--batch-size 16384]``: a synthetic graph of
-  DGraph's size (17 features, 11 relations), one mini-batch epoch with neighbour sampling;
-  time and peak RSS.
+* ``dgraph-epoch [--nodes 3700000] [--edges 4300000] [--batch-size 16384] [--max-batches B]``: a
+  synthetic graph of DGraph's size (17 features, 11 relations), one mini-batch epoch (or its
+  first B batches, extrapolated) with native neighbour sampling; time per batch, peak RSS, and
+  the sampler's share of a batch (the same sampling timed alone).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import time
 
@@ -29,10 +32,12 @@ def cmd_quality(a) -> None:
     from pygad.demo import ABLATIONS, METHODS, compare, format_comparison
 
     g = load(a.data)
-    methods = list(METHODS) + ([m for m in ABLATIONS if not (m == "no_hetero" and a.skip_hetero)] if a.ablations
-                               else [])
+    methods = list(a.methods or METHODS) + ([m for m in ABLATIONS if not (m == "no_hetero" and a.skip_hetero)]
+                                            if a.ablations else [])
     dkw = {"hops": a.hops, "max_iter": a.max_iter} if a.detector == "trees" else {}
-    akw = {"vae_epochs": a.vae_epochs} if a.vae_epochs else {}
+    akw = json.loads(a.augmenter_kwargs) if a.augmenter_kwargs else {}
+    if a.vae_epochs:
+        akw["vae_epochs"] = a.vae_epochs
     t0 = time.perf_counter()
     res = compare(g, methods, a.seeds, a.detector, detector_kwargs=dkw, augmenter_kwargs=akw, keep_scores=False,
                   verbose=True)
@@ -132,21 +137,50 @@ def cmd_dgraph_epoch(a) -> None:
 
     from pygad.models.vae import GraphVAE
 
+    if a.threads:
+        torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
     g = synthetic_dgraph(a.nodes, a.edges)
     print(f"built {g!r} in {time.perf_counter() - t0:.1f}s; peak RSS {_peak_rss_gib():.2f} GiB", flush=True)
     tr = np.random.default_rng(0).random(a.nodes) < 0.4
-    m = GraphVAE.from_graph(g, latent_dim=16, hidden_channels=32, num_layers=2, heads=2, decoder_hidden=32)
-    t0 = time.perf_counter()
-    m.fit(g, tr, epochs=1, batch_size=a.batch_size, fanouts=tuple(a.fanouts), max_batches=a.max_batches,
-          random_state=0, verbose=True)
-    dt = time.perf_counter() - t0
-    nb = len(m.history_)
     total_b = -(-a.nodes // a.batch_size)
-    print(f"{nb} mini-batches of {a.batch_size} seeds (fanouts {a.fanouts}) in {dt:.1f}s "
-          f"({dt / nb:.2f} s/batch; full epoch = {total_b} batches"
-          + ("" if nb == total_b else f", extrapolated {dt / nb * total_b:.0f}s") + ")")
+
+    def fit(batches):
+        m = GraphVAE.from_graph(g, latent_dim=16, hidden_channels=32, num_layers=2, heads=2, decoder_hidden=32)
+        t = time.perf_counter()
+        m.fit(g, tr, epochs=1, batch_size=a.batch_size, fanouts=tuple(a.fanouts), max_batches=batches,
+              random_state=0, verbose=True)
+        return time.perf_counter() - t, len(m.history_)
+
+    # A fit's set-up (CSR/CSC of every relation over 3.7M nodes, scalers, degrees) is paid once
+    # per fit, not per batch: time one fit of 1 batch and one of N, and charge the difference.
+    nb = total_b if a.max_batches is None else min(int(a.max_batches), total_b)
+    dt, nb = fit(nb)
+    if nb < total_b and nb > 1:
+        dt1, _ = fit(1)
+        per = (dt - dt1) / (nb - 1)
+        setup = dt1 - per
+        print(f"{nb} mini-batches of {a.batch_size} seeds (fanouts {a.fanouts}): {per:.2f} s/batch after a "
+              f"{setup:.1f} s set-up; full epoch = {total_b} batches, extrapolated {setup + per * total_b:.0f} s")
+    else:
+        print(f"{nb} mini-batches of {a.batch_size} seeds (fanouts {a.fanouts}) in {dt:.1f} s "
+              f"({dt / nb:.2f} s/batch incl. set-up)" + (" = one full epoch" if nb == total_b else ""))
+        per = dt / nb
     print(f"peak RSS {_peak_rss_gib():.2f} GiB (threads={torch.get_num_threads()})")
+    # the sampler's share of a batch: the same sampling (all relations, both directions) alone
+    from pygad.ops import NeighborSampler
+
+    csr = {}
+    for et in g.edge_types:
+        csr[et] = g.csr(et)[:2]
+        csr[(et[2], "rev_" + et[1], et[0])] = g.csc(et)[:2]
+    sampler = NeighborSampler((csr, dict(g.num_nodes)), tuple(a.fanouts), a.batch_size, seed=0)
+    t0, sizes = time.perf_counter(), []
+    for b, mb in zip(range(nb), sampler):
+        sizes.append((mb.nodes["node"].size, sum(e.shape[1] for e in mb.edges.values())))
+    ds = (time.perf_counter() - t0) / max(1, len(sizes))
+    print(f"native sampler alone: {ds * 1000:.0f} ms/batch ({100 * ds / per:.1f}% of a training batch); "
+          f"sampled subgraph ~{np.mean([s[0] for s in sizes]):.0f} nodes, {np.mean([s[1] for s in sizes]):.0f} edges")
 
 
 def main(argv=None) -> None:
@@ -161,6 +195,9 @@ def main(argv=None) -> None:
     q.add_argument("--vae-epochs", type=int, default=None)
     q.add_argument("--ablations", action="store_true")
     q.add_argument("--skip-hetero", action="store_true", help="skip no_hetero (identical on one symmetric relation)")
+    q.add_argument("--methods", nargs="+", default=None, help="subset of the methods (default: all of METHODS)")
+    q.add_argument("--augmenter-kwargs", default=None,
+                   help='JSON of LatentDiffusionAugmenter settings, e.g. \'{"guidance": 4, "ratio": 2}\'')
     q.add_argument("--json", default=None)
     q.set_defaults(func=cmd_quality)
     h = sub.add_parser("hgt-epoch")
@@ -174,6 +211,7 @@ def main(argv=None) -> None:
     d.add_argument("--batch-size", type=int, default=16384)
     d.add_argument("--fanouts", type=int, nargs="+", default=[10, 5])
     d.add_argument("--max-batches", type=int, default=None)
+    d.add_argument("--threads", type=int, default=None, help="torch/OpenMP threads (default: torch's)")
     d.set_defaults(func=cmd_dgraph_epoch)
     a = p.parse_args(argv)
     a.func(a)

@@ -2,12 +2,14 @@
 // the GIL around every kernel call, and maps C++ errors to Python ValueError/TypeError.
 // Ops themselves (csrc/ops/*.cpp) check their arguments and dispatch CPU/CUDA.
 #include <pybind11/pybind11.h>
+#include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
 #include "common.h"
 #include "ops/csr.h"
 #include "ops/diffusion_step.h"
 #include "ops/hetero_attention.h"
+#include "ops/sampling.h"
 #include "ops/segment.h"
 
 namespace py = pybind11;
@@ -76,6 +78,7 @@ PYBIND11_MODULE(_C, m) {
 
   m.def("build_info", []() {
     py::dict d;
+    d["cpu_kernels"] = std::string(pygad::cpu::attention_kernel_isa());
 #ifdef PYGAD_WITH_CUDA
     d["cuda"] = true;
     d["cuda_architectures"] = std::string(PYGAD_CUDA_ARCHS);
@@ -230,4 +233,34 @@ PYBIND11_MODULE(_C, m) {
             pygad::edm_loss_backward(a, b, c, d, e, sigma_data, g, threads, stream);
           });
   }
+
+  // ---- neighbour sampling (csrc/ops/sampling.h) -----------------------------------------
+  // Output sizes depend on the draw, so the op returns vectors; they become NumPy arrays that
+  // own them (no copy).
+  m.def("neighbor_sample",
+        [](py::list rowptr, py::list col, std::vector<int64_t> src_type, std::vector<int64_t> dst_type,
+           std::vector<int64_t> num_nodes, py::list seeds, std::vector<int64_t> fanouts, uint64_t seed,
+           int threads) {
+          auto rp = to_arrays(rowptr, "rowptr"), cl = to_arrays(col, "col"), sd = to_arrays(seeds, "seeds");
+          pygad::SampleResult res;
+          {
+            py::gil_scoped_release nogil;
+            res = pygad::neighbor_sample(rp, cl, src_type, dst_type, num_nodes, sd, fanouts, seed, threads);
+          }
+          auto own = [](std::vector<int64_t>&& v, std::vector<py::ssize_t> shape) {
+            auto* heap = new std::vector<int64_t>(std::move(v));
+            py::capsule free_it(heap, [](void* p) { delete static_cast<std::vector<int64_t>*>(p); });
+            return py::array_t<int64_t>(shape, heap->data(), free_it);
+          };
+          auto many = [&](std::vector<std::vector<int64_t>>& vs, bool pairs) {
+            py::list l;
+            for (auto& v : vs) {
+              const auto n = static_cast<py::ssize_t>(v.size());
+              l.append(pairs ? own(std::move(v), {2, n / 2}) : own(std::move(v), {n}));
+            }
+            return l;
+          };
+          return py::make_tuple(many(res.nodes, false), many(res.node_counts, false), many(res.edges, true),
+                                many(res.edge_counts, false));
+        });
 }

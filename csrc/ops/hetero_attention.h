@@ -43,6 +43,8 @@ struct AttentionProblem {
 };
 
 namespace cpu {
+// Which build of the CPU attention kernels runs on this machine: "avx2" or "baseline".
+const char* attention_kernel_isa();
 template <typename T>
 void hetero_attention_forward(const AttentionProblem<T>& p, T* out, T* lse, int threads);
 template <typename T>

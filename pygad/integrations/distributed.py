@@ -15,7 +15,14 @@ samples the subgraph of its own shard only; with full-batch message passing (as 
 :class:`pygad.models.GNNDetector`), each rank runs the encoder on the whole graph and the
 split saves the loss/head work.
 
-Typical script (run with ``torchrun --nproc_per_node=2 train.py``)::
+pygad's models do this themselves with ``distributed=True``
+(:class:`pygad.models.GNNDetector`, :class:`pygad.models.augment.LatentDiffusionAugmenter`,
+``GraphVAE.fit``, ``LatentDiffusion.fit``): there the loss of each rank is its share of the
+global mean (sum over its seeds / global count, so unequal shards and class weights are
+exact) and the gradients are summed; random draws of a full batch come from one stream shared
+by all ranks (:func:`common_seed`), so the run reproduces the single-process one.
+
+Typical script for your own model (run with ``torchrun --nproc_per_node=2 train.py``)::
 
     from pygad.integrations import distributed as dist_pg
 
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import zlib
 from typing import Callable, Iterable, Optional
 
 import numpy as np
@@ -40,7 +48,8 @@ from torch import nn
 
 __all__ = ["init_distributed", "shutdown", "rank_and_world", "device_for_rank",
            "shard_seeds", "broadcast_parameters", "allreduce_gradients", "allreduce_mean",
-           "replicas_identical", "DataParallelTrainer"]
+           "allreduce_sum", "broadcast_scalar", "broadcast_tensor", "common_seed",
+           "training_group", "replicas_identical", "DataParallelTrainer"]
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -48,6 +57,30 @@ def rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def training_group(distributed: bool) -> tuple[int, int]:
+    """``(rank, world_size)`` a model's ``fit(..., distributed=...)`` trains with.
+
+    ``(0, 1)`` (plain single-process training) when ``distributed`` is False or when no
+    process group is initialised in a lone process. Raises when ``distributed`` is asked for
+    in a multi-process launch (``WORLD_SIZE`` > 1, as ``torchrun`` sets) whose group was
+    never initialised: the ranks would silently train independent models.
+    """
+    if not distributed:
+        return 0, 1
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise RuntimeError("distributed=True in a multi-process launch, but no process group is "
+                           "initialised: call pygad.integrations.distributed.init_distributed() "
+                           "first")
+    return 0, 1
+
+
+def _comm(t: torch.Tensor) -> torch.Tensor:
+    """``t`` where the backend can reduce it (NCCL: on this rank's GPU)."""
+    return t.cuda() if dist.get_backend() == "nccl" and t.device.type != "cuda" else t
 
 
 def device_for_rank(device: Optional[str] = None) -> torch.device:
@@ -200,6 +233,67 @@ def allreduce_mean(value) -> float:
         t = t.cuda()
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return float(t) / world
+
+
+def allreduce_sum(values) -> list[float]:
+    """Sums over ranks of a sequence of scalars, in float64 (one all-reduce); every rank gets
+    the same values."""
+    t = torch.as_tensor([float(v) for v in values], dtype=torch.float64)
+    if rank_and_world()[1] > 1 and t.numel():
+        t = _comm(t)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.cpu().tolist()
+
+
+def broadcast_scalar(value, src: int = 0) -> float:
+    """``src``'s value of a scalar on every rank (decisions such as early stopping must be
+    taken from one number, not from per-rank recomputations that may round differently)."""
+    t = torch.as_tensor(float(value), dtype=torch.float64).reshape(1)
+    if rank_and_world()[1] > 1:
+        t = _comm(t)
+        dist.broadcast(t, src)
+    return float(t.item())
+
+
+def common_seed(seed: Optional[int]) -> int:
+    """One integer seed shared by all ranks: ``seed`` itself (all ranks must pass the same
+    one, checked), or when None a fresh one drawn on rank 0 and broadcast."""
+    world = rank_and_world()[1]
+    if seed is not None:
+        seed = int(seed)
+        if world > 1:
+            t = _comm(torch.tensor([seed, -seed], dtype=torch.int64))
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            if int(t[0]) != seed or int(t[1]) != -seed:
+                raise ValueError("ranks passed different random_state values; data-parallel "
+                                 "training needs the same seed on every rank")
+        return seed
+    s = int(np.random.SeedSequence().entropy % 2**62)
+    if world > 1:
+        t = _comm(torch.tensor([s], dtype=torch.int64))
+        dist.broadcast(t, 0)
+        s = int(t.item())
+    return s
+
+
+def broadcast_tensor(t: torch.Tensor, src: int = 0, name: str = "tensor") -> torch.Tensor:
+    """``src``'s copy of ``t`` on every rank (same shape and dtype required, checked first, so
+    a mismatch is a clear error on every rank rather than a hang or garbage)."""
+    _, world = rank_and_world()
+    if world == 1:
+        return t
+    if t.dim() > 8:
+        raise ValueError(f"'{name}' has {t.dim()} dimensions; at most 8 are supported")
+    meta = [t.dim()] + list(t.shape) + [0] * (8 - t.dim()) + [zlib.crc32(str(t.dtype).encode())]
+    mm = _comm(torch.tensor(meta + [-v for v in meta], dtype=torch.int64))
+    dist.all_reduce(mm, op=dist.ReduceOp.MAX)
+    n = len(meta)
+    if mm[:n].tolist() != meta or (-mm[n:]).tolist() != meta:
+        raise ValueError(f"'{name}' differs in shape or dtype between ranks (this rank: "
+                         f"{list(t.shape)}, {t.dtype}); every rank must pass the same data")
+    out = _comm(t.detach().clone().contiguous())
+    dist.broadcast(out, src)
+    return out.to(t.device)
 
 
 @torch.no_grad()

@@ -325,10 +325,27 @@ class LatentDiffusionAugmenter(_Augmenter):
         steps: Heun sampler steps.
         diffusion, hetero, conditional, attach: ablation switches (module docstring).
         shortlist: candidate neighbours per synthetic node rescored by the full pair scorer.
+        feature_noise: the decoder gives the mean features of a latent; add Gaussian noise with
+            ``feature_noise`` x the per-feature std of its residual on the training anomalies
+            (0 = the decoded means, as before).
+        select: draw ``select`` x n anomaly latents and keep the n that lie most clearly in the
+            anomalous region of the real training latents (class-balanced k-NN distance ratio);
+            1 = no filtering.
+        diffusion_min_steps: train the denoiser for at least this many updates (small graphs
+            give few batches per epoch); 0 = ``diffusion_epochs`` only.
+        inbound_only: add only edges *into* synthetic nodes (real -> synthetic), so no real
+            node's neighbourhood changes (a symmetric relation is then no longer symmetric).
         target: labelled node type (default: the graph's).
         device: torch device.
         random_state: seed.
         verbose: progress bars.
+        distributed: data-parallel :meth:`fit` over the default ``torch.distributed`` process
+            group, passed to :meth:`GraphVAE.fit <pygad.models.vae.GraphVAE.fit>` (full-batch
+            only) and :meth:`LatentDiffusion.fit <pygad.models.LatentDiffusion.fit>`: every
+            rank holds the graph, scores its shard of the nodes/edges/latent rows with the
+            single-process noise draws, and the gradients are summed over ranks, so the fit
+            follows the single-process one and every rank ends with the same models. Give
+            each rank its own device (e.g. ``device=f"cuda:{local_rank}"`` with NCCL).
     """
 
     def __init__(self, n_synthetic: Optional[int] = None, ratio: float = 1.0, latent_dim: int = 16,
@@ -337,8 +354,10 @@ class LatentDiffusionAugmenter(_Augmenter):
                  fanouts=(10, 5), diffusion_hidden: int = 256, diffusion_layers: int = 3,
                  diffusion_epochs: int = 150, guidance: float = 2.0, steps: int = 24, diffusion: bool = True,
                  hetero: bool = True, conditional: bool = True, attach: bool = True, shortlist: int = 64,
+                 feature_noise: float = 0.0, select: float = 1.0, diffusion_min_steps: int = 0,
+                 inbound_only: bool = False,
                  target: Optional[str] = None, device: str = "cpu", random_state: Optional[int] = None,
-                 verbose: bool = False):
+                 verbose: bool = False, distributed: bool = False):
         self.n_synthetic, self.ratio = n_synthetic, ratio
         self.latent_dim, self.hidden_channels, self.num_layers, self.heads = latent_dim, hidden_channels, num_layers, heads
         self.decoder_hidden, self.beta, self.vae_epochs, self.vae_lr = decoder_hidden, beta, vae_epochs, vae_lr
@@ -347,7 +366,10 @@ class LatentDiffusionAugmenter(_Augmenter):
         self.guidance, self.steps = guidance, steps
         self.diffusion, self.hetero, self.conditional, self.attach = diffusion, hetero, conditional, attach
         self.shortlist, self.target, self.device = shortlist, target, device
+        self.feature_noise, self.select, self.diffusion_min_steps = feature_noise, select, diffusion_min_steps
+        self.inbound_only = inbound_only
         self.random_state, self.verbose = random_state, verbose
+        self.distributed = distributed
 
     def get_params(self) -> dict:
         import inspect
@@ -360,6 +382,10 @@ class LatentDiffusionAugmenter(_Augmenter):
 
         from .vae import GraphVAE, node_labels
 
+        for name, lo in (("feature_noise", 0.0), ("select", 1.0), ("diffusion_min_steps", 0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < lo:
+                raise ValueError(f"'{name}' must be a finite number >= {lo}, got {v!r}")
         graph, t, tr = self._start(graph, train_mask)
         dev = torch.device(self.device)
         seed = self.random_state
@@ -370,7 +396,7 @@ class LatentDiffusionAugmenter(_Augmenter):
                                       num_layers=self.num_layers, heads=self.heads, decoder_hidden=self.decoder_hidden,
                                       beta=self.beta, hetero=self.hetero, conditional=self.conditional).to(dev)
         vae.fit(graph, tr, t, epochs=self.vae_epochs, lr=self.vae_lr, batch_size=self.batch_size,
-                fanouts=self.fanouts, random_state=seed, verbose=self.verbose)
+                fanouts=self.fanouts, random_state=seed, verbose=self.verbose, distributed=self.distributed)
         self.vae_ = vae
         mu, lv = vae.embed(graph)
         self.z_real_ = {k: v.detach() for k, v in mu.items()}
@@ -378,6 +404,7 @@ class LatentDiffusionAugmenter(_Augmenter):
         self.labels_real_ = {k: torch.from_numpy(v).to(dev)
                              for k, v in node_labels(graph, tr, t, self.conditional).items()}
         self._degree_stats(graph, tr)
+        self._residual_stats(graph)
         self.diffusion_model_ = None
         if self.diffusion:
             from .diffusion import LatentDiffusion
@@ -393,7 +420,9 @@ class LatentDiffusionAugmenter(_Augmenter):
                 if reps > 1:
                     z = torch.cat([z] + [z[pos]] * (reps - 1))
                     yl = torch.cat([yl] + [yl[pos]] * (reps - 1))
-            dm.fit(z, yl, epochs=self.diffusion_epochs, batch_size=256, verbose=self.verbose)
+            # small graphs give few batches per epoch: train for at least diffusion_min_steps updates
+            epochs = max(int(self.diffusion_epochs), -(-int(self.diffusion_min_steps) // max(1, -(-len(z) // 256))))
+            dm.fit(z, yl, epochs=epochs, batch_size=256, verbose=self.verbose, distributed=self.distributed)
             self.diffusion_model_ = dm
         return self
 
@@ -406,6 +435,33 @@ class LatentDiffusionAugmenter(_Augmenter):
         lo = (np.median(deg[anom], 0) >= 1).astype(np.int64)
         cap = np.maximum(1, np.ceil(np.quantile(deg[tr], 0.95, axis=0))).astype(np.int64)
         self.degree_lo_, self.degree_cap_ = lo, cap
+
+    def _residual_stats(self, graph):
+        """Per-feature std of the decoder's residual on the training anomalies (standardised
+        space): the spread a decoded mean lacks, re-added to samples with ``feature_noise``."""
+        import torch
+        t, vae = self.target_, self.vae_
+        anom = torch.from_numpy(self.train_anomalies_).to(self.z_real_[t].device)
+        with torch.no_grad():
+            lab = self.labels_real_[t][anom]
+            rec = vae.decode_features(t, self.z_real_[t][anom], lab)
+            res = vae.standardise(t, graph.x[t][self.train_anomalies_]) - rec
+        self.residual_std_ = res.std(0, unbiased=anom.numel() > 1) if anom.numel() > 1 else res.abs()[0]
+
+    def _select_realistic(self, z, n: int):
+        """The ``n`` of the candidate latents ``z`` that lie most clearly in the anomalous region
+        of the real training latents: largest ratio of the distance to the k-th nearest normal
+        to the distance to the k-th nearest anomaly (a class-balanced k-NN check, k = 3)."""
+        import torch
+        t = self.target_
+        zr, lr = self.z_real_[t], self.labels_real_[t]
+        za, zn = zr[lr == 1], zr[lr == 0]
+        if za.shape[0] == 0 or zn.shape[0] == 0 or z.shape[0] <= n:
+            return z[:n]
+        k_a, k_n = min(3, za.shape[0]), min(3, zn.shape[0])
+        da = torch.cdist(z, za).topk(k_a, dim=1, largest=False).values[:, -1]
+        dn = torch.cdist(z, zn).topk(k_n, dim=1, largest=False).values[:, -1]
+        return z[torch.topk(dn / da.clamp_min(1e-8), n).indices]
 
     # -- sampling
     def sample_latents(self, n: int, label: Optional[int] = 1, guidance: Optional[float] = None, seed=None,
@@ -461,8 +517,10 @@ class LatentDiffusionAugmenter(_Augmenter):
         zs = []
         got, rnd = 0, 0
         with torch.no_grad():
+            # the k-NN realism filter judges anomaly-ness, so it applies to conditional label-1 draws
+            sel = max(1.0, float(self.select)) if label is not None and int(label) == 1 and self.conditional else 1.0
             while got < n and rnd < 5:
-                z = self.sample_latents(n - got if rnd else n, label, guidance,
+                z = self.sample_latents(int(np.ceil(sel * (n - got if rnd else n))), label, guidance,
                                         seed=None if seed is None else int(seed) + 7919 * rnd,
                                         use_diffusion=use_diffusion)
                 keep = vae.decode_type(z) == ti
@@ -471,9 +529,16 @@ class LatentDiffusionAugmenter(_Augmenter):
                 zs.append(z[keep])
                 got += int(keep.sum())
                 rnd += 1
-            z = torch.cat(zs)[:n]
+            z = torch.cat(zs)
+            z = self._select_realistic(z, n) if sel > 1 else z[:n]
             lab_t = torch.full((n,), int(label) if self.conditional else 2, dtype=torch.long, device=z.device)
-            x = vae.unstandardise(t, vae.decode_features(t, z, lab_t)).cpu().numpy().astype(np.float32)
+            xs = vae.decode_features(t, z, lab_t)
+            if self.feature_noise > 0 and getattr(self, "residual_std_", None) is not None:
+                gen = torch.Generator(device=xs.device)
+                gen.manual_seed(0 if seed is None else int(seed) + 3)
+                xs = xs + self.feature_noise * self.residual_std_ * torch.randn(xs.shape, generator=gen,
+                                                                               device=xs.device)
+            x = vae.unstandardise(t, xs).cpu().numpy().astype(np.float32)
             deg = vae.decode_degree(t, z, lab_t).cpu().numpy()
             edges, times = self._attach(z, lab_t, deg, seed)
         return SyntheticNodes(t, g.num_nodes[t], x, np.full(n, t, dtype=object), int(label), edges, times, {},
@@ -553,7 +618,13 @@ class LatentDiffusionAugmenter(_Augmenter):
             if not parts:
                 continue
             e = np.concatenate(parts, 1)
-            if sym:
+            if self.inbound_only:
+                # messages flow only into synthetic nodes: real nodes' neighbourhoods (and so the
+                # features of validation/test nodes) stay exactly as they were
+                e = e[:, e[1] >= n0] if et[2] == t else e[:, :0]
+                if e.shape[1] == 0:
+                    continue
+            elif sym:
                 e = np.concatenate([e, e[::-1]], 1)
                 e = np.unique(e, axis=1)
             edges[et] = e
@@ -591,6 +662,7 @@ class LatentDiffusionAugmenter(_Augmenter):
             state[f"labels_real.t{i}"] = self.labels_real_[tt].cpu()
         state["degree_lo"] = torch.from_numpy(self.degree_lo_)
         state["degree_cap"] = torch.from_numpy(self.degree_cap_)
+        state["residual_std"] = self.residual_std_.detach().cpu()
         with open(os.path.join(path, "config.json"), "w") as fh:
             json.dump(cfg, fh, indent=2)
         torch.save(state, os.path.join(path, "weights.pt"))
@@ -640,6 +712,7 @@ class LatentDiffusionAugmenter(_Augmenter):
                                  f"graph has {aug.graph_.num_nodes[tt]}")
         aug.degree_lo_ = state["degree_lo"].numpy()
         aug.degree_cap_ = state["degree_cap"].numpy()
+        aug.residual_std_ = state["residual_std"].to(device) if "residual_std" in state else None
         return aug
 
 

@@ -323,12 +323,23 @@ class GNNDetector(_Detector):
         device: torch device (``"cpu"``, ``"cuda"``).
         random_state: seed for weight init and dropout (the global torch RNG is left untouched).
         verbose: tqdm progress bar (shown only on a terminal).
+        distributed: data-parallel training over the default ``torch.distributed`` process
+            group (see :mod:`pygad.integrations.distributed`; no effect in a lone process).
+            Every rank holds the whole graph and runs the encoder on it; the training nodes
+            are split by rank (``train[rank::world]``), each rank's loss is the sum of its
+            nodes' weighted losses divided by the global count, and the gradients are summed
+            over ranks, so each step equals the single-process full-batch step up to float
+            summation order. Weights start from rank 0's, dropout masks are the same on every
+            rank (a common seed), and early stopping follows rank 0's validation AP, so the
+            replicas stay bit-identical. With ``device="cuda"`` each rank uses
+            ``cuda:LOCAL_RANK``.
     """
 
     def __init__(self, hidden_channels: int = 64, num_layers: int = 2, heads: int = 4, dropout: float = 0.2,
                  lr: float = 5e-3, weight_decay: float = 1e-4, epochs: int = 100, patience: int = 20,
                  class_weight="balanced", add_reverse: bool = True, target: str | None = None,
-                 device: str = "cpu", random_state: int | None = None, verbose: bool = True):
+                 device: str = "cpu", random_state: int | None = None, verbose: bool = True,
+                 distributed: bool = False):
         self.hidden_channels = hidden_channels
         self.num_layers = num_layers
         self.heads = heads
@@ -343,6 +354,15 @@ class GNNDetector(_Detector):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.distributed = distributed
+
+    def _torch_device(self):
+        import torch
+
+        if self.distributed and str(self.device) == "cuda":
+            from ..integrations.distributed import device_for_rank
+            return device_for_rank("cuda")  # one GPU per rank
+        return torch.device(self.device)
 
     # -- inputs
     def _inputs(self, graph: HeteroGraph, fit: bool = False):
@@ -365,7 +385,7 @@ class GNNDetector(_Detector):
             if g.metadata()[1] != self.metadata_[1] or {t: x.shape[1] for t, x in g.x.items()} != self.in_channels_:
                 raise ValueError("the graph's node/edge types or feature widths differ from the fitted graph's "
                                  f"(fitted: {self.metadata_}, widths {self.in_channels_})")
-        dev = torch.device(self.device)
+        dev = self._torch_device()
         x_dict = {t: torch.from_numpy(np.clip((x - self.scaler_[t][0]) / self.scaler_[t][1], -10, 10)
                                       .astype(np.float32)).to(dev) for t, x in g.x.items()}
         return x_dict, g.edge_index_dict(dev)
@@ -396,9 +416,12 @@ class GNNDetector(_Detector):
         import torch
         import torch.nn.functional as F
 
+        from ..integrations import distributed as pgd
+
+        rank, world = pgd.training_group(self.distributed)
         target, tr, va = self._start_fit(graph, train_mask, val_mask)
         x_dict, ei_dict = self._inputs(graph, fit=True)
-        dev = torch.device(self.device)
+        dev = self._torch_device()
         y = torch.from_numpy(graph.y[target].astype(np.float32)).to(dev)
         tr_t = torch.from_numpy(tr).to(dev)
         y_tr = y[tr_t]
@@ -408,30 +431,46 @@ class GNNDetector(_Detector):
             pos_weight = torch.tensor((len(tr) - pos) / pos, device=dev)
         elif self.class_weight is not None:
             raise ValueError(f"'class_weight' must be 'balanced' or None, got {self.class_weight!r}")
+        # this rank's training nodes (all of them in a single process)
+        mine, y_mine = (tr_t, y_tr) if world == 1 else (tr_t[rank::world], y_tr[rank::world])
+        seed = self.random_state if world == 1 else pgd.common_seed(self.random_state)
         y_np = graph.y[target]
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-            if self.random_state is not None:
-                torch.manual_seed(int(self.random_state))
+            if seed is not None:
+                torch.manual_seed(int(seed))
             net = self._build().to(dev)
+            pgd.broadcast_parameters(net)  # no-op in a single process
             opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             best, best_state, best_epoch, history = -np.inf, None, 0, []
-            bar = _progress(range(self.epochs), self.epochs, self.verbose, f"GNN {graph.name}")
+            bar = _progress(range(self.epochs), self.epochs, self.verbose and rank == 0, f"GNN {graph.name}")
             for epoch in bar:
                 net.train()
                 opt.zero_grad()
                 out = net(x_dict, ei_dict, target)
-                loss = F.binary_cross_entropy_with_logits(out[tr_t], y_tr, pos_weight=pos_weight)
+                if world == 1:
+                    loss = F.binary_cross_entropy_with_logits(out[tr_t], y_tr, pos_weight=pos_weight)
+                else:
+                    # sum over this rank's nodes / global count: the ranks' losses and
+                    # gradients add up to the full-batch mean (also with class weights)
+                    loss = F.binary_cross_entropy_with_logits(out[mine], y_mine, pos_weight=pos_weight,
+                                                              reduction="sum") / len(tr)
                 loss.backward()
+                pgd.allreduce_gradients(net.parameters(), average=False)
                 opt.step()
-                rec = {"epoch": epoch, "loss": float(loss.detach())}
+                loss_value = float(loss.detach()) if world == 1 else pgd.allreduce_sum([loss.detach()])[0]
+                rec = {"epoch": epoch, "loss": loss_value}
                 if va is not None:
-                    net.eval()
-                    with torch.no_grad():
-                        s = net(x_dict, ei_dict, target).cpu().numpy()
-                    score = average_precision(y_np[va], s[va])
+                    score = np.nan
+                    if rank == 0:
+                        net.eval()
+                        with torch.no_grad():
+                            s = net(x_dict, ei_dict, target).cpu().numpy()
+                        score = average_precision(y_np[va], s[va])
+                    if world > 1:  # rank 0 decides, so every rank stops at the same epoch
+                        score = pgd.broadcast_scalar(score)
                     rec["val_ap"] = score
                 else:
-                    score = -float(loss.detach())
+                    score = -loss_value
                 history.append(rec)
                 if score > best:
                     best, best_epoch = score, epoch
@@ -447,7 +486,10 @@ class GNNDetector(_Detector):
         self.history_ = history
         self.best_epoch_ = best_epoch
         self.best_val_ap_ = best if va is not None else None
-        return self._finish_fit(graph, tr, va)
+        self._finish_fit(graph, tr, va)
+        if world > 1:  # one cut for all ranks, whatever their rounding of the scores
+            self.threshold_ = pgd.broadcast_scalar(self.threshold_)
+        return self
 
     def decision_function(self, graph: HeteroGraph) -> np.ndarray:
         """Anomaly score (logit) of every node of the target type."""

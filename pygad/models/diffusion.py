@@ -179,7 +179,9 @@ class LatentDiffusion(BaseEstimator):
         return z, y
 
     def _batch_loss(self, net: LatentDenoiser, z0: Tensor, y: Optional[Tensor], gen: torch.Generator,
-                    drop: bool) -> Tensor:
+                    drop: bool, rows: Optional[slice] = None) -> Tensor:
+        """Per-row EDM loss of a batch; ``rows`` keeps only those rows *after* the noise of
+        the whole batch is drawn (data-parallel ranks then see the single-process draws)."""
         ops, sd = self._ops(), self.sigma_data_
         b = z0.shape[0]
         p_mean = self.P_mean + math.log(self.sigma_scale_)
@@ -189,13 +191,16 @@ class LatentDiffusion(BaseEstimator):
             y_in = torch.full((b,), net.null_label, dtype=torch.long, device=z0.device)
         else:
             y_in = net.drop_labels(y, gen) if drop else y
+        if rows is not None:
+            z0, eps, sigma, y_in = z0[rows], eps[rows], sigma[rows], y_in[rows]
         net_in, c_noise = ops.edm_noise(z0, eps, sigma, sd)
         f = net(net_in, c_noise, y_in)
         return ops.edm_loss(f, z0, eps, sigma, sd)
 
     # ---- training --------------------------------------------------------------------------
     def fit(self, z, y=None, *, epochs: int = 100, batch_size: int = 256, lr: float = 1e-3,
-            weight_decay: float = 0.0, grad_clip: float = 1.0, verbose: bool = True) -> "LatentDiffusion":
+            weight_decay: float = 0.0, grad_clip: float = 1.0, verbose: bool = True,
+            distributed: bool = False) -> "LatentDiffusion":
         """Train the denoiser on latents ``z`` [N, d] with labels ``y`` [N] (None: unconditional).
 
         Args:
@@ -206,14 +211,34 @@ class LatentDiffusion(BaseEstimator):
             lr, weight_decay: AdamW settings.
             grad_clip: max gradient norm (0 = no clipping).
             verbose: show a tqdm progress bar with the running loss.
+            distributed: data-parallel training over the default ``torch.distributed``
+                process group (:mod:`pygad.integrations.distributed`; no effect in a lone
+                process). Rank 0's ``z``/``y`` are broadcast (every rank must pass the same
+                shapes), all ranks share one random stream (``random_state``, or a seed
+                drawn on rank 0), so they draw the same batch order and the same noise
+                ``sigma, eps`` and label dropout for the *whole* batch, and each rank keeps
+                the rows ``rank::world`` of every batch. Its loss is the sum of its rows'
+                losses divided by the batch size, the gradients are summed over ranks before
+                clipping and the step: each step is the single-process step up to float
+                summation order, and the replicas (and EMA) stay bit-identical.
 
         Returns:
             self
         """
         from tqdm.auto import tqdm
 
+        from ..integrations import distributed as pgd
+
         self._ops()
+        rank, world = pgd.training_group(distributed)
         z, y = self._check_data(z, y)
+        if world > 1:
+            z = pgd.broadcast_tensor(z, name="z")
+            has_y = pgd.allreduce_sum([y is not None])[0]
+            if has_y not in (0, world):
+                raise ValueError("some ranks passed labels 'y' and others None")
+            if y is not None:
+                y = pgd.broadcast_tensor(y, name="y")
         dev = self._device()
         self.mean_ = z.mean(0) if self.center else torch.zeros(self.dim, device=dev)
         z0 = z - self.mean_
@@ -226,26 +251,37 @@ class LatentDiffusion(BaseEstimator):
             self.sigma_data_ = float(self.sigma_data)
         self.conditional_ = y is not None
 
-        gen = self._generator(self.random_state)
+        gen = self._generator(self.random_state if world == 1 else pgd.common_seed(self.random_state))
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen, device=dev)))
             net = self._build_denoiser()
+        pgd.broadcast_parameters(net)  # no-op in a single process
         ema = copy.deepcopy(net).requires_grad_(False) if self.ema_decay > 0 else net
         opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
         n = z0.shape[0]
         batch_size = max(1, min(int(batch_size), n))
         self.loss_history_ = []
         step = 0
-        bar = tqdm(range(int(epochs)), desc="LatentDiffusion", disable=not verbose, leave=False)
+        bar = tqdm(range(int(epochs)), desc="LatentDiffusion", disable=not verbose or rank != 0, leave=False)
         net.train()
+        mine = slice(rank, None, world)
         for _ in bar:
             perm = torch.randperm(n, generator=gen, device=dev)
             total, count = 0.0, 0
             for s in range(0, n, batch_size):
                 idx = perm[s:s + batch_size]
-                loss = self._batch_loss(net, z0[idx], None if y is None else y[idx], gen, drop=True).mean()
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                if world == 1:
+                    loss = self._batch_loss(net, z0[idx], None if y is None else y[idx], gen, drop=True).mean()
+                    loss.backward()
+                else:
+                    per_row = self._batch_loss(net, z0[idx], None if y is None else y[idx], gen, drop=True,
+                                               rows=mine)
+                    # this rank's share of the batch mean; the gradients add up over ranks
+                    loss = per_row.sum() / idx.shape[0]
+                    if per_row.numel():
+                        loss.backward()
+                    pgd.allreduce_gradients(net.parameters(), average=False)
                 if grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
                 opt.step()
@@ -256,6 +292,8 @@ class LatentDiffusion(BaseEstimator):
                 step += 1
                 total += float(loss.detach()) * idx.shape[0]
                 count += idx.shape[0]
+            if world > 1:  # the ranks' shares of the batch means add up to the batch means
+                total = pgd.allreduce_sum([total])[0]
             self.loss_history_.append(total / count)
             bar.set_postfix(loss=f"{self.loss_history_[-1]:.4f}")
         bar.close()

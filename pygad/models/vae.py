@@ -18,8 +18,8 @@ decodes, conditioned on the node's label (0 normal, 1 anomaly, 2 unknown/unlabel
 Loss: feature MSE (summed over features) + edge BCE + time MSE + degree MSE + type CE
 + ``beta`` * KL (summed over latent dimensions, linearly warmed up over ``kl_warmup`` of
 the epochs). Training is full-batch by default; with ``batch_size`` it runs on mini-batches
-of seed nodes with neighbour sampling (:func:`sample_neighbors`), which bounds memory on
-graphs of millions of nodes.
+of seed nodes with native neighbour sampling (:class:`pygad.ops.NeighborSampler`), which
+bounds memory on graphs of millions of nodes.
 
 Only the labels of training nodes are shown to the model (everything else is "unknown"), and
 the encoder never sees labels at all: the label only conditions the decoders.
@@ -117,12 +117,15 @@ def sample_neighbors(csr: Dict[tuple, tuple], num_nodes: Dict[str, int], seeds: 
                      fanouts: Sequence[int], rng: np.random.Generator) -> tuple:
     """Multi-hop heterogeneous neighbour sampling (GraphSAGE style) on destination-sorted CSRs.
 
+    A thin wrapper of the native :func:`pygad.ops.neighbor_sample` that draws its seed from
+    ``rng``.
+
     Args:
         csr: ``{edge_type: (rowptr [N_dst + 1], col [E])}``; ``col`` are source indices.
         num_nodes: node count per type.
         seeds: ``{node_type: int64 [B_t]}`` seed nodes (unique).
-        fanouts: in-neighbours drawn per node and relation at each hop (with replacement,
-            duplicates dropped).
+        fanouts: in-neighbours kept per node and relation at each hop (all of them when the
+            degree is at most the fanout, else drawn without replacement).
         rng: NumPy generator.
 
     Returns:
@@ -130,54 +133,9 @@ def sample_neighbors(csr: Dict[tuple, tuple], num_nodes: Dict[str, int], seeds: 
         (the seeds first, in order), ``edges[et]`` int64 [2, E'] *local* indices into
         ``nodes[src]`` / ``nodes[dst]``.
     """
-    nodes = {t: [np.asarray(s, dtype=np.int64)] for t, s in seeds.items()}
-    known = {t: {"ids": np.asarray(s, dtype=np.int64)} for t, s in seeds.items()}
-    frontier = {t: np.asarray(s, dtype=np.int64) for t, s in seeds.items()}
-    raw_edges: Dict[tuple, list] = {}
-    for fan in fanouts:
-        new_front: Dict[str, list] = {}
-        for et, (rowptr, col) in csr.items():
-            dst = frontier.get(et[2])
-            if dst is None or dst.size == 0:
-                continue
-            deg = rowptr[dst + 1] - rowptr[dst]
-            has = deg > 0
-            d, dg = dst[has], deg[has]
-            if d.size == 0:
-                continue
-            rep = np.repeat(np.arange(d.size), fan)
-            off = (rng.random(rep.size) * dg[rep]).astype(np.int64)
-            src = col[rowptr[d[rep]] + off]
-            dsts = d[rep]
-            nd = np.int64(num_nodes[et[2]])
-            key = np.unique(src * nd + dsts)  # unique (src, dst) pairs via one int64 key
-            pair = np.stack([key // nd, key % nd])
-            raw_edges.setdefault(et, []).append(pair)
-            new_front.setdefault(et[0], []).append(pair[0])
-        frontier = {}
-        for t, lst in new_front.items():
-            cand = np.unique(np.concatenate(lst))
-            seen = known.setdefault(t, {"ids": np.empty(0, np.int64)})["ids"]
-            fresh = cand[~np.isin(cand, seen, assume_unique=False)]
-            known[t]["ids"] = np.concatenate([seen, fresh])
-            nodes.setdefault(t, []).append(fresh)
-            frontier[t] = fresh
-    nodes = {t: np.concatenate(v) for t, v in nodes.items()}
-    lookup = {}
-    for t, ids in nodes.items():
-        order = np.argsort(ids, kind="stable")
-        lookup[t] = (ids[order], order)
-    edges = {}
-    for et, lst in raw_edges.items():
-        nd = np.int64(num_nodes[et[2]])
-        key = np.unique(np.concatenate([p[0] * nd + p[1] for p in lst]))
-        e = np.stack([key // nd, key % nd])
-        loc = []
-        for row, t in ((0, et[0]), (1, et[2])):
-            sid, order = lookup[t]
-            loc.append(order[np.searchsorted(sid, e[row])])
-        edges[et] = np.stack(loc).astype(np.int64)
-    return nodes, edges
+    from ..ops import neighbor_sample
+
+    return neighbor_sample(csr, num_nodes, seeds, fanouts, int(rng.integers(0, 2**63)))
 
 
 # ---- the model -------------------------------------------------------------------------------
@@ -400,7 +358,7 @@ class GraphVAE(nn.Module):
     # ---- loss ------------------------------------------------------------------------------
     def loss(self, num_nodes, x_std, edge_index, labels, degrees, edge_time=None, loss_nodes=None,
              loss_edges=None, kl_weight: float = 1.0, gen: Optional[torch.Generator] = None,
-             max_edges: int = 20000) -> Tuple[Tensor, dict]:
+             max_edges: int = 20000, shard: Optional[Tuple[int, int]] = None) -> Tuple[Tensor, dict]:
         """One evaluation of the (negative) ELBO and the auxiliary losses.
 
         Args:
@@ -413,7 +371,18 @@ class GraphVAE(nn.Module):
             loss_edges: ``{edge_type: index}`` edges scored as positives (default: up to
                 ``max_edges`` random ones per relation).
             kl_weight: multiplies ``beta`` (warm-up).
+            shard: ``(rank, world_size)`` of data-parallel full-batch training. All random
+                draws (latent noise, edge subsample, negatives) are the whole batch's, as in
+                one process; only every ``world_size``-th loss node and scored edge from
+                ``rank`` on enters this rank's loss, divided by the global counts, so the
+                ranks' losses and gradients add up to the single-process ones (the returned
+                parts are this rank's shares too).
         """
+        rank, world = (0, 1) if shard is None else (int(shard[0]), int(shard[1]))
+
+        def mine(a):  # this rank's rows of a full-batch tensor
+            return a if world == 1 else a[rank::world]
+
         mu, lv = self.encode(num_nodes, x_std, edge_index)
         z = {t: mu[t] + torch.randn(mu[t].shape, generator=gen, device=mu[t].device) * (0.5 * lv[t]).exp()
              if self.training else mu[t] for t in self.node_types}
@@ -426,10 +395,16 @@ class GraphVAE(nn.Module):
             n = zt.shape[0]
             if n == 0:
                 continue
-            count += n
-            feat = feat + ((self.decode_features(t, zt, yt) - sel(x_std[t])) ** 2).sum()
+            count += n  # the global count normalises every rank's share
+            xt, dt = sel(x_std[t]), sel(degrees[t])
+            if world > 1:
+                zt, yt, mt, lt, xt, dt = (mine(a) for a in (zt, yt, mt, lt, xt, dt))
+                n = zt.shape[0]
+                if n == 0:
+                    continue
+            feat = feat + ((self.decode_features(t, zt, yt) - xt) ** 2).sum()
             kl = kl + 0.5 * (mt ** 2 + lt.exp() - 1 - lt).sum()
-            deg = deg + ((self.decode_degree(t, zt, yt) - sel(degrees[t])) ** 2).sum()
+            deg = deg + ((self.decode_degree(t, zt, yt) - dt) ** 2).sum()
             if self.type_dec is not None:
                 typ = typ + F.cross_entropy(self.type_dec(zt), torch.full((n,), ti, device=zt.device), reduction="sum")
         count = max(count, 1)
@@ -455,6 +430,9 @@ class GraphVAE(nn.Module):
             ns, nd = num_nodes[et[0]], num_nodes[et[2]]
             neg_d = torch.randint(0, nd, d.shape, generator=gen, device=d.device)
             neg_s = torch.randint(0, ns, s.shape, generator=gen, device=s.device)
+            m = s.shape[0]  # scored edges of the whole batch
+            if world > 1:
+                s, d, neg_d, neg_s = mine(s), mine(d), mine(neg_d), mine(neg_s)
             zs, zd, ys, yd = z[et[0]], z[et[2]], labels[et[0]], labels[et[2]]
             pos = self.score_edges(j, zs[s], zd[d], ys[s], yd[d])
             n1 = self.score_edges(j, zs[s], zd[neg_d], ys[s], yd[neg_d])
@@ -462,13 +440,17 @@ class GraphVAE(nn.Module):
             logits = torch.cat([pos, n1, n2])
             target = torch.cat([torch.ones_like(pos), torch.zeros_like(n1), torch.zeros_like(n2)])
             w = torch.cat([torch.full_like(pos, 2.0), torch.ones_like(n1), torch.ones_like(n2)])
-            edge = edge + F.binary_cross_entropy_with_logits(logits, target, weight=w)
+            if world == 1:
+                edge = edge + F.binary_cross_entropy_with_logits(logits, target, weight=w)
+            else:  # this rank's share of the mean over the 3m scored pairs
+                edge = edge + F.binary_cross_entropy_with_logits(logits, target, weight=w, reduction="sum") / (3 * m)
             nrel += 1
             if j in self.temporal and edge_time is not None and j in edge_time:
                 tt = edge_time[j] if sel_e is None else edge_time[j][sel_e]
+                tt = mine(tt) if tt.shape[0] == m else tt
                 pred = self.time_dec[f"r{j}"](zs[s], zd[d], self.label_embedding(ys[s]), self.label_embedding(yd[d]))
                 if tt.shape[0] == pred.shape[0]:
-                    tloss = tloss + F.mse_loss(pred, tt)
+                    tloss = tloss + (F.mse_loss(pred, tt) if world == 1 else ((pred - tt) ** 2).sum() / m)
         if nrel:
             parts["edge"] = edge / nrel * 10.0  # edges weigh like ~10 features
         if self.temporal and torch.is_tensor(tloss):
@@ -480,7 +462,7 @@ class GraphVAE(nn.Module):
     def fit(self, graph: HeteroGraph, train_mask=None, target: Optional[str] = None, *, epochs: int = 150,
             lr: float = 5e-3, weight_decay: float = 1e-5, kl_warmup: float = 0.3, batch_size: Optional[int] = None,
             fanouts: Sequence[int] = (10, 5), max_batches: Optional[int] = None, random_state: Optional[int] = None,
-            verbose: bool = True) -> "GraphVAE":
+            verbose: bool = True, distributed: bool = False) -> "GraphVAE":
         """Train on ``graph`` (labels of ``train_mask`` nodes of ``target`` only; the rest unknown).
 
         Args:
@@ -496,17 +478,38 @@ class GraphVAE(nn.Module):
             max_batches: stop each epoch after this many mini-batches (benchmarks).
             random_state: seed of the initialisation-independent randomness (sampling, noise).
             verbose: tqdm progress bar.
+            distributed: data-parallel training over the default ``torch.distributed``
+                process group (:mod:`pygad.integrations.distributed`; no effect in a lone
+                process). Every rank holds the whole graph and starts from rank 0's weights.
+                Full batch: all ranks share one random stream (``random_state``, or a seed
+                drawn on rank 0), so they draw the single-process noise and negatives; each
+                scores its shard of the nodes and edges (``loss(shard=)``) and the gradients
+                are summed over ranks before clipping and the step: each step is the
+                single-process step up to float summation order. Mini-batch: the sampler
+                partitions each epoch's seeds by rank (``batch_size`` seeds per rank and
+                step, the same number of steps on every rank), the noise stream is seeded by
+                ``(random_state, rank)``, and the gradients of the ranks' batch means are
+                averaged. Either way the replicas stay bit-identical. Encoder dropout (off
+                by default) draws from the global torch RNG: seed it alike on every rank.
         """
+        from ..integrations import distributed as pgd
+
+        rank, world = pgd.training_group(distributed)
         graph = _with_features(graph)
         self.check_graph(graph)
         dev = self.x_mean_t0.device
         self.set_scaler(graph)
+        if world > 1:
+            pgd.broadcast_parameters(self)
+            random_state = pgd.common_seed(random_state)
         labels_np = node_labels(graph, train_mask, target, self.conditional)
         labels = {t: torch.from_numpy(v).to(dev) for t, v in labels_np.items()}
         degrees_np = node_degrees(graph, self.edge_types)
         gen = torch.Generator(device=dev)
         gen.manual_seed(int(random_state) if random_state is not None else int(np.random.SeedSequence().entropy % 2**62))
-        rng = np.random.default_rng(random_state)
+        if world > 1 and batch_size is not None:  # ranks see different subgraphs: independent noise
+            gen.manual_seed(int(np.random.SeedSequence([int(random_state), rank]).generate_state(1, np.uint64)[0] >> 1))
+        rng = np.random.default_rng(random_state)  # the same on every rank: the sampler's seed
         opt = torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay)
         warm = max(1, int(kl_warmup * epochs))
         self.history_ = []
@@ -516,21 +519,26 @@ class GraphVAE(nn.Module):
             ei = {et: torch.from_numpy(graph.edge_index[et]).to(dev) for et in self.edge_types}
             deg = {t: torch.from_numpy(v).to(dev) for t, v in degrees_np.items()}
             et_time = self._norm_times(graph, dev)
-            bar = _progress(range(epochs), epochs, verbose, "GraphVAE")
+            bar = _progress(range(epochs), epochs, verbose and rank == 0, "GraphVAE")
             for ep in bar:
                 opt.zero_grad(set_to_none=True)
                 loss, parts = self.loss(graph.num_nodes, x_std, ei, labels, deg, et_time,
-                                        kl_weight=min(1.0, (ep + 1) / warm), gen=gen)
+                                        kl_weight=min(1.0, (ep + 1) / warm), gen=gen,
+                                        shard=None if world == 1 else (rank, world))
                 loss.backward()
+                pgd.allreduce_gradients(self.parameters(), average=False)  # shares add up
                 torch.nn.utils.clip_grad_norm_(self.parameters(), 5.0)
                 opt.step()
                 parts["loss"] = float(loss.detach())
+                if world > 1:  # the global values are the sums of the ranks' shares
+                    keys = sorted(parts)
+                    parts = dict(zip(keys, pgd.allreduce_sum([parts[k] for k in keys])))
                 self.history_.append(parts)
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(loss=f"{parts['loss']:.3f}")
         else:
             self._fit_minibatch(graph, labels_np, degrees_np, opt, epochs, warm, int(batch_size), fanouts,
-                                max_batches, gen, rng, verbose)
+                                max_batches, gen, rng, verbose, rank=rank, world=world)
         self.eval()
         return self
 
@@ -544,7 +552,7 @@ class GraphVAE(nn.Module):
         return out
 
     def _fit_minibatch(self, graph, labels_np, degrees_np, opt, epochs, warm, batch_size, fanouts, max_batches,
-                       gen, rng, verbose):
+                       gen, rng, verbose, rank: int = 0, world: int = 1):
         dev = self.x_mean_t0.device
         # CSR per relation (destination-sorted; native kernel); edge ids to look up times
         csr, eid_of = {}, {}
@@ -560,26 +568,22 @@ class GraphVAE(nn.Module):
                 colptr, row, perm = graph.csc(et)
                 rev_csr[(et[2], "__rev__" + et[1], et[0])] = (colptr, row)
         all_csr = {**csr, **rev_csr}
-        # seeds: every node of every type
-        order = {t: rng.permutation(n) for t, n in graph.num_nodes.items()}
-        total = sum(graph.num_nodes.values())
-        nb = math.ceil(total / batch_size)
+        # seeds: every node of every type, reshuffled each epoch (native sampler)
+        from ..ops import NeighborSampler
+
+        sampler = NeighborSampler((all_csr, dict(graph.num_nodes)), fanouts, batch_size,
+                                  seed=int(rng.integers(0, 2**63)), rank=rank, world_size=world)
+        nb = len(sampler)
         if max_batches is not None:
             nb = min(nb, int(max_batches))
         step = 0
         for ep in range(epochs):
-            bar = _progress(range(nb), nb, verbose, f"GraphVAE epoch {ep + 1}/{epochs}")
-            pos = {t: 0 for t in order}
+            sampler.set_epoch(ep)
+            batches = iter(sampler)
+            bar = _progress(range(nb), nb, verbose and rank == 0, f"GraphVAE epoch {ep + 1}/{epochs}")
             for b in bar:
-                seeds = {}
-                for t, perm in order.items():
-                    k = max(1, round(batch_size * graph.num_nodes[t] / total))
-                    seeds[t] = perm[pos[t]:pos[t] + k]
-                    pos[t] += k
-                seeds = {t: s for t, s in seeds.items() if s.size}
-                if not seeds:
-                    break
-                nodes, edges = sample_neighbors(all_csr, graph.num_nodes, seeds, fanouts, rng)
+                mb = next(batches)
+                seeds, nodes, edges = mb.seeds, mb.nodes, mb.edges
                 nn_loc = {t: int(v.size) for t, v in nodes.items()}
                 for t in self.node_types:
                     nn_loc.setdefault(t, 0)
@@ -589,7 +593,7 @@ class GraphVAE(nn.Module):
                 for et in self.edge_types:
                     e = edges.get(et)
                     r = edges.get((et[2], "__rev__" + et[1], et[0]))
-                    parts = [p for p in (e, None if r is None else r[::-1]) if p is not None]
+                    parts = [p for p in (e, None if r is None else r[::-1]) if p is not None and p.shape[1]]
                     if parts:
                         ei[et] = torch.from_numpy(np.ascontiguousarray(np.concatenate(parts, 1))).to(dev)
                 lab = {t: torch.from_numpy(labels_np[t][nodes[t]]).to(dev) for t in self.node_types}
@@ -599,10 +603,17 @@ class GraphVAE(nn.Module):
                 loss, parts = self.loss(nn_loc, x_std, ei, lab, deg, None, loss_nodes=loss_nodes,
                                         kl_weight=min(1.0, (step + 1) / max(1, warm * nb)), gen=gen)
                 loss.backward()
+                if world > 1:  # equal batch sizes on all ranks: the mean is the big batch's mean
+                    from ..integrations.distributed import allreduce_gradients
+                    allreduce_gradients(self.parameters())
                 torch.nn.utils.clip_grad_norm_(self.parameters(), 5.0)
                 opt.step()
                 step += 1
                 parts["loss"] = float(loss.detach())
+                if world > 1:
+                    from ..integrations.distributed import allreduce_sum
+                    keys = sorted(parts)
+                    parts = {k: v / world for k, v in zip(keys, allreduce_sum([parts[k] for k in keys]))}
                 self.history_.append(parts)
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(loss=f"{parts['loss']:.3f}")

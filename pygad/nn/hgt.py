@@ -11,7 +11,7 @@ import math
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, List, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +31,8 @@ class DestinationCSR:
     """All relations ending in one node type, merged into one CSR (and its transpose)."""
     relations: List[int]          # global edge-type index of each local relation
     sources: List[NodeType]       # source node type of each local relation
-    num_src: List[int]            # source count of each local relation
+    num_src: List[int]            # source count of each local relation (after compaction)
+    src_rows: List[Optional[Tensor]]   # per relation: the source rows that have edges, or None = all
     rowptr: Tensor
     col: Tensor                   # index into the concatenated source space
     rel: Tensor                   # local relation id per entry
@@ -51,12 +52,34 @@ class HeteroStructure:
             per_dst.setdefault(et[2], []).append(et)
         self.per_dst: Dict[NodeType, DestinationCSR] = {}
         for dst, ets in per_dst.items():
-            eis = [edge_index_dict[et] for et in ets]
-            num_src = [num_nodes[et[0]] for et in ets]
+            eis, num_src, src_rows = [], [], []
+            for et in ets:
+                ei, n, rows = _compact_sources(edge_index_dict[et], num_nodes[et[0]])
+                eis.append(ei)
+                num_src.append(n)
+                src_rows.append(rows)
             rowptr, col, rel, _ = hetero_csr(eis, num_src, num_nodes[dst])
             colptr, row, perm = csr_transpose(rowptr, col, sum(num_src))
-            self.per_dst[dst] = DestinationCSR([index[et] for et in ets], [et[0] for et in ets], num_src,
+            self.per_dst[dst] = DestinationCSR([index[et] for et in ets], [et[0] for et in ets], num_src, src_rows,
                                                rowptr, col, rel, colptr, row, perm)
+
+
+# A relation whose edges touch fewer than this fraction of its source type's nodes gets its
+# keys/values computed for those sources only (sampled mini-batch subgraphs: each of many
+# relations reaches a small part of every node type).
+_COMPACT_BELOW = 0.5
+
+
+def _compact_sources(ei: Tensor, num_src: int) -> Tuple[Tensor, int, Optional[Tensor]]:
+    """``(edge_index, num_src, rows)``: sources renumbered to the rows that have edges when they
+    are few (``rows`` = their original ids), else the input unchanged with ``rows=None``."""
+    if ei.shape[1] >= _COMPACT_BELOW * num_src:   # cannot be sparse enough: skip the unique
+        return ei, num_src, None
+    rows, inverse = torch.unique(ei[0], sorted=True, return_inverse=True)
+    out_of_range = rows.numel() > 0 and (int(rows[0]) < 0 or int(rows[-1]) >= num_src)
+    if out_of_range or rows.numel() >= _COMPACT_BELOW * num_src:
+        return ei, num_src, None   # (bad indices: left for hetero_csr to report)
+    return torch.stack([inverse, ei[1]]), int(rows.numel()), rows
 
 
 class _StructureCache:
@@ -102,6 +125,87 @@ _structure_cache = _StructureCache()
 def clear_structure_cache() -> None:
     """Forget all cached graph structures (they are rebuilt on the next forward)."""
     _structure_cache.clear()
+
+
+# ---- key/value projections -------------------------------------------------------------------
+class _KeyValueProjection(torch.autograd.Function):
+    """Keys and values of all relations into one destination type, stacked in the kernel's
+    concatenated source order: ``K = vstack_r(x_{s_r}[rows_r] @ wk_r + bk_r)``, ``V`` likewise.
+
+    Each relation's GEMM writes straight into its rows of the two outputs, and the backward
+    reads those rows as views: no ``torch.cat`` in the forward, no split/scatter of the
+    gradient in the backward, one autograd node instead of a few per relation, and one input
+    gradient per distinct source tensor (relations sharing a source type, or using a compacted
+    subset ``rows_r`` of it, accumulate into it in place instead of each returning a full-size
+    gradient for autograd to add up).
+
+    Called as ``apply(src, rows, x_1..x_S, wk_1..wk_n, bk_1..bk_n, wv_1..wv_n, bv_1..bv_n)``:
+    ``src[r]`` is the index of relation r's source tensor among the S tensors ``x``, ``rows[r]``
+    its source rows (int64) or None for all; weights [in, F], biases [F].
+    """
+
+    @staticmethod
+    def forward(ctx, src, rows, *args):
+        S, n = len(args) - 4 * len(src), len(src)
+        xs = args[:S]
+        wk, bk, wv, bv = (args[S + i * n:S + (i + 1) * n] for i in range(4))
+        counts = [xs[src[r]].shape[0] if rows[r] is None else rows[r].numel() for r in range(n)]
+        k = xs[0].new_empty((sum(counts), wk[0].shape[1]))
+        v = xs[0].new_empty((sum(counts), wv[0].shape[1]))
+        o = 0
+        for r, m in enumerate(counts):
+            x = xs[src[r]] if rows[r] is None else xs[src[r]].index_select(0, rows[r])
+            torch.addmm(bk[r], x, wk[r], out=k[o:o + m])
+            torch.addmm(bv[r], x, wv[r], out=v[o:o + m])
+            o += m
+        ctx.src, ctx.rows, ctx.counts, ctx.S = src, rows, counts, S
+        ctx.save_for_backward(*xs, *wk, *wv)
+        return k, v
+
+    @staticmethod
+    def backward(ctx, grad_k, grad_v):
+        src, rows, counts, S = ctx.src, ctx.rows, ctx.counts, ctx.S
+        n = len(src)
+        saved = ctx.saved_tensors
+        xs, wk, wv = saved[:S], saved[S:S + n], saved[S + n:]
+        need = ctx.needs_input_grad[2:]
+        gx = [None] * S
+        gwk, gbk, gwv, gbv = ([None] * n for _ in range(4))
+        gk_all = grad_k.contiguous() if grad_k is not None else None
+        gv_all = grad_v.contiguous() if grad_v is not None else None
+        o = 0
+        for r, m in enumerate(counts):
+            gk = None if gk_all is None else gk_all[o:o + m]
+            gv = None if gv_all is None else gv_all[o:o + m]
+            o += m
+            s = src[r]
+            x = None
+            if need[S + r] or need[S + 2 * n + r]:
+                x = xs[s] if rows[r] is None else xs[s].index_select(0, rows[r])
+            if need[s]:
+                parts = [(g, w) for g, w in ((gk, wk[r]), (gv, wv[r])) if g is not None]
+                if parts:
+                    if rows[r] is None:       # accumulate straight into the source's gradient
+                        for g, w in parts:
+                            if gx[s] is None:
+                                gx[s] = g @ w.t()
+                            else:
+                                gx[s].addmm_(g, w.t())
+                    else:                     # a compacted subset: scatter its rows in place
+                        part = parts[0][0] @ parts[0][1].t()
+                        for g, w in parts[1:]:
+                            part.addmm_(g, w.t())
+                        if gx[s] is None:
+                            gx[s] = torch.zeros_like(xs[s])
+                        gx[s].index_add_(0, rows[r], part)
+            for g, wi, bi, gw, gb in ((gk, S + r, S + n + r, gwk, gbk), (gv, S + 2 * n + r, S + 3 * n + r, gwv, gbv)):
+                if g is None:
+                    continue
+                if need[wi]:
+                    gw[r] = x.t() @ g
+                if need[bi]:
+                    gb[r] = g.sum(0)
+        return (None, None, *gx, *gwk, *gbk, *gwv, *gbv)
 
 
 # ---- the layer -------------------------------------------------------------------------------
@@ -223,60 +327,78 @@ class HGTConv(nn.Module):
             if csr is None:  # a destination type that received no edges in this graph
                 agg = x.new_zeros((x.shape[0], Fo))
             else:
-                agg = self._attend(q_dict[nt], kv_dict, csr).reshape(-1, Fo)
+                agg = self._attend(q_dict[nt], kv_dict[nt], csr).reshape(-1, Fo)
             out = self.out_lin[nt](F.gelu(agg))
             if out.shape[-1] == x.shape[-1]:
                 gate = self.skip[type_index[nt]].sigmoid()
-                out = gate * out + (1 - gate) * x
+                out = torch.lerp(x, out, gate)      # gate * out + (1 - gate) * x, one op
             out_dict[nt] = out
         return out_dict
 
     def _project(self, x_dict, structure: HeteroStructure):
-        """Queries of destination types and relation-transformed keys/values, one GEMM per node type.
+        """Queries per destination type, and per destination type the keys/values of all its
+        relations stacked in the kernel's concatenated source order.
 
         ``(x W_k^T + b_k) blockdiag(W_att_r)`` equals ``x (W_k^T blockdiag(W_att_r)) + b_k blockdiag(W_att_r)``:
         folding each relation's per-head D x D matrices into the projection weight (a tiny
-        in x F x F product) replaces per-relation batched matmuls over all source nodes.
+        in x F x F product, batched over all relations) replaces per-relation matmuls over all
+        source nodes. :class:`_KeyValueProjection` then writes each relation's GEMM straight
+        into its rows of the stacked K/V.
         """
         Fo, H = self.out_channels, self.heads
         D = Fo // H
-        outgoing: Dict[NodeType, List[int]] = {}
-        for csr in structure.per_dst.values():
-            for r, s in zip(csr.relations, csr.sources):
-                outgoing.setdefault(s, []).append(r)
+        wq, bq, wk, bk, wv, bv = self._fold_weights(structure)
         q_dict, kv_dict = {}, {}
-        for nt, x in x_dict.items():
-            lin = self.kqv_lin[nt]
-            w_k, w_q, w_v = torch.tensor_split(lin.weight, 3, dim=0)     # each [F, in]
-            b_k, b_q, b_v = torch.tensor_split(lin.bias, 3, dim=0)
-            ws, bs = [], []
-            if nt in self.dst_node_types:
-                ws.append(w_q.t())
-                bs.append(b_q)
-            rels = outgoing.get(nt, [])
-            for r in rels:
-                att = torch.block_diag(*self.k_rel[r])                    # [F, F]
-                msg = torch.block_diag(*self.v_rel[r])
-                ws += [w_k.t() @ att, w_v.t() @ msg]
-                bs += [b_k @ att, b_v @ msg]
-            if not ws:
-                continue
-            y = torch.addmm(torch.cat(bs), x, torch.cat(ws, dim=1))        # [N, F * (q? + 2 R_s)]
-            parts = torch.split(y, Fo, dim=1)
-            if nt in self.dst_node_types:
-                q_dict[nt] = parts[0].reshape(-1, H, D)
-                parts = parts[1:]
-            for i, r in enumerate(rels):
-                kv_dict[r] = (parts[2 * i], parts[2 * i + 1])
+        for nt, csr in structure.per_dst.items():
+            q_dict[nt] = F.linear(x_dict[nt], wq[nt], bq[nt]).view(-1, H, D)
+            types = list(dict.fromkeys(csr.sources))             # distinct source types, in order
+            src = [types.index(s) for s in csr.sources]
+            rs = csr.relations
+            k, v = _KeyValueProjection.apply(src, csr.src_rows, *(x_dict[t] for t in types),
+                                             *(wk[r] for r in rs), *(bk[r] for r in rs),
+                                             *(wv[r] for r in rs), *(bv[r] for r in rs))
+            kv_dict[nt] = (k.view(-1, H, D), v.view(-1, H, D))
         return q_dict, kv_dict
 
-    def _attend(self, q: Tensor, kv_dict, csr: DestinationCSR) -> Tensor:
-        H = self.heads
-        D = self.out_channels // H
-        ks = [kv_dict[r][0] for r in csr.relations]
-        vs = [kv_dict[r][1] for r in csr.relations]
-        k = (torch.cat(ks, 0) if len(ks) > 1 else ks[0].contiguous()).view(-1, H, D)
-        v = (torch.cat(vs, 0) if len(vs) > 1 else vs[0].contiguous()).view(-1, H, D)
+    def _fold_weights(self, structure: HeteroStructure):
+        """Query weights per destination type ([F, in], [F]) and, per relation, key/value
+        weights [in, F] and biases [F] with the relation's attention / message matrices folded
+        in. With one input width for all node types this is a handful of batched ops for the
+        whole layer (few autograd nodes: that overhead dominates small graphs)."""
+        Fo, H, R = self.out_channels, self.heads, len(self.edge_types)
+        D = Fo // H
+        dsts = list(structure.per_dst)
+        lins = [self.kqv_lin[nt] for nt in self.node_types]
+        mats = torch.cat([self.k_rel, self.v_rel])                               # [2R, H, D, D]
+        if len({lin.weight.shape[1] for lin in lins}) == 1:
+            t_of = {nt: i for i, nt in enumerate(self.node_types)}
+            w3 = torch.stack([lin.weight for lin in lins]).view(-1, Fo, lins[0].weight.shape[1])   # [3T, F, in]
+            b3 = torch.stack([lin.bias for lin in lins]).view(-1, Fo)                            # [3T, F]
+            # rows of w3: 3 t + 0 / 1 / 2 = key / query / value weights of node type t
+            kv_rows = [3 * t_of[et[0]] for et in self.edge_types] + [3 * t_of[et[0]] + 2 for et in self.edge_types]
+            kv_rows = torch.tensor(kv_rows, device=w3.device)
+            w, b = w3.index_select(0, kv_rows), b3.index_select(0, kv_rows)
+            fw = torch.matmul(w.view(2 * R, H, D, -1).transpose(-1, -2), mats)          # [2R, H, in, D]
+            fw = fw.transpose(1, 2).reshape(2 * R, -1, Fo).unbind(0)
+            fb = torch.matmul(b.view(2 * R, H, 1, D), mats).view(2 * R, Fo).unbind(0)
+            q_rows = torch.tensor([3 * t_of[nt] + 1 for nt in dsts], device=w3.device)
+            wq = dict(zip(dsts, w3.index_select(0, q_rows).unbind(0)))
+            bq = dict(zip(dsts, b3.index_select(0, q_rows).unbind(0)))
+        else:   # node types of different input widths: per relation
+            fw, fb = [], []
+            for part in (0, 2):
+                for r, et in enumerate(self.edge_types):
+                    lin = self.kqv_lin[et[0]]
+                    m = mats[r] if part == 0 else mats[R + r]
+                    w = lin.weight[part * Fo:(part + 1) * Fo]
+                    fw.append(torch.matmul(w.view(H, D, -1).transpose(-1, -2), m).transpose(0, 1).reshape(-1, Fo))
+                    fb.append(torch.matmul(lin.bias[part * Fo:(part + 1) * Fo].view(H, 1, D), m).view(Fo))
+            wq = {nt: self.kqv_lin[nt].weight[Fo:2 * Fo] for nt in dsts}
+            bq = {nt: self.kqv_lin[nt].bias[Fo:2 * Fo] for nt in dsts}
+        return wq, bq, fw[:R], fb[:R], fw[R:], fb[R:]
+
+    def _attend(self, q: Tensor, kv, csr: DestinationCSR) -> Tensor:
+        k, v = kv
         mu = self.p_rel[csr.relations]
         if self.impl == "reference":
             return _reference.hetero_attention(q, k, v, mu, csr.rowptr, csr.col, csr.rel)

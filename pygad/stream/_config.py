@@ -3,7 +3,8 @@
 * ``FASTMATH``: the LLVM fast-math flags the kernels are compiled with. ``nnan``/``ninf`` are
   deliberately left out: the kernels detect NaN/inf input through ``np.isfinite`` on fused
   reductions, which those two flags would let LLVM delete. ``reassoc`` lets reductions
-  (dot products, norms) vectorise.
+  (dot products, norms) vectorise; :data:`JIT_STRICT` drops it where explicit partial sums
+  are shorter chains than what re-association would produce (small-d GLM kernel).
 * ``CACHE``: compiled kernels are cached on disk (``__pycache__``) so later processes skip
   the compile.
 * ``NOGIL``: kernels release the GIL, so Python threads of an ingestion job run them
@@ -32,6 +33,9 @@ JIT = dict(cache=CACHE, nogil=NOGIL, fastmath=set(FASTMATH), error_model="numpy"
 JIT_PARALLEL = dict(JIT, parallel=PARALLEL)
 #: keyword arguments of small inlined helpers
 JIT_INLINE = dict(JIT, inline="always")
+#: without ``reassoc``: for kernels whose hand-written partial sums must stay independent
+#: (LLVM would otherwise re-linearise them into one long dependency chain)
+JIT_STRICT = dict(JIT, fastmath=set(FASTMATH - {"reassoc"}))
 
 
 def _threadsafe_layer_available() -> bool:

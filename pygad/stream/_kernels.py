@@ -24,9 +24,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
-from ._config import JIT, JIT_INLINE, JIT_PARALLEL
+from ._config import JIT, JIT_INLINE, JIT_PARALLEL, JIT_STRICT
 from ._layout import (AUX, BIAS, CLIP_Q, EPOCH_END, ETA, N_INVALID, N_SEEN, P_ALPHA, P_CLIP,
                       P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE, P_HORIZON, P_LR, P_REG,
                       P_SCORE_CLIP, P_TH_LR, P_TH_MARGIN, P_TH_QUANTILE, P_TH_WARMUP, TH_DEV, TH_HI,
@@ -34,9 +37,49 @@ from ._layout import (AUX, BIAS, CLIP_Q, EPOCH_END, ETA, N_INVALID, N_SEEN, P_AL
 
 MEAN, LINEAR, LOGISTIC = 0, 1, 2
 BURN_IN = 2.0  # the first scores of a fresh state are meaningless: not fed to the threshold
+PREFETCH_ROWS = 4  # keyed kernels prefetch the row this many samples ahead (in key order)
+PREFETCH_LOCALITY = 3  # llvm.prefetch locality: 3 = keep in all cache levels (4, 3 measured best)
 
 
 # ----------------------------------------------------------------------------- helpers
+@intrinsic
+def _prefetch(typingctx, arr, i, j):
+    """Hint the CPU to start loading the cache line of ``arr[i, j]`` (2-D array); no effect on
+    results, never faults. Keyed kernels visit rows in key order, not memory order, so the
+    hardware prefetchers cannot guess the next row: we name it."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 2
+            and isinstance(i, types.Integer) and isinstance(j, types.Integer)):
+        return None
+    sig = types.void(arr, i, j)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ii = context.cast(builder, args[1], signature.args[1], types.intp)
+        jj = context.cast(builder, args[2], signature.args[2], types.intp)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [ii, jj], wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        # read access, locality PREFETCH_LOCALITY, data cache
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0),
+                          ir.Constant(i32, PREFETCH_LOCALITY), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@njit(**JIT_INLINE)
+def _prefetch_next_row(X, order, t):
+    """Prefetch every cache line of row ``order[t]`` of X, if there is one."""
+    if t < order.shape[0]:
+        r = order[t]
+        d = X.shape[1]
+        for j in range(0, d, 64 // X.itemsize):
+            _prefetch(X, r, j)
+        _prefetch(X, r, d - 1)            # rows need not start on a cache-line boundary
+
+
 @njit(**JIT_INLINE)
 def _advance_schedule(sc, P):
     """Count one learned sample; at the end of a doubling epoch set eta = lr * T**-alpha."""
@@ -356,6 +399,8 @@ def _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
     bad = -1
     for t in range(lo, hi_):
         i = order[t] if use_order else t
+        if use_order:
+            _prefetch_next_row(X, order, t + PREFETCH_ROWS)
         x = X[i]
         yi = y[i] if has_y else 0.0
         ok = True
@@ -487,177 +532,306 @@ def _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
     return bad
 
 
-@njit(**JIT)
-def _seq_glm(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
-    """_seq for Linear/Logistic: the per-sample chain w -> z -> err -> step -> w runs in the
-    state's precision (float32 by default: shorter latency than float64), scalars typed
-    through the scratch buffer ``buf``."""
-    want = scores.shape[0] > 0
-    has_y = y.shape[0] > 0
-    n_seen = sc[N_SEEN]
-    n_invalid = sc[N_INVALID]
-    epoch_end = sc[EPOCH_END]
-    eta = sc[ETA]
-    th_n = sc[TH_N]
-    horizon = P[P_HORIZON]
-    reg = P[P_REG]
-    fixed = P[P_CLIP] > 0.0
-    w = v[0]
-    d = X.shape[1]
-    pq = P[P_CLIP_QUANTILE]
-    buf = np.empty(20, v.dtype)
-    buf[12] = sc[TH_MED]
-    buf[13] = sc[TH_HI]
-    buf[14] = sc[TH_DEV]
-    buf[15] = P[P_TH_LR]
-    buf[16] = P[P_TH_QUANTILE]
-    buf[17] = 1.0 - P[P_TH_QUANTILE]
-    buf[18] = 0.5
-    buf[19] = 4.0
-    tmed = buf[12]
-    thi = buf[13]
-    tdev = buf[14]
-    th_lr = buf[15]
-    th_p = buf[16]
-    th_1mp = buf[17]
-    half = buf[18]
-    four = buf[19]
-    buf[0] = 0.0
-    buf[1] = 1.0
-    buf[2] = P[P_CLIP_MULT]
-    buf[3] = 1.0 + P[P_CLIP_LR] * (1.0 - pq)
-    buf[4] = 1.0 - P[P_CLIP_LR] * pq
-    buf[5] = P[P_CLIP]
-    buf[6] = sc[CLIP_Q]
-    buf[7] = sc[BIAS]
-    buf[8] = sc[AUX]
-    buf[9] = eta
-    buf[10] = 1.0 - eta * reg
-    buf[11] = TINY
-    zero = buf[0]
-    one = buf[1]
-    cmult = buf[2]
-    qup = buf[3]
-    qdown = buf[4]
-    lam_fixed = buf[5]
-    q = buf[6]
-    bias = buf[7]
-    aux = buf[8]
-    eta_t = buf[9]
-    decay = buf[10]
-    tiny = buf[11]
-    bad = -1
-    for t in range(lo, hi_):
-        i = order[t] if use_order else t
-        x = X[i]
-        yi = y[i] if has_y else zero
-        zz = w[0] * x[0]
-        xx = x[0] * x[0]
-        for j in range(1, d):
-            zz += w[j] * x[j]
-            xx += x[j] * x[j]
-        z = bias + zz
-        if not (np.isfinite(z) and np.isfinite(xx)):
-            if mode == 0:
-                bad = i
+# The Linear/Logistic sequence is latency-bound at small d: each sample's update w -> z -> err
+# -> step -> w must finish before the next sample's dot product starts. Three measures keep
+# that chain short (ClippedSGDLogistic, d=16: 62 -> ~46 ns/sample on the 2-core VM):
+# * small d: the dot product in 4 explicit partial sums, compiled *without* ``reassoc`` (which
+#   would let LLVM re-linearise them into one chain of d dependent FMAs); large d keeps the
+#   re-associating, loop-vectorised form (memory-bound there);
+# * software pipelining: the off-chain work of a sample (its log-loss score, the threshold
+#   update, the score store) runs one iteration later, when its inputs are ready, so it overlaps
+#   the next sample's chain instead of filling the reorder buffer while waiting;
+# * one build per kind (Linear, Logistic): no dead branches holding registers; clipping as a
+#   clamp (min/max), so no data-dependent branch sits on the chain.
+# Arithmetic and order of all updates are unchanged by the deferral (a pure reordering).
+LANES_MAX_D = 48       # below this d the 4-lane strict dot is faster
+
+
+@njit(**JIT_INLINE)
+def _dot_sq_lanes(w, X, i, d):
+    """(w . X[i], X[i] . X[i]) in 4 independent partial sums each (short dependency chains;
+    8 live accumulators fit the 16 vector registers, more would spill)."""
+    a0 = w[0] - w[0]
+    a1 = a2 = a3 = a0
+    b0 = b1 = b2 = b3 = a0
+    d4 = d - d % 4
+    for j in range(0, d4, 4):
+        a0 += w[j] * X[i, j]
+        a1 += w[j + 1] * X[i, j + 1]
+        a2 += w[j + 2] * X[i, j + 2]
+        a3 += w[j + 3] * X[i, j + 3]
+        b0 += X[i, j] * X[i, j]
+        b1 += X[i, j + 1] * X[i, j + 1]
+        b2 += X[i, j + 2] * X[i, j + 2]
+        b3 += X[i, j + 3] * X[i, j + 3]
+    for j in range(d4, d):
+        a0 += w[j] * X[i, j]
+        b0 += X[i, j] * X[i, j]
+    zz = (a0 + a2) + (a1 + a3)
+    xx = (b0 + b2) + (b1 + b3)
+    return zz, xx
+
+
+@njit(**JIT_INLINE)
+def _dot_sq_wide(w, X, i, d):
+    """(w . X[i], X[i] . X[i]) as plain loops: with ``reassoc`` LLVM vectorises them."""
+    zz = w[0] * X[i, 0]
+    xx = X[i, 0] * X[i, 0]
+    for j in range(1, d):
+        zz += w[j] * X[i, j]
+        xx += X[i, j] * X[i, j]
+    return zz, xx
+
+
+@njit(**JIT_INLINE)
+def _log1p_unit(e):
+    """log1p(e) for 0 <= e <= 1, inline (a libm call would spill every live register):
+    2 atanh(s) with s = e / (2 + e) <= 1/3, odd series to s**31 (truncation < 1e-16; with
+    rounding a few ulps, < 1e-15 relative),
+    evaluated as two interleaved Horner chains in s**4 (half the latency of one)."""
+    s = e / (2.0 + e)
+    s2 = s * s
+    s4 = s2 * s2
+    ev = 1.0 / 29.0                       # terms s2**(2k): 1/1, 1/5, ..., 1/29
+    ev = ev * s4 + 1.0 / 25.0
+    ev = ev * s4 + 1.0 / 21.0
+    ev = ev * s4 + 1.0 / 17.0
+    ev = ev * s4 + 1.0 / 13.0
+    ev = ev * s4 + 1.0 / 9.0
+    ev = ev * s4 + 1.0 / 5.0
+    ev = ev * s4 + 1.0
+    od = 1.0 / 31.0                       # terms s2**(2k+1): 1/3, 1/7, ..., 1/31
+    od = od * s4 + 1.0 / 27.0
+    od = od * s4 + 1.0 / 23.0
+    od = od * s4 + 1.0 / 19.0
+    od = od * s4 + 1.0 / 15.0
+    od = od * s4 + 1.0 / 11.0
+    od = od * s4 + 1.0 / 7.0
+    od = od * s4 + 1.0 / 3.0
+    return 2.0 * s * (ev + s2 * od)
+
+
+def _make_seq_glm(lanes, kind_):
+    """Build the sequence kernel of one GLM kind (LINEAR or LOGISTIC; a compile-time constant:
+    the other kind's code and branches vanish, which frees registers), with the 4-lane strict
+    dot (``lanes``) or the vectorised one. Numba caches closures keyed by their captured values,
+    so the builds get separate cache entries. ``kind`` stays an argument for a uniform call."""
+    LANES = lanes
+    KIND = kind_
+
+    @njit(**(JIT_STRICT if lanes else JIT))
+    def _seq_glm(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
+        """_seq for Linear/Logistic: the per-sample chain w -> z -> err -> step -> w runs in the
+        state's precision (float32 by default: shorter latency than float64), scalars typed
+        through the scratch buffer ``buf``."""
+        want = scores.shape[0] > 0
+        has_y = y.shape[0] > 0
+        n_seen = sc[N_SEEN]
+        n_invalid = sc[N_INVALID]
+        epoch_end = sc[EPOCH_END]
+        eta = sc[ETA]
+        th_n = sc[TH_N]
+        horizon = P[P_HORIZON]
+        reg = P[P_REG]
+        fixed = P[P_CLIP] > 0.0
+        th_lr64 = P[P_TH_LR]
+        w = v[0]
+        d = X.shape[1]
+        pq = P[P_CLIP_QUANTILE]
+        buf = np.empty(22, v.dtype)
+        buf[0] = 0.0
+        buf[1] = 1.0
+        buf[2] = P[P_CLIP_MULT]
+        buf[3] = 1.0 + P[P_CLIP_LR] * (1.0 - pq)
+        buf[4] = 1.0 - P[P_CLIP_LR] * pq
+        buf[5] = P[P_CLIP]
+        buf[6] = sc[CLIP_Q]
+        buf[7] = sc[BIAS]
+        buf[8] = sc[AUX]
+        buf[9] = eta
+        buf[10] = 1.0 - eta * reg
+        buf[11] = TINY
+        buf[12] = sc[TH_MED]
+        buf[13] = sc[TH_HI]
+        buf[14] = sc[TH_DEV]
+        buf[15] = P[P_TH_LR]
+        buf[16] = P[P_TH_QUANTILE]
+        buf[17] = 1.0 - P[P_TH_QUANTILE]
+        buf[18] = 0.5
+        buf[19] = 4.0
+        buf[20] = np.inf
+        zero = buf[0]
+        one = buf[1]
+        cmult = buf[2]
+        qup = buf[3]
+        qdown = buf[4]
+        lam_fixed = buf[5]
+        q = buf[6]
+        bias = buf[7]
+        aux = buf[8]
+        eta_t = buf[9]
+        decay = buf[10]
+        tiny = buf[11]
+        tmed = buf[12]
+        thi = buf[13]
+        tdev = buf[14]
+        th_lr = buf[15]
+        th_p = buf[16]
+        th_1mp = buf[17]
+        half = buf[18]
+        four = buf[19]
+        big = buf[20]
+        # the deferred (pending) sample: its row, score inputs, and whether it feeds the threshold
+        p_row = -1
+        p_e = zero
+        p_tt = zero
+        p_lin = zero
+        p_feed = False
+        bad = -1
+        t = lo
+        while True:
+            done = t >= hi_
+            i = 0
+            ok = False
+            z = zero
+            xx = zero
+            yi = zero
+            if not done:
+                i = order[t] if use_order else t
+                if use_order:
+                    _prefetch_next_row(X, order, t + PREFETCH_ROWS)
+                yi = y[i] if has_y else zero
+                if LANES:
+                    zz, xx = _dot_sq_lanes(w, X, i, d)
+                else:
+                    zz, xx = _dot_sq_wide(w, X, i, d)
+                z = bias + zz
+                ok = np.isfinite(z) and np.isfinite(xx)
+            # ---- tail of the pending sample: its inputs are ready, so this overlaps the chain
+            if p_row >= 0:
+                if KIND == LINEAR:
+                    score = p_lin
+                else:                     # log-loss: softplus of -z (y = 1) or z (y = 0)
+                    buf[21] = (p_tt if p_tt > zero else zero) + _log1p_unit(float(p_e))
+                    score = buf[21]
+                if p_feed:                # _threshold_local, in the state's precision
+                    if th_n == 0.0:
+                        tmed = score
+                        thi = score
+                        tdev = zero
+                    else:
+                        rate = th_lr
+                        if (th_n + 1.0) * th_lr64 < 1.0:
+                            buf[21] = 1.0 / (th_n + 1.0)
+                            rate = buf[21]
+                        a = abs(score - tmed)
+                        if th_n >= 5.0:
+                            a = min(a, four * tdev)
+                        tdev = tdev + rate * (a - tdev)
+                        tstep = rate * tdev
+                        tmed = tmed + half * tstep if score > tmed else tmed - half * tstep
+                        thi = thi + tstep * th_p if score > thi else thi - tstep * th_1mp
+                        thi = max(thi, tmed)
+                    th_n += 1.0
+                if want:
+                    scores[p_row] = score
+                p_row = -1
+            if done:
                 break
-            n_invalid += 1.0
-            if want:
-                scores[i] = np.nan
-            continue
-        if kind == LINEAR:
-            err = z - yi
-            score = zero if n_seen == 0.0 else abs(err) / (aux + tiny)
-        else:
-            e = math.exp(-abs(z))
-            inv = one / (one + e)
-            p = inv if z >= zero else e * inv
-            err = p - yi
-            tt = -z if yi > 0.5 else z
-            score = (tt if tt > zero else zero) + math.log1p(e)
-        # 1/sqrt(nx), 1/nx depend on x only: off the w -> z -> err -> w chain
-        nx = xx + one
-        rs = one / math.sqrt(nx)
-        inv_nx = rs * rs
-        gn = abs(err) * nx * rs
-        lam = zero
-        clipped = False
-        if fixed:
-            lam = lam_fixed
-            clipped = gn > lam
-        elif q <= zero:
-            if gn > zero:
-                q = gn
-        else:
-            lam = cmult * q
-            q = q * qup if gn > q else q * qdown
-            clipped = gn > lam
-        if clipped:                       # err * lam / gn = sign(err) * lam / sqrt(nx)
-            g = lam * rs if err > zero else -lam * rs
-            f = lam / gn
-        else:
-            g = err
-            f = one
-        st = -eta_t * g * inv_nx
-        if reg == 0.0:
-            for j in range(d):
-                w[j] += st * x[j]
-        else:
-            for j in range(d):
-                w[j] = w[j] * decay + st * x[j]
-        bias += st
-        if kind == LINEAR:
-            aux += eta_t * f * (abs(err) - aux)
-        n_seen += 1.0
-        if horizon <= 0.0 and n_seen >= epoch_end:
-            T = epoch_end + 1.0
-            epoch_end = epoch_end + T
-            eta = P[P_LR] * T ** (-P[P_ALPHA])
-            buf[9] = eta
-            buf[10] = 1.0 - eta * reg
-            eta_t = buf[9]
-            decay = buf[10]
-        if n_seen > BURN_IN:              # _threshold_local, in the state's precision
-            if th_n == 0.0:
-                tmed = score
-                thi = score
-                tdev = zero
+            if not ok:
+                if mode == 0:
+                    bad = i
+                    break
+                n_invalid += 1.0
+                if want:
+                    scores[i] = np.nan
+                t += 1
+                continue
+            # ---- the chain of this sample
+            if KIND == LINEAR:
+                err = z - yi
+                p_lin = zero if n_seen == 0.0 else abs(err) / (aux + tiny)
             else:
-                rate = th_lr
-                if (th_n + 1.0) * P[P_TH_LR] < 1.0:
-                    buf[0] = 1.0 / (th_n + 1.0)
-                    rate = buf[0]
-                a = abs(score - tmed)
-                if th_n >= 5.0 and a > four * tdev:
-                    a = four * tdev
-                tdev = tdev + rate * (a - tdev)
-                tstep = rate * tdev
-                tmed = tmed + half * tstep if score > tmed else tmed - half * tstep
-                thi = thi + tstep * th_p if score > thi else thi - tstep * th_1mp
-                if thi < tmed:
-                    thi = tmed
-            th_n += 1.0
-        if want:
-            scores[i] = score
-    sc[N_SEEN] = n_seen
-    sc[N_INVALID] = n_invalid
-    sc[EPOCH_END] = epoch_end
-    sc[ETA] = eta
-    sc[CLIP_Q] = q
-    sc[AUX] = aux
-    sc[BIAS] = bias
-    sc[TH_MED] = tmed
-    sc[TH_HI] = thi
-    sc[TH_DEV] = tdev
-    sc[TH_N] = th_n
-    return bad
+                e = math.exp(-abs(z))
+                inv = one / (one + e)
+                p = inv if z >= zero else e * inv
+                err = p - yi
+                p_e = e
+                p_tt = -z if yi > 0.5 else z
+            # 1/sqrt(nx), 1/nx depend on x only: off the w -> z -> err -> w chain
+            nx = xx + one
+            rs = one / math.sqrt(nx)
+            inv_nx = rs * rs
+            gn = abs(err) * nx * rs
+            if fixed:
+                lam = lam_fixed
+            elif q <= zero:               # the first non-zero gradient starts the quantile
+                lam = big
+                if gn > zero:
+                    q = gn
+            else:
+                lam = cmult * q
+                q = q * qup if gn > q else q * qdown
+            # err * min(1, lam / gn) == err clamped to +-lam / sqrt(nx): no branch on the chain
+            cap = lam * rs
+            g = min(max(err, -cap), cap)
+            st = -eta_t * g * inv_nx
+            if reg == 0.0:
+                for j in range(d):
+                    w[j] += st * X[i, j]
+            else:
+                for j in range(d):
+                    w[j] = w[j] * decay + st * X[i, j]
+            bias += st
+            if KIND == LINEAR:
+                f = one if gn <= lam else lam / gn
+                aux += eta_t * f * (abs(err) - aux)
+            n_seen += 1.0
+            if horizon <= 0.0 and n_seen >= epoch_end:
+                T = epoch_end + 1.0
+                epoch_end = epoch_end + T
+                eta = P[P_LR] * T ** (-P[P_ALPHA])
+                buf[9] = eta
+                buf[10] = 1.0 - eta * reg
+                eta_t = buf[9]
+                decay = buf[10]
+            p_row = i
+            p_feed = n_seen > BURN_IN
+            t += 1
+        sc[N_SEEN] = n_seen
+        sc[N_INVALID] = n_invalid
+        sc[EPOCH_END] = epoch_end
+        sc[ETA] = eta
+        sc[CLIP_Q] = q
+        sc[AUX] = aux
+        sc[BIAS] = bias
+        sc[TH_MED] = tmed
+        sc[TH_HI] = thi
+        sc[TH_DEV] = tdev
+        sc[TH_N] = th_n
+        return bad
+
+    return _seq_glm
+
+
+_seq_linear_lanes = _make_seq_glm(True, LINEAR)
+_seq_linear_wide = _make_seq_glm(False, LINEAR)
+_seq_logistic_lanes = _make_seq_glm(True, LOGISTIC)
+_seq_logistic_wide = _make_seq_glm(False, LOGISTIC)
 
 
 @njit(**JIT)
 def _seq_any(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
     if kind == MEAN:
         return _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode)
-    return _seq_glm(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode)
+    lanes = X.shape[1] < LANES_MAX_D
+    if kind == LINEAR:
+        if lanes:
+            return _seq_linear_lanes(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode)
+        return _seq_linear_wide(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode)
+    if lanes:
+        return _seq_logistic_lanes(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode)
+    return _seq_logistic_wide(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode)
 
 
 # ----------------------------------------------------------------------------- learning
@@ -844,6 +1018,17 @@ def _first_invalid_row(X, bound):
 @njit(**JIT)
 def _check_labels(y, binary):
     """(first non-finite index or -1, first index not in {0, 1} when ``binary``, or -1)."""
+    # fast path: a branch-free (vectorised) count of good labels; the search below runs only
+    # when some label is bad
+    n_good = 0
+    if binary:
+        for i in range(y.shape[0]):
+            n_good += (y[i] == 0.0) | (y[i] == 1.0)
+    else:
+        for i in range(y.shape[0]):
+            n_good += np.isfinite(y[i])
+    if n_good == y.shape[0]:
+        return -1, -1
     bad_fin = -1
     bad_bin = -1
     for i in range(y.shape[0]):

@@ -254,12 +254,19 @@ class _ClippedSGDBase:
         if self._d is None:
             self._alloc(X.shape[1])
 
-    def _launch(self, fn, *args):
+    def _launch(self, fn, *args, n_tasks=0):
+        """Run a parallel kernel. With ``n_tasks`` (the prange trip count), iterations are
+        handed out in dynamic chunks of about 1/32 of a thread's share, not one static block
+        per thread: a thread descheduled by other load then delays only its current chunk."""
+        import numba
+
         from ._config import PARALLEL_LAUNCH_IS_THREADSAFE, PARALLEL_LAUNCH_LOCK
-        if PARALLEL_LAUNCH_IS_THREADSAFE:
-            return fn(*args)
-        with PARALLEL_LAUNCH_LOCK:
-            return fn(*args)
+        chunk = max(1, n_tasks // (32 * numba.get_num_threads())) if n_tasks else 0
+        with numba.parallel_chunksize(chunk):      # a thread-local setting
+            if PARALLEL_LAUNCH_IS_THREADSAFE:
+                return fn(*args)
+            with PARALLEL_LAUNCH_LOCK:
+                return fn(*args)
 
     # ------------------------------------------------------------------ learning
     def _learn(self, X, y, keys, want_scores: bool):
@@ -321,7 +328,7 @@ class _ClippedSGDBase:
                         raise ValueError(f"X has NaN/inf (or a value too large to square) at "
                                          f"row {first} (on_invalid='raise'); state left unchanged")
             bad = self._launch(K._process_keyed, self._kind, X, y, order, starts, gslots, V, SC,
-                               self._P, scores, mode)
+                               self._P, scores, mode, n_tasks=gslots.shape[0])
             if mode == 0 and (bad >= 0).any():
                 first = int(bad[bad >= 0].min())
                 if snap is None:          # only reachable through overflow in the kernel

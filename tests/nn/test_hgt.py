@@ -32,9 +32,13 @@ def pyg_pair(dtype, width=16, heads=4):
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
-def test_matches_pyg_outputs_and_gradients(dtype, tol):
+@pytest.mark.parametrize("edges", [120, 6])   # 6: most relations reach few sources (compacted K/V)
+def test_matches_pyg_outputs_and_gradients(dtype, tol, edges):
     theirs, ours = pyg_pair(dtype)
-    x, ei = make_graph(dtype)
+    x, ei = make_graph(dtype, edges=edges)
+    if edges == 6:
+        structure = ours.structure(x, ei)
+        assert any(rows is not None for csr in structure.per_dst.values() for rows in csr.src_rows)
     xa = {k: v.clone().requires_grad_() for k, v in x.items()}
     xb = {k: v.clone().requires_grad_() for k, v in x.items()}
     out_a, out_b = theirs(xa, ei), ours(xb, ei)
@@ -58,6 +62,32 @@ def test_matches_pyg_outputs_and_gradients(dtype, tol):
     for nt in SIZES:
         torch.testing.assert_close(ours.kqv_lin[nt].weight.grad, theirs.kqv_lin.lins[nt].weight.grad,
                                    rtol=tol, atol=tol)
+
+
+def test_matches_pyg_with_different_input_widths():
+    """Node types of different input widths take the per-relation weight folding path."""
+    pyg_nn = pytest.importorskip("torch_geometric.nn", reason="torch_geometric is not installed")
+    widths = {"A": 16, "B": 8, "C": 12, "D": 5}
+    torch.manual_seed(1)
+    theirs = pyg_nn.HGTConv(widths, 16, METADATA, heads=4).double()
+    with torch.no_grad():
+        for p in theirs.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    ours = HGTConv.from_pyg(theirs)
+    g = torch.Generator().manual_seed(3)
+    x = {nt: torch.randn(SIZES[nt], w, dtype=torch.float64, generator=g) for nt, w in widths.items()}
+    _, ei = make_graph(torch.float64)
+    xa = {k: v.clone().requires_grad_() for k, v in x.items()}
+    xb = {k: v.clone().requires_grad_() for k, v in x.items()}
+    out_a, out_b = theirs(xa, ei), ours(xb, ei)
+    for nt in out_a:
+        torch.testing.assert_close(out_b[nt], out_a[nt], rtol=1e-12, atol=1e-12)
+    sum(o.square().sum() for o in out_a.values()).backward()
+    sum(o.square().sum() for o in out_b.values()).backward()
+    for nt in x:
+        torch.testing.assert_close(xb[nt].grad, xa[nt].grad, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(ours.kqv_lin[nt].weight.grad, theirs.kqv_lin.lins[nt].weight.grad,
+                                   rtol=1e-12, atol=1e-12)
 
 
 def test_destination_without_edges_keeps_defined_output():

@@ -150,3 +150,74 @@ def test_validation_kernels(rng):
     y = np.array([0, 1, 1, 0, 2, np.nan, 1], np.float64)
     assert K._check_labels(y, True) == (5, 4)
     assert K._check_labels(y, False) == (5, -1)
+
+
+def test_log1p_unit_matches_libm():
+    import math
+    e = np.concatenate([[0.0, 1e-300, 1e-12, 0.5, 1.0], np.random.default_rng(3).random(2000)])
+    got = np.array([K._log1p_unit(float(v)) for v in e])
+    want = np.array([math.log1p(v) for v in e])
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)      # a few ulps
+
+
+@pytest.mark.parametrize("cls,kind", KINDS[1:])
+@pytest.mark.parametrize("d", [7, 16, 50])
+def test_glm_lanes_and_wide_builds_match_reference(cls, kind, d, rng):
+    """Both builds of the GLM sequence kernel (4-lane strict dot for small d, vectorised for
+    large d; _process_run picks one by d) against the naive twin, float64."""
+    X, y = _data(kind, rng, n=200, d=d)
+    est = cls(dtype="float64")
+    name = "linear" if kind == K.LINEAR else "logistic"
+    ref = None
+    for build in ("lanes", "wide"):
+        V, SC, P = _fresh(est, d)
+        s = np.empty(len(X))
+        fn = getattr(K, f"_seq_{name}_{build}")
+        assert fn(kind, X, y, np.empty(0, np.int64), 0, len(X), False, V[0], SC[0], P, s, 0) == -1
+        if ref is None:
+            V2, SC2, _ = _fresh(est, d)
+            s2 = np.empty(len(X))
+            R.process_run(kind, X, y, V2, SC2, P, s2, 0)
+            ref = (s2, V2, SC2)
+        np.testing.assert_allclose(s, ref[0], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(V, ref[1], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(SC, ref[2], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls,kind", KINDS)
+def test_invalid_rows_skip_and_raise_match_reference(cls, kind, rng):
+    """NaN rows first, in the middle and last: skip mode counts them and learns the rest; raise
+    mode stops at the first one with every earlier row fully learned (the GLM kernel defers
+    each row's score and threshold update by one row, so the stop must flush it)."""
+    X, y = _data(kind, rng, n=120)
+    X[[0, 40, 41, 77, 119]] = np.nan
+    V, SC, P = _fresh(cls(dtype="float64"), X.shape[1])
+    V2, SC2 = V.copy(), SC.copy()
+    s1, s2 = np.empty(len(X)), np.empty(len(X))
+    assert K._process_run(kind, X, y, V, SC, P, s1, 1) == -1
+    R.process_run(kind, X, y, V2, SC2, P, s2, 1)
+    np.testing.assert_array_equal(np.isnan(s1), np.isnan(s2))
+    np.testing.assert_allclose(s1, s2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(SC, SC2, rtol=1e-9, atol=1e-12)
+    assert SC[0, L.N_INVALID] == 5
+    # raise mode: stops at row 40 (row 0 made finite again)
+    X[0] = 1.0
+    V, SC, _ = _fresh(cls(dtype="float64"), X.shape[1])
+    V2, SC2 = V.copy(), SC.copy()
+    s1, s2 = np.empty(len(X)), np.empty(40)
+    assert K._process_run(kind, X, y, V, SC, P, s1, 0) == 40
+    R.process_run(kind, X[:40], y[:40] if len(y) else y, V2, SC2, P, s2, 0)
+    np.testing.assert_allclose(s1[:40], s2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(V, V2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(SC, SC2, rtol=1e-9, atol=1e-12)
+
+
+def test_float32_logistic_close_to_reference(rng):
+    X, y = _data(K.LOGISTIC, rng, d=16)
+    V, SC, P = _fresh(ps.ClippedSGDLogistic(), X.shape[1])
+    V2, SC2 = V.astype(np.float64), SC.copy()
+    s1, s2 = np.empty(len(X)), np.empty(len(X))
+    K._process_run(K.LOGISTIC, X.astype(np.float32), y.astype(np.float32), V, SC, P, s1, 0)
+    R.process_run(K.LOGISTIC, X.astype(np.float32).astype(np.float64), y, V2, SC2, P, s2, 0)
+    np.testing.assert_allclose(s1, s2, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(V[0, 0], V2[0, 0], rtol=1e-3, atol=1e-4)

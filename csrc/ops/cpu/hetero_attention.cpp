@@ -14,7 +14,17 @@
 
 #include "ops/hetero_attention.h"
 
+// This file is compiled twice: as the baseline (x86-64 SSE2 or the target's default ISA) and,
+// where the compiler can target it, again as cpu/isa/hetero_attention_avx2.cpp with AVX2+FMA
+// (PYGAD_CPU_ISA=avx2). The baseline's entry points pick the AVX2 build at run time when the
+// CPU has it, so one wheel runs everywhere and uses 256-bit FMA where available.
+#ifndef PYGAD_CPU_ISA
+#define PYGAD_CPU_ISA baseline
+#endif
+
 namespace pygad::cpu {
+
+namespace PYGAD_CPU_ISA {
 
 namespace {
 
@@ -42,6 +52,15 @@ inline void axpy(T alpha, const T* x, T* y, Width<DC> w) {
   for (int64_t c = 0; c < D; ++c) y[c] += alpha * x[c];
 }
 
+// Prefetch one row of HD values (gathers of k/v/q rows are random; the next few entries'
+// rows are requested while the current one is computed).
+template <typename T>
+inline void prefetch_row(const T* r, int64_t HD) {
+  for (int64_t off = 0; off < HD * static_cast<int64_t>(sizeof(T)); off += 64)
+    __builtin_prefetch(reinterpret_cast<const char*>(r) + off);
+}
+constexpr int64_t kAhead = 4;
+
 template <typename T, int DC>
 void forward_impl(const AttentionProblem<T>& p, T* out, T* lse, int threads) {
   const int64_t H = p.H, HD = p.H * p.D;
@@ -63,6 +82,7 @@ void forward_impl(const AttentionProblem<T>& p, T* out, T* lse, int threads) {
       const T* qi = p.q + i * HD;
       std::fill(mx.begin(), mx.end(), -std::numeric_limits<T>::infinity());
       for (int64_t x = 0; x < deg; ++x) {
+        if (x + kAhead < deg) prefetch_row(p.k + p.col[b + x + kAhead] * HD, HD);
         const int64_t j = p.col[b + x];
         const T* kj = p.k + j * HD;
         const T* m = p.mu + p.rel[b + x] * H;
@@ -74,6 +94,7 @@ void forward_impl(const AttentionProblem<T>& p, T* out, T* lse, int threads) {
       }
       std::fill(sum.begin(), sum.end(), T(0));
       for (int64_t x = 0; x < deg; ++x) {
+        if (x + kAhead < deg) prefetch_row(p.v + p.col[b + x + kAhead] * HD, HD);
         const T* vj = p.v + p.col[b + x] * HD;
         for (int64_t h = 0; h < H; ++h) {
           const T a = std::exp(logits[x * H + h] - mx[h]);
@@ -126,6 +147,10 @@ void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const in
       const T* oi = out + i * HD;
       for (int64_t h = 0; h < H; ++h) delta[h] = dot(gi + h * w(), oi + h * w(), w);
       for (int64_t x = b; x < e; ++x) {
+        if (x + kAhead < e) {
+          prefetch_row(p.k + p.col[x + kAhead] * HD, HD);
+          prefetch_row(p.v + p.col[x + kAhead] * HD, HD);
+        }
         const int64_t j = p.col[x], r = p.rel[x], y = csc_pos[x];
         const T* kj = p.k + j * HD;
         const T* vj = p.v + j * HD;
@@ -154,6 +179,10 @@ void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const in
     std::fill(gk, gk + HD, T(0));
     std::fill(gv, gv + HD, T(0));
     for (int64_t y = colptr[j]; y < colptr[j + 1]; ++y) {
+      if (y + kAhead < colptr[j + 1]) {
+        prefetch_row(p.q + row[y + kAhead] * HD, HD);
+        prefetch_row(grad_out + row[y + kAhead] * HD, HD);
+      }
       const int64_t i = row[y];
       const T* qi = p.q + i * HD;
       const T* gi = grad_out + i * HD;
@@ -168,7 +197,7 @@ void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const in
 }  // namespace
 
 template <typename T>
-void hetero_attention_forward(const AttentionProblem<T>& p, T* out, T* lse, int threads) {
+void forward(const AttentionProblem<T>& p, T* out, T* lse, int threads) {
   switch (p.D) {
     case 8: return forward_impl<T, 8>(p, out, lse, threads);
     case 16: return forward_impl<T, 16>(p, out, lse, threads);
@@ -179,9 +208,9 @@ void hetero_attention_forward(const AttentionProblem<T>& p, T* out, T* lse, int 
 }
 
 template <typename T>
-void hetero_attention_backward(const AttentionProblem<T>& p, const int64_t* colptr, const int64_t* row,
-                               const int64_t* perm, const T* grad_out, const T* out, const T* lse, T* grad_q,
-                               T* grad_k, T* grad_v, T* grad_mu, int threads) {
+void backward(const AttentionProblem<T>& p, const int64_t* colptr, const int64_t* row, const int64_t* perm,
+              const T* grad_out, const T* out, const T* lse, T* grad_q, T* grad_k, T* grad_v, T* grad_mu,
+              int threads) {
 #define PYGAD_BWD(DC) \
   backward_impl<T, DC>(p, colptr, row, perm, grad_out, out, lse, grad_q, grad_k, grad_v, grad_mu, threads)
   switch (p.D) {
@@ -194,6 +223,59 @@ void hetero_attention_backward(const AttentionProblem<T>& p, const int64_t* colp
 #undef PYGAD_BWD
 }
 
+#define PYGAD_INSTANTIATE(T)                                                                                \
+  template void forward<T>(const AttentionProblem<T>&, T*, T*, int);                                      \
+  template void backward<T>(const AttentionProblem<T>&, const int64_t*, const int64_t*, const int64_t*,   \
+                            const T*, const T*, const T*, T*, T*, T*, T*, int);
+PYGAD_INSTANTIATE(float)
+PYGAD_INSTANTIATE(double)
+#undef PYGAD_INSTANTIATE
+
+}  // namespace PYGAD_CPU_ISA
+
+#ifndef PYGAD_CPU_ISA_VARIANT
+// ---- run-time dispatch (baseline build only) ----------------------------------------------------
+#ifdef PYGAD_HAVE_AVX2_VARIANT
+namespace avx2 {
+template <typename T>
+void forward(const AttentionProblem<T>&, T*, T*, int);
+template <typename T>
+void backward(const AttentionProblem<T>&, const int64_t*, const int64_t*, const int64_t*, const T*, const T*,
+              const T*, T*, T*, T*, T*, int);
+}  // namespace avx2
+
+static bool use_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+#endif
+
+const char* attention_kernel_isa() {
+#ifdef PYGAD_HAVE_AVX2_VARIANT
+  if (use_avx2()) return "avx2";
+#endif
+  return "baseline";
+}
+
+template <typename T>
+void hetero_attention_forward(const AttentionProblem<T>& p, T* out, T* lse, int threads) {
+#ifdef PYGAD_HAVE_AVX2_VARIANT
+  if (use_avx2()) return avx2::forward<T>(p, out, lse, threads);
+#endif
+  baseline::forward<T>(p, out, lse, threads);
+}
+
+template <typename T>
+void hetero_attention_backward(const AttentionProblem<T>& p, const int64_t* colptr, const int64_t* row,
+                               const int64_t* perm, const T* grad_out, const T* out, const T* lse, T* grad_q,
+                               T* grad_k, T* grad_v, T* grad_mu, int threads) {
+#ifdef PYGAD_HAVE_AVX2_VARIANT
+  if (use_avx2())
+    return avx2::backward<T>(p, colptr, row, perm, grad_out, out, lse, grad_q, grad_k, grad_v, grad_mu, threads);
+#endif
+  baseline::backward<T>(p, colptr, row, perm, grad_out, out, lse, grad_q, grad_k, grad_v, grad_mu, threads);
+}
+
 template void hetero_attention_forward<float>(const AttentionProblem<float>&, float*, float*, int);
 template void hetero_attention_forward<double>(const AttentionProblem<double>&, double*, double*, int);
 template void hetero_attention_backward<float>(const AttentionProblem<float>&, const int64_t*, const int64_t*,
@@ -202,5 +284,6 @@ template void hetero_attention_backward<float>(const AttentionProblem<float>&, c
 template void hetero_attention_backward<double>(const AttentionProblem<double>&, const int64_t*, const int64_t*,
                                                 const int64_t*, const double*, const double*, const double*,
                                                 double*, double*, double*, double*, int);
+#endif  // PYGAD_CPU_ISA_VARIANT
 
 }  // namespace pygad::cpu

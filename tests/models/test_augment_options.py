@@ -1,0 +1,123 @@
+"""LatentDiffusionAugmenter sampling options: inbound-only attachment, the k-NN realism filter,
+decoder-residual feature noise, the minimum number of denoiser updates, and their validation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pygad.data import HeteroGraph
+from pygad.evaluation import stratified_split
+from pygad.models.augment import LatentDiffusionAugmenter, append_nodes
+from pygad.models.detectors import neighbor_features
+
+TINY = dict(latent_dim=8, hidden_channels=16, num_layers=1, heads=2, decoder_hidden=16, vae_epochs=4,
+            diffusion_hidden=32, diffusion_layers=1, diffusion_epochs=3, steps=4)
+
+
+def sym_graph(seed=0, n=120):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.15).astype(np.int8)
+    y[:6] = 1
+    x = rng.normal(size=(n, 4)).astype(np.float32) + y[:, None]
+    src, dst = rng.integers(0, n, 300), rng.integers(0, n, 300)
+    e = np.unique(np.concatenate([np.stack([src, dst]), np.stack([dst, src])], 1), axis=1)
+    return HeteroGraph.homogeneous(e, n, x=x, y=y, name="sym")
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return sym_graph(seed=1, n=150)
+
+
+@pytest.fixture(scope="module")
+def fitted(graph):
+    tr = stratified_split(graph.y["node"], seed=0)[0]
+    return LatentDiffusionAugmenter(random_state=0, **TINY).fit(graph, tr), tr
+
+
+def test_inbound_only_leaves_real_neighbourhoods_unchanged(graph, fitted):
+    aug, tr = fitted
+    n0 = graph.num_nodes["node"]
+    aug.inbound_only = True
+    try:
+        syn = aug.sample(12, seed=5)
+    finally:
+        aug.inbound_only = False
+    et = graph.edge_types[0]
+    e = syn.edges[et]
+    assert e.shape[1] > 0 and (e[1] >= n0).all() and (e[0] < n0).any()
+    g2, _ = append_nodes(graph, tr, syn)
+    x0, _ = neighbor_features(graph, "node", hops=2)
+    x2, _ = neighbor_features(g2, "node", hops=2)
+    np.testing.assert_array_equal(x2[:n0], x0)  # real nodes' aggregates: bit-identical
+    assert np.abs(x2[n0:]).sum() > 0
+    # the default (symmetric attachment) does change some real node's aggregates
+    g3, _ = append_nodes(graph, tr, aug.sample(12, seed=5))
+    assert not np.array_equal(neighbor_features(g3, "node", hops=2)[0][:n0], x0)
+
+
+def test_select_keeps_the_most_anomalous_candidates(fitted):
+    aug, _ = fitted
+    cand = torch.randn(40, aug.latent_dim, generator=torch.Generator().manual_seed(0))
+    got = aug._select_realistic(cand, 10)
+    zr, lr = aug.z_real_["node"].numpy(), aug.labels_real_["node"].numpy()
+    c = cand.numpy()
+
+    def kth(za):
+        d = np.sqrt(((c[:, None, :] - za[None]) ** 2).sum(-1))
+        return np.sort(d, 1)[:, min(3, za.shape[0]) - 1]
+
+    ratio = kth(zr[lr == 0]) / kth(zr[lr == 1])
+    want = np.sort(np.argsort(-ratio)[:10])
+    idx = np.sort([int(np.flatnonzero((c == row).all(1))[0]) for row in got.numpy()])
+    np.testing.assert_array_equal(idx, want)
+    aug.select = 4.0
+    try:
+        syn = aug.sample(6, seed=2)
+    finally:
+        aug.select = 1.0
+    assert len(syn) == 6 and syn.z.shape == (6, aug.latent_dim)
+
+
+def test_feature_noise_scale_matches_decoder_residual(fitted):
+    aug, _ = fitted
+    base = aug.sample(400, seed=3)
+    aug.feature_noise = 1.0
+    try:
+        noisy = aug.sample(400, seed=3)
+    finally:
+        aug.feature_noise = 0.0
+    np.testing.assert_allclose(noisy.z, base.z, atol=1e-6)  # same latents, only the features move
+    m, s = aug.vae_.scaler("node")
+    d = (noisy.x - base.x) / s.numpy() / np.maximum(aug.residual_std_.numpy(), 1e-6)
+    assert np.all(np.abs(d.std(0) - 1.0) < 0.2)
+    assert np.all(np.abs(d.mean(0)) < 0.2)
+
+
+def test_diffusion_min_steps_raises_the_epoch_count(graph):
+    tr = stratified_split(graph.y["node"], seed=0)[0]
+    aug = LatentDiffusionAugmenter(random_state=0, diffusion_min_steps=30, **TINY).fit(graph, tr)
+    assert len(aug.diffusion_model_.loss_history_) == 30  # < 256 rows: one update per epoch
+    aug0 = LatentDiffusionAugmenter(random_state=0, **TINY).fit(graph, tr)
+    assert len(aug0.diffusion_model_.loss_history_) == TINY["diffusion_epochs"]
+
+
+@pytest.mark.parametrize("kw", [{"select": 0.5}, {"feature_noise": -1.0}, {"diffusion_min_steps": -3},
+                                {"select": float("nan")}, {"feature_noise": "1"}])
+def test_bad_options_raise(graph, kw):
+    tr = stratified_split(graph.y["node"], seed=0)[0]
+    with pytest.raises(ValueError, match=list(kw)[0]):
+        LatentDiffusionAugmenter(random_state=0, **TINY, **kw).fit(graph, tr)
+
+
+def test_save_load_keeps_feature_noise(tmp_path, fitted, graph):
+    aug, tr = fitted
+    aug.feature_noise = 0.5
+    try:
+        aug.save(tmp_path / "a")
+        a = aug.sample(5, seed=4)
+    finally:
+        aug.feature_noise = 0.0
+    b = LatentDiffusionAugmenter.load(tmp_path / "a", graph, tr).sample(5, seed=4)
+    np.testing.assert_allclose(a.x, b.x, atol=1e-4)
