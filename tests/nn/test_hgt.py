@@ -90,6 +90,25 @@ def test_matches_pyg_with_different_input_widths():
                                    rtol=1e-12, atol=1e-12)
 
 
+def test_empty_and_tiny_relations_match_pyg():
+    """A relation with no edges and one reaching 3 sources (compacted) alongside dense ones."""
+    theirs, ours = pyg_pair(torch.float64)
+    x, ei = make_graph(torch.float64)
+    ei[("A", "ab", "B")] = torch.empty(2, 0, dtype=torch.int64)
+    ei[("A", "aa", "A")] = ei[("A", "aa", "A")][:, :3]
+    xa = {k: v.clone().requires_grad_() for k, v in x.items()}
+    xb = {k: v.clone().requires_grad_() for k, v in x.items()}
+    out_a, out_b = theirs(xa, ei), ours(xb, ei)
+    for nt in out_a:
+        torch.testing.assert_close(out_b[nt], out_a[nt], rtol=1e-12, atol=1e-12)
+    sum(o.square().sum() for o in out_a.values()).backward()
+    sum(o.square().sum() for o in out_b.values()).backward()
+    for nt in x:
+        ga = xa[nt].grad if xa[nt].grad is not None else torch.zeros_like(x[nt])
+        gb = xb[nt].grad if xb[nt].grad is not None else torch.zeros_like(x[nt])
+        torch.testing.assert_close(gb, ga, rtol=1e-12, atol=1e-12)
+
+
 def test_destination_without_edges_keeps_defined_output():
     theirs, ours = pyg_pair(torch.float64)
     present = [et for et in METADATA[1] if et[2] != "B"]  # B is a destination type with no edges now
