@@ -112,6 +112,42 @@ void forward_impl(const AttentionProblem<T>& p, T* out, T* lse, int threads) {
   }
 }
 
+// Backward scratch (alpha, dlogit [E, H], transpose positions [E]), kept per calling thread and
+// reused while it is big enough. A fresh multi-MB allocation per call is a new mapping whose
+// first-touch page faults (~4 KB each) cost more than a small graph's whole backward pass;
+// buffers above kScratchKeepBytes are freed after the call instead of kept.
+template <typename T>
+struct BackwardScratch {
+  static constexpr size_t kScratchKeepBytes = size_t(256) << 20;
+  std::vector<T> alpha_buf, dlogit_buf;
+  std::vector<int64_t> pos_buf;
+  T* alpha = nullptr;
+  T* dlogit = nullptr;
+  int64_t* pos = nullptr;
+
+  static BackwardScratch& acquire(int64_t E, int64_t H) {
+    static thread_local BackwardScratch s;
+    const size_t n = static_cast<size_t>(E * H);
+    if (s.alpha_buf.size() < n) {
+      s.alpha_buf.resize(n);
+      s.dlogit_buf.resize(n);
+    }
+    if (s.pos_buf.size() < static_cast<size_t>(E)) s.pos_buf.resize(E);
+    s.alpha = s.alpha_buf.data();
+    s.dlogit = s.dlogit_buf.data();
+    s.pos = s.pos_buf.data();
+    return s;
+  }
+  // Drop buffers too large to keep around between calls.
+  void release_if_large() {
+    if ((alpha_buf.size() * 2 * sizeof(T) + pos_buf.size() * sizeof(int64_t)) > kScratchKeepBytes) {
+      std::vector<T>().swap(alpha_buf);
+      std::vector<T>().swap(dlogit_buf);
+      std::vector<int64_t>().swap(pos_buf);
+    }
+  }
+};
+
 template <typename T, int DC>
 void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const int64_t* row, const int64_t* perm,
                    const T* grad_out, const T* out, const T* lse, T* grad_q, T* grad_k, T* grad_v, T* grad_mu,
@@ -121,9 +157,10 @@ void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const in
   // Per-entry softmax weight and scaled logit gradient ([E, H] each), stored in the order of
   // the source-sorted transpose: pass A scatters them (stores are cheap), so pass B reads them
   // sequentially instead of chasing perm (dependent random loads are what this pass waits on).
-  std::unique_ptr<T[]> alpha(new T[p.E * H]);
-  std::unique_ptr<T[]> dlogit(new T[p.E * H]);   // dlogit * mu[r, h] * scale
-  std::unique_ptr<int64_t[]> csc_pos(new int64_t[p.E]);
+  BackwardScratch<T>& scratch = BackwardScratch<T>::acquire(p.E, H);
+  T* alpha = scratch.alpha;
+  T* dlogit = scratch.dlogit;   // dlogit * mu[r, h] * scale
+  int64_t* csc_pos = scratch.pos;
   std::vector<T> mu_partial(static_cast<size_t>(threads) * R * H, T(0));
 
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -192,6 +229,7 @@ void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const in
       }
     }
   }
+  scratch.release_if_large();
 }
 
 }  // namespace
