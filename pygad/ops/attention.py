@@ -55,13 +55,19 @@ def _setup(ctx, inputs, output):
     ctx.scale = scale
 
 
-def _backward(ctx, grad_out, grad_lse):
+def _input_grads(ctx, grad_out, run_backward):
+    """Gradients of (q, k, v, mu, <7 non-differentiable inputs>) from what ``_setup`` saved;
+    ``run_backward`` is the registered backward op (traced) or its kernel (eager)."""
     q, k, v, mu, rowptr, col, rel, colptr, row, perm, out, lse = ctx.saved_tensors
     if grad_out is None:
         grad_out = torch.zeros_like(out)
-    gq, gk, gv, gmu = _hetero_attention_backward(grad_out.contiguous(), q, k, v, mu, rowptr, col, rel, colptr, row,
-                                                 perm, ctx.scale, out, lse)
+    gq, gk, gv, gmu = run_backward(grad_out.contiguous(), q, k, v, mu, rowptr, col, rel, colptr, row, perm,
+                                   ctx.scale, out, lse)
     return gq, gk, gv, gmu, None, None, None, None, None, None, None
+
+
+def _backward(ctx, grad_out, grad_lse):
+    return _input_grads(ctx, grad_out, _hetero_attention_backward)
 
 
 _hetero_attention.register_autograd(_backward, setup_context=_setup)
@@ -75,16 +81,12 @@ class _EagerAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale):
         out, lse = _forward_kernel(q, k, v, mu, rowptr, col, rel, scale)
-        ctx.save_for_backward(q, k, v, mu, rowptr, col, rel, colptr, row, perm, out, lse)
-        ctx.scale = scale
+        _setup(ctx, (q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale), (out, lse))
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        q, k, v, mu, rowptr, col, rel, colptr, row, perm, out, lse = ctx.saved_tensors
-        gq, gk, gv, gmu = _backward_kernel(grad_out.contiguous(), q, k, v, mu, rowptr, col, rel, colptr, row, perm,
-                                           ctx.scale, out, lse)
-        return gq, gk, gv, gmu, None, None, None, None, None, None, None
+        return _input_grads(ctx, grad_out, _backward_kernel)
 
 
 def hetero_attention(q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale: float | None = None) -> Tensor:

@@ -159,14 +159,11 @@ def _threshold_step(score, sc, P):
 
 # ----------------------------------------------------------------------------- steps
 @njit(**JIT_INLINE)
-def _mean_score_row(x, mu, s, sc, P, buf):
-    """(finite, score, ||x - mu||^2) of one sample against the state (pure).
-
-    score = sqrt(mean_j min(z_j^2, c^2)), z_j = (x_j - mu_j) / sqrt(s_j^2 + f^2): a robust
-    standardised distance, each coordinate's contribution capped at c^2 (no single feature
-    dominates)."""
+def _mean_distances(x, mu, s, fl, P, buf):
+    """(sum_j min(z_j^2, c^2), ||x - mu||^2) for z_j = (x_j - mu_j) / sqrt(s_j^2 + fl^2): the one
+    pass over a row that both the score and the clipped update start from. fl^2 and c^2 go
+    through ``buf`` (state dtype) so float32 state rounds them as it rounds everything else."""
     d = x.shape[0]
-    fl = P[P_REG] * sc[AUX]
     buf[2] = fl * fl + TINY
     buf[3] = P[P_SCORE_CLIP] * P[P_SCORE_CLIP]
     fl2 = buf[2]
@@ -180,8 +177,18 @@ def _mean_score_row(x, mu, s, sc, P, buf):
         rr += r * r
         z2 = r * r / (s[j] * s[j] + fl2)
         acc += z2 if z2 < c2 else c2
-    rr = rr + 0.0
-    acc = acc + 0.0
+    return acc + 0.0, rr + 0.0
+
+
+@njit(**JIT_INLINE)
+def _mean_score_row(x, mu, s, sc, P, buf):
+    """(finite, score, ||x - mu||^2) of one sample against the state (pure).
+
+    score = sqrt(mean_j min(z_j^2, c^2)), z_j = (x_j - mu_j) / sqrt(s_j^2 + f^2): a robust
+    standardised distance, each coordinate's contribution capped at c^2 (no single feature
+    dominates)."""
+    d = x.shape[0]
+    acc, rr = _mean_distances(x, mu, s, P[P_REG] * sc[AUX], P, buf)
     if not np.isfinite(rr):
         return False, 0.0, rr
     if sc[N_SEEN] < 2.0:                 # no scale yet: no information, score 0
@@ -406,26 +413,12 @@ def _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
         ok = True
         score = 0.0
         if kind == MEAN:
-            fl = reg * aux
-            buf[2] = fl * fl + TINY
-            buf[3] = P[P_SCORE_CLIP] * P[P_SCORE_CLIP]
-            fl2 = buf[2]
-            c2 = buf[3]
-            r = x[0] - w[0]
-            rr = r * r
-            z2 = r * r / (s[0] * s[0] + fl2)
-            acc = z2 if z2 < c2 else c2
-            for j in range(1, d):
-                r = x[j] - w[j]
-                rr += r * r
-                z2 = r * r / (s[j] * s[j] + fl2)
-                acc += z2 if z2 < c2 else c2
-            rr = rr + 0.0
+            acc, rr = _mean_distances(x, w, s, reg * aux, P, buf)
             if not np.isfinite(rr):
                 ok = False
             else:
                 if n_seen >= 2.0:
-                    score = math.sqrt((acc + 0.0) / d)
+                    score = math.sqrt(acc / d)
                 if n_seen == 0.0:
                     for j in range(d):
                         w[j] = x[j]

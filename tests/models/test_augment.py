@@ -5,23 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from _augment_graphs import TINY, sym_graph
 from pygad.data import HeteroGraph
 from pygad.evaluation import AUGMENTERS, stratified_split
 from pygad.models.augment import (LatentDiffusionAugmenter, MixupAugmenter, RandomOversampler, SMOTEAugmenter,
                                   append_nodes, make_augmenter)
-
-TINY = dict(latent_dim=8, hidden_channels=16, num_layers=1, heads=2, decoder_hidden=16, vae_epochs=4,
-            diffusion_hidden=32, diffusion_layers=1, diffusion_epochs=3, steps=4)
-
-
-def sym_graph(seed=0, n=120):
-    rng = np.random.default_rng(seed)
-    y = (rng.random(n) < 0.15).astype(np.int8)
-    y[:6] = 1
-    x = rng.normal(size=(n, 4)).astype(np.float32) + y[:, None]
-    src, dst = rng.integers(0, n, 300), rng.integers(0, n, 300)
-    e = np.unique(np.concatenate([np.stack([src, dst]), np.stack([dst, src])], 1), axis=1)
-    return HeteroGraph.homogeneous(e, n, x=x, y=y, name="sym")
 
 
 def temporal_hetero_graph(seed=0, nu=60, np_=12):

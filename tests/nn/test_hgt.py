@@ -21,14 +21,29 @@ def make_graph(dtype=torch.float32, width=16, seed=0, edges=120, edge_types=None
     return x, ei
 
 
-def pyg_pair(dtype, width=16, heads=4):
+def pyg_pair(dtype, width=16, heads=4, in_channels=None):
     pyg_nn = pytest.importorskip("torch_geometric.nn", reason="torch_geometric is not installed")
     torch.manual_seed(0)
-    theirs = pyg_nn.HGTConv(width, width, METADATA, heads=heads).to(dtype)
+    theirs = pyg_nn.HGTConv(width if in_channels is None else in_channels, width, METADATA, heads=heads).to(dtype)
     with torch.no_grad():  # move away from the identity-like init so every weight matters
         for p in theirs.parameters():
             p.add_(0.2 * torch.randn_like(p))
     return theirs, HGTConv.from_pyg(theirs)
+
+
+def assert_same_outputs_and_input_grads(theirs, ours, x, ei, tol=1e-12):
+    """Outputs and input gradients (of a squared-sum loss) of two layers on the same graph."""
+    xa = {k: v.clone().requires_grad_() for k, v in x.items()}
+    xb = {k: v.clone().requires_grad_() for k, v in x.items()}
+    out_a, out_b = theirs(xa, ei), ours(xb, ei)
+    for nt in out_a:
+        torch.testing.assert_close(out_b[nt], out_a[nt], rtol=tol, atol=tol)
+    sum(o.square().sum() for o in out_a.values()).backward()
+    sum(o.square().sum() for o in out_b.values()).backward()
+    for nt in x:
+        ga = xa[nt].grad if xa[nt].grad is not None else torch.zeros_like(x[nt])
+        gb = xb[nt].grad if xb[nt].grad is not None else torch.zeros_like(x[nt])
+        torch.testing.assert_close(gb, ga, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
@@ -66,26 +81,13 @@ def test_matches_pyg_outputs_and_gradients(dtype, tol, edges):
 
 def test_matches_pyg_with_different_input_widths():
     """Node types of different input widths take the per-relation weight folding path."""
-    pyg_nn = pytest.importorskip("torch_geometric.nn", reason="torch_geometric is not installed")
     widths = {"A": 16, "B": 8, "C": 12, "D": 5}
-    torch.manual_seed(1)
-    theirs = pyg_nn.HGTConv(widths, 16, METADATA, heads=4).double()
-    with torch.no_grad():
-        for p in theirs.parameters():
-            p.add_(0.2 * torch.randn_like(p))
-    ours = HGTConv.from_pyg(theirs)
+    theirs, ours = pyg_pair(torch.float64, in_channels=widths)
     g = torch.Generator().manual_seed(3)
     x = {nt: torch.randn(SIZES[nt], w, dtype=torch.float64, generator=g) for nt, w in widths.items()}
     _, ei = make_graph(torch.float64)
-    xa = {k: v.clone().requires_grad_() for k, v in x.items()}
-    xb = {k: v.clone().requires_grad_() for k, v in x.items()}
-    out_a, out_b = theirs(xa, ei), ours(xb, ei)
-    for nt in out_a:
-        torch.testing.assert_close(out_b[nt], out_a[nt], rtol=1e-12, atol=1e-12)
-    sum(o.square().sum() for o in out_a.values()).backward()
-    sum(o.square().sum() for o in out_b.values()).backward()
+    assert_same_outputs_and_input_grads(theirs, ours, x, ei)
     for nt in x:
-        torch.testing.assert_close(xb[nt].grad, xa[nt].grad, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(ours.kqv_lin[nt].weight.grad, theirs.kqv_lin.lins[nt].weight.grad,
                                    rtol=1e-12, atol=1e-12)
 
@@ -96,17 +98,7 @@ def test_empty_and_tiny_relations_match_pyg():
     x, ei = make_graph(torch.float64)
     ei[("A", "ab", "B")] = torch.empty(2, 0, dtype=torch.int64)
     ei[("A", "aa", "A")] = ei[("A", "aa", "A")][:, :3]
-    xa = {k: v.clone().requires_grad_() for k, v in x.items()}
-    xb = {k: v.clone().requires_grad_() for k, v in x.items()}
-    out_a, out_b = theirs(xa, ei), ours(xb, ei)
-    for nt in out_a:
-        torch.testing.assert_close(out_b[nt], out_a[nt], rtol=1e-12, atol=1e-12)
-    sum(o.square().sum() for o in out_a.values()).backward()
-    sum(o.square().sum() for o in out_b.values()).backward()
-    for nt in x:
-        ga = xa[nt].grad if xa[nt].grad is not None else torch.zeros_like(x[nt])
-        gb = xb[nt].grad if xb[nt].grad is not None else torch.zeros_like(x[nt])
-        torch.testing.assert_close(gb, ga, rtol=1e-12, atol=1e-12)
+    assert_same_outputs_and_input_grads(theirs, ours, x, ei)
 
 
 def test_destination_without_edges_keeps_defined_output():
