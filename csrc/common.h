@@ -4,10 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <initializer_list>
-#include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #ifdef PYGAD_WITH_OPENMP
@@ -58,19 +59,38 @@ struct Array {
   T* ptr() const { return static_cast<T*>(data); }
 };
 
+// Message text is built by plain appends, never through iostreams: formatting an error must not
+// depend on the C++ locale machinery (on one GPU image, whose compiler carries its own
+// libstdc++, ostream's integer insertion crashed inside the extension).
+namespace detail {
+inline void append(std::string& out, const std::string& v) { out += v; }
+inline void append(std::string& out, const char* v) { out += v; }
+inline void append(std::string& out, char v) { out += v; }
+inline void append(std::string& out, bool v) { out += v ? "true" : "false"; }
+template <typename T, std::enable_if_t<std::is_integral_v<T>, int> = 0>
+inline void append(std::string& out, T v) {
+  out += std::to_string(v);
+}
+inline void append(std::string& out, double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", v);
+  out += buf;
+}
+inline void append(std::string& out, float v) { append(out, static_cast<double>(v)); }
+}  // namespace detail
+
 template <typename... Parts>
 std::string cat(const Parts&... parts) {
-  std::ostringstream os;
-  (os << ... << parts);
-  return os.str();
+  std::string out;
+  (detail::append(out, parts), ...);
+  return out;
 }
 
+// "[2, *, 5]": negative entries (any size) print as "*".
 inline std::string shape_str(const std::vector<int64_t>& s) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
-  os << "]";
-  return os.str();
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += cat(i ? ", " : "", s[i] < 0 ? std::string("*") : std::to_string(s[i]));
+  return out + "]";
 }
 
 inline void check_dtype(const Array& a, DType d) {
@@ -100,12 +120,8 @@ inline void check_shape(const Array& a, std::initializer_list<int64_t> expected)
     }
   }
   if (!ok) {
-    std::vector<int64_t> ex(expected);
-    std::ostringstream os;
-    os << "[";
-    for (size_t i = 0; i < ex.size(); ++i) os << (i ? ", " : "") << (ex[i] < 0 ? std::string("*") : std::to_string(ex[i]));
-    os << "]";
-    throw ValueError(cat("'", a.name, "' must have shape ", os.str(), ", got ", shape_str(a.shape)));
+    throw ValueError(cat("'", a.name, "' must have shape ", shape_str(std::vector<int64_t>(expected)), ", got ",
+                         shape_str(a.shape)));
   }
 }
 

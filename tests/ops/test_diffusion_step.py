@@ -362,7 +362,8 @@ cuda = pytest.mark.skipif(not (torch.cuda.is_available() and pygad.HAS_CUDA),
 def test_cuda_matches_cpu(dtype, b, d):
     cpu = problem(b, d, dtype, seed=13)
     gpu = {k: v.cuda() for k, v in cpu.items()}
-    t = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-13)
+    # float32: the GPU contracts multiply-adds differently, and the guided mix (w = 1.8) cancels
+    t = dict(rtol=1e-4, atol=5e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-13)
 
     def both(fn):
         a, g = fn(cpu), fn(gpu)
