@@ -60,6 +60,21 @@ std::vector<Array> to_arrays(const py::list& objs, const char* name) {
 
 #define ARR(x) to_array(x, #x)
 
+// Optional arrays arrive as None and reach the op as nullptr.
+struct OptArray {
+  Array a;
+  bool has = false;
+  const Array* get() const { return has ? &a : nullptr; }
+};
+OptArray opt(const py::object& o, const char* name) {
+  OptArray r;
+  if (!o.is_none()) {
+    r.a = to_array(o, name);
+    r.has = true;
+  }
+  return r;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -149,43 +164,31 @@ PYBIND11_MODULE(_C, m) {
   // ---- fused heterogeneous attention (csrc/ops/hetero_attention.h) ----------------------
   m.def("hetero_attention_forward",
         [](py::tuple q, py::tuple k, py::tuple v, py::tuple mu, py::tuple rowptr, py::tuple col, py::tuple rel,
-           double scale, py::tuple out, py::tuple lse, int threads, uintptr_t stream) {
+           double scale, py::tuple out, py::tuple lse, py::object qk, int threads, uintptr_t stream) {
           Array a = ARR(q), b = ARR(k), c = ARR(v), d = ARR(mu), e = ARR(rowptr), f = ARR(col), g = ARR(rel),
                 h = ARR(out), i = ARR(lse);
+          OptArray cache = opt(qk, "qk");
           py::gil_scoped_release nogil;
-          pygad::hetero_attention_forward(a, b, c, d, e, f, g, scale, h, i, threads, stream);
+          pygad::hetero_attention_forward(a, b, c, d, e, f, g, scale, h, i, cache.get(), threads, stream);
         });
   m.def("hetero_attention_backward",
         [](py::tuple grad_out, py::tuple q, py::tuple k, py::tuple v, py::tuple mu, py::tuple rowptr,
            py::tuple col, py::tuple rel, py::tuple colptr, py::tuple row, py::tuple perm, double scale,
-           py::tuple out, py::tuple lse, py::tuple grad_q, py::tuple grad_k, py::tuple grad_v, py::tuple grad_mu,
-           int threads, uintptr_t stream) {
+           py::tuple out, py::tuple lse, py::object qk, py::tuple grad_q, py::tuple grad_k, py::tuple grad_v,
+           py::tuple grad_mu, int threads, uintptr_t stream) {
           Array go = ARR(grad_out), a = ARR(q), b = ARR(k), c = ARR(v), d = ARR(mu), e = ARR(rowptr),
                 f = ARR(col), g = ARR(rel), h = ARR(colptr), i = ARR(row), j = ARR(perm), o = ARR(out),
                 l = ARR(lse), gq = ARR(grad_q), gk = ARR(grad_k), gv = ARR(grad_v), gm = ARR(grad_mu);
+          OptArray cache = opt(qk, "qk");
           py::gil_scoped_release nogil;
-          pygad::hetero_attention_backward(go, a, b, c, d, e, f, g, h, i, j, scale, o, l, gq, gk, gv, gm, threads,
-                                           stream);
+          pygad::hetero_attention_backward(go, a, b, c, d, e, f, g, h, i, j, scale, o, l, cache.get(), gq, gk, gv, gm,
+                                           threads, stream);
         });
 
   // ---- fused EDM diffusion steps (csrc/ops/diffusion_step.h) ----------------------------
   {
-    // Optional arrays arrive as None and reach the op as nullptr.
-    struct OptArray {
-      Array a;
-      bool has = false;
-      const Array* get() const { return has ? &a : nullptr; }
-    };
-    auto opt = [](const py::object& o, const char* name) {
-      OptArray r;
-      if (!o.is_none()) {
-        r.a = to_array(o, name);
-        r.has = true;
-      }
-      return r;
-    };
     m.def("edm_precondition",
-          [opt](py::tuple x, py::tuple sigma, py::object sigma_hat, py::object eps, double s_noise, double sigma_data,
+          [](py::tuple x, py::tuple sigma, py::object sigma_hat, py::object eps, double s_noise, double sigma_data,
                 int64_t repeat, py::object x_hat, py::tuple net_in, py::tuple c_noise, int threads,
                 uintptr_t stream) {
             Array a = ARR(x), b = ARR(sigma), c = ARR(net_in), d = ARR(c_noise);
@@ -195,7 +198,7 @@ PYBIND11_MODULE(_C, m) {
                                     stream);
           });
     m.def("edm_step",
-          [opt](py::tuple x, py::tuple f_cond, py::object f_uncond, py::tuple sigma, py::tuple sigma_next,
+          [](py::tuple x, py::tuple f_cond, py::object f_uncond, py::tuple sigma, py::tuple sigma_next,
                 double guidance, double sigma_data, int64_t repeat, py::tuple x_next, py::tuple deriv,
                 py::object net_in_next, int threads, uintptr_t stream) {
             Array a = ARR(x), b = ARR(f_cond), c = ARR(sigma), d = ARR(sigma_next), e = ARR(x_next), f = ARR(deriv);
@@ -204,7 +207,7 @@ PYBIND11_MODULE(_C, m) {
             pygad::edm_step(a, b, fu.get(), c, d, guidance, sigma_data, repeat, e, f, ni.get(), threads, stream);
           });
     m.def("edm_heun",
-          [opt](py::tuple x_hat, py::tuple deriv, py::tuple x_next, py::tuple f_cond, py::object f_uncond,
+          [](py::tuple x_hat, py::tuple deriv, py::tuple x_next, py::tuple f_cond, py::object f_uncond,
                 py::tuple sigma_hat, py::tuple sigma_next, double guidance, double sigma_data, py::tuple out,
                 int threads, uintptr_t stream) {
             Array a = ARR(x_hat), b = ARR(deriv), c = ARR(x_next), d = ARR(f_cond), e = ARR(sigma_hat),

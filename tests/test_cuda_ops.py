@@ -207,8 +207,8 @@ def test_attention_forward_matches_cpu(dtype, d, h):
     p = attention_problem(n=70, m=50, h=h, d=d, r=3, max_deg=9, seed=d * 10 + h, dtype=dtype)
     args = lambda t: (t["q"], t["k"], t["v"], t["mu"], t["rowptr"], t["col"], t["rel"], t["colptr"],  # noqa: E731
                       t["row"], t["perm"], 1.0 / math.sqrt(d))
-    out_cpu, lse_cpu = _hetero_attention(*args(p))
-    out_gpu, lse_gpu = _hetero_attention(*args(to(p, CUDA)))
+    out_cpu, lse_cpu, _ = _hetero_attention(*args(p))
+    out_gpu, lse_gpu, _ = _hetero_attention(*args(to(p, CUDA)))
     torch.testing.assert_close(out_gpu.cpu(), out_cpu, **tol(dtype))
     torch.testing.assert_close(lse_gpu.cpu(), lse_cpu, **tol(dtype))
     assert torch.isneginf(lse_gpu[::4]).all() and (out_gpu[::4] == 0).all()  # empty rows
@@ -257,7 +257,7 @@ def test_attention_backward_is_deterministic():
 def test_attention_without_entries():
     p = to(attention_problem(n=6, m=3, h=2, d=5, r=2, max_deg=0, seed=0, dtype=torch.float64), CUDA)
     assert p["col"].numel() == 0
-    out, lse = _hetero_attention(p["q"], p["k"], p["v"], p["mu"], p["rowptr"], p["col"], p["rel"], p["colptr"],
+    out, lse, _ = _hetero_attention(p["q"], p["k"], p["v"], p["mu"], p["rowptr"], p["col"], p["rel"], p["colptr"],
                                  p["row"], p["perm"], 0.5)
     assert (out == 0).all() and torch.isneginf(lse).all()
     _, grads = attention_grads(p, torch.randn_like(p["q"]))

@@ -50,11 +50,21 @@ void check_problem(const Array& q, const Array& k, const Array& v, const Array& 
   check_index_range(col, k.size(0), stream);
   check_index_range(rel, mu.size(0), stream);
 }
+
+// The optional per-entry q . k cache: [E, H], q's dtype, on the CPU (a CUDA call ignores it).
+template <typename T>
+T* qk_cache(const Array* qk, const Array& q, const Array& col) {
+  if (qk == nullptr || q.is_cuda()) return nullptr;
+  check_same_dtype(q, *qk);
+  check_shape(*qk, {col.size(0), q.size(1)});
+  check_same_device(q, *qk);
+  return qk->ptr<T>();
+}
 }  // namespace
 
 void hetero_attention_forward(const Array& q, const Array& k, const Array& v, const Array& mu,
                               const Array& rowptr, const Array& col, const Array& rel, double scale,
-                              const Array& out, const Array& lse, int threads, uintptr_t stream) {
+                              const Array& out, const Array& lse, const Array* qk, int threads, uintptr_t stream) {
   check_problem(q, k, v, mu, rowptr, col, rel, stream);
   check_same_dtype(q, out);
   check_shape(out, {q.size(0), q.size(1), q.size(2)});
@@ -65,6 +75,7 @@ void hetero_attention_forward(const Array& q, const Array& k, const Array& v, co
   dispatch_float(q, [&](auto t) {
     using T = decltype(t);
     auto p = make_problem<T>(q, k, v, mu, rowptr, col, rel, scale);
+    p.qk = qk_cache<T>(qk, q, col);
     if (q.is_cuda()) {
 #ifdef PYGAD_WITH_CUDA
       cuda::hetero_attention_forward<T>(p, out.ptr<T>(), lse.ptr<T>(), stream);
@@ -78,8 +89,9 @@ void hetero_attention_forward(const Array& q, const Array& k, const Array& v, co
 void hetero_attention_backward(const Array& grad_out, const Array& q, const Array& k, const Array& v,
                                const Array& mu, const Array& rowptr, const Array& col, const Array& rel,
                                const Array& colptr, const Array& row, const Array& perm, double scale,
-                               const Array& out, const Array& lse, const Array& grad_q, const Array& grad_k,
-                               const Array& grad_v, const Array& grad_mu, int threads, uintptr_t stream) {
+                               const Array& out, const Array& lse, const Array* qk, const Array& grad_q,
+                               const Array& grad_k, const Array& grad_v, const Array& grad_mu, int threads,
+                               uintptr_t stream) {
   check_problem(q, k, v, mu, rowptr, col, rel, stream);
   for (const Array* a : {&grad_out, &out, &grad_q}) {
     check_same_dtype(q, *a);
@@ -109,6 +121,7 @@ void hetero_attention_backward(const Array& grad_out, const Array& q, const Arra
   dispatch_float(q, [&](auto t) {
     using T = decltype(t);
     auto p = make_problem<T>(q, k, v, mu, rowptr, col, rel, scale);
+    p.qk = qk_cache<T>(qk, q, col);
     if (q.is_cuda()) {
 #ifdef PYGAD_WITH_CUDA
       cuda::hetero_attention_backward<T>(p, colptr.ptr<int64_t>(), row.ptr<int64_t>(), perm.ptr<int64_t>(),

@@ -133,9 +133,17 @@ def test_segment_bad_pointer():
 
 
 # ---- fused attention ------------------------------------------------------------------------
+@pytest.fixture(params=[True, False], ids=["qk-kept", "qk-recomputed"])
+def keep_qk(request, monkeypatch):
+    """Both backward paths: the forward's q . k products kept for the backward, or recomputed."""
+    from pygad.ops import attention
+    monkeypatch.setattr(attention, "_KEEP_QK", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("H, D", [(1, 3), (2, 16), (4, 8)])
-def test_attention_matches_reference(dtype, H, D):
+def test_attention_matches_reference(dtype, H, D, keep_qk):
     q, k, v, mu, csr, csc = attention_problem(dtype, H, D)
     for t in (q, k, v, mu):
         t.requires_grad_(True)
@@ -148,7 +156,7 @@ def test_attention_matches_reference(dtype, H, D):
         torch.testing.assert_close(a, b, **tol)
 
 
-def test_attention_gradcheck_float64():
+def test_attention_gradcheck_float64(keep_qk):
     q, k, v, mu, csr, csc = attention_problem(torch.float64, 2, 3, small=True)
     args = [t.requires_grad_(True) for t in (q, k, v, mu)]
     assert torch.autograd.gradcheck(lambda *a: ops.hetero_attention(*a, *csr, *csc), args)
@@ -223,7 +231,7 @@ def test_attention_non_contiguous_inputs():
 # ---- torch.library.opcheck ------------------------------------------------------------------
 def opcheck_cases():
     q, k, v, mu, csr, csc = attention_problem(torch.float64, 2, 3)
-    out, lse = _hetero_attention(q, k, v, mu, *csr, *csc, 0.5)
+    out, lse, qk = _hetero_attention(q, k, v, mu, *csr, *csc, 0.5)
     eis, num_src, N = random_relations(3)
     x = torch.randn(12, 3, dtype=torch.float64)
     y = ops.segment_softmax(x, PTR)
@@ -231,7 +239,7 @@ def opcheck_cases():
         (_hetero_attention, (q.requires_grad_(), k.requires_grad_(), v.requires_grad_(), mu.requires_grad_(), *csr,
                              *csc, 0.5)),
         (_hetero_attention_backward, (torch.randn_like(out), q.detach(), k.detach(), v.detach(), mu.detach(), *csr,
-                                      *csc, 0.5, out.detach(), lse.detach())),
+                                      *csc, 0.5, out.detach(), lse.detach(), qk.detach())),
         (_hetero_csr, (eis, [int(n) for n in np.cumsum([0] + num_src[:-1])], num_src, N)),
         (_csr_transpose, (csr[0], csr[1], k.shape[0])),
         (_segment_sum, (x.clone().requires_grad_(), PTR)),
@@ -242,7 +250,7 @@ def opcheck_cases():
 
 
 @pytest.mark.parametrize("case", range(8))
-def test_opcheck(case):
+def test_opcheck(case, keep_qk):
     op, args = opcheck_cases()[case]
     torch.library.opcheck(op, args)
 

@@ -3,6 +3,8 @@
 // Forward: one destination row per task. Pass 1 computes the row's logits [deg, H] into a
 // thread-local buffer and their max; pass 2 exponentiates and accumulates v. Per row we touch
 // q once and each k/v row of a neighbour once; nothing of size [E, H, D] exists.
+// When the caller passes p.qk, the forward also stores each entry's raw q . k there and pass A
+// of the backward reads it instead of computing that dot product again.
 // Backward: pass A walks destination rows (grad_q rows are disjoint) and stores per-entry
 // alpha and dlogit [E, H] in transpose order; pass B walks the source-sorted transpose so each thread owns whole
 // rows of grad_k/grad_v: no atomics anywhere. grad_mu [R, H] is reduced from per-thread copies.
@@ -87,7 +89,9 @@ void forward_impl(const AttentionProblem<T>& p, T* out, T* lse, int threads) {
         const T* kj = p.k + j * HD;
         const T* m = p.mu + p.rel[b + x] * H;
         for (int64_t h = 0; h < H; ++h) {
-          const T l = dot(qi + h * w(), kj + h * w(), w) * m[h] * p.scale;
+          const T qk = dot(qi + h * w(), kj + h * w(), w);
+          if (p.qk) p.qk[(b + x) * H + h] = qk;
+          const T l = qk * m[h] * p.scale;
           logits[x * H + h] = l;
           mx[h] = std::max(mx[h], l);
         }
@@ -191,9 +195,10 @@ void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const in
         const int64_t j = p.col[x], r = p.rel[x], y = csc_pos[x];
         const T* kj = p.k + j * HD;
         const T* vj = p.v + j * HD;
+        const T* qk_row = p.qk ? p.qk + x * H : nullptr;  // the forward's q . k, when it kept them
         for (int64_t h = 0; h < H; ++h) {
           const T ms = p.mu[r * H + h] * p.scale;
-          const T qk = dot(qi + h * w(), kj + h * w(), w);
+          const T qk = qk_row ? qk_row[h] : dot(qi + h * w(), kj + h * w(), w);
           const T a = std::exp(qk * ms - lse[i * H + h]);
           const T ds = a * (dot(gi + h * w(), vj + h * w(), w) - delta[h]);
           alpha[y * H + h] = a;
