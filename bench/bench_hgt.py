@@ -122,11 +122,12 @@ def test_hgt_cpu(benchmark, memory_cache, size, layers, mode, impl):
 
 
 @pytest.mark.parametrize("impl", ["pygad", "gather"])
-@pytest.mark.parametrize("size", ["small", "large"])
+@pytest.mark.parametrize("size", ["small", "large", "gpu"])
 def test_attention_vs_gather_floor(benchmark, size, impl):
-    """The fused attention forward against a plain gather of the same K/V rows (the floor)."""
-    if DEVICE != "cpu":
-        pytest.skip("CPU benchmark")
+    """The fused attention forward against a plain gather of the same K/V rows (the floor):
+    small/large on the CPU, the gpu size with ``PYGAD_BENCH_DEVICE=cuda``."""
+    if (size == "gpu") != (DEVICE == "cuda"):
+        pytest.skip("small/large run on the CPU, the gpu size with PYGAD_BENCH_DEVICE=cuda")
     import pygad.ops as ops
     num_nodes, num_edges = SIZES[size]
     g = torch.Generator().manual_seed(0)
@@ -137,22 +138,30 @@ def test_attention_vs_gather_floor(benchmark, size, impl):
     D = HIDDEN // HEADS
     q, k, v = (torch.randn(num_nodes, HEADS, D, generator=g) for _ in range(3))
     mu = torch.ones(1, HEADS)
+    if DEVICE == "cuda":
+        q, k, v, mu, rowptr, col, rel = (t.cuda() for t in (q, k, v, mu, rowptr, col, rel))
+        csc = tuple(t.cuda() for t in csc)
     kf, vf = k.view(num_nodes, -1), v.view(num_nodes, -1)
     # Reused outputs for the gather: the floor should not pay page faults the kernel avoids.
-    gk, gv = torch.empty(num_edges, HIDDEN), torch.empty(num_edges, HIDDEN)
+    gk, gv = (torch.empty(num_edges, HIDDEN, device=k.device) for _ in range(2))
 
     def gather():
         torch.index_select(kf, 0, col, out=gk)
         torch.index_select(vf, 0, col, out=gv)
+        if k.is_cuda:
+            torch.cuda.synchronize()
 
     def attention():
         with torch.no_grad():
             ops.hetero_attention(q, k, v, mu, rowptr, col, rel, *csc)
+        if k.is_cuda:
+            torch.cuda.synchronize()
 
     benchmark.group = f"attention vs gather {size}"
     benchmark.extra_info["impl"] = impl
     benchmark.extra_info["bytes_gathered_mb"] = round(2 * num_edges * HIDDEN * 4 / 2**20, 1)
-    benchmark.pedantic(attention if impl == "pygad" else gather, rounds=7, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(attention if impl == "pygad" else gather, rounds=7 if size != "gpu" else 20, iterations=1,
+                       warmup_rounds=1)
 
 
 @pytest.mark.parametrize("impl", ["pygad", "pyg"])
