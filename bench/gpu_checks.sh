@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Build pygad with CUDA on a GPU machine, run the CUDA tests, then the GPU benchmarks.
 #
-#   OUT=/tmp/gpu-out bash bench/gpu_checks.sh [build] [tests] [bench] [sample]   (default: all four)
+#   OUT=/tmp/gpu-out bash bench/gpu_checks.sh [build] [tests] [bench] [sample] [install] [dist]
+#   (default: build tests bench sample)
 #
 # Builds in ./build-gpu for the local GPU's architecture (ARCH=90 by default) with the Python in
 # $PYTHON (default python3), copies the extension next to the sources and runs everything from
 # the source tree (PYTHONPATH), so no install step touches the machine's site-packages. Each
 # phase has its own time limit (seconds: BUILD_S, TESTS_S, BENCH_S, SAMPLE_S) and writes its
-# log to $OUT; the last lines printed are a summary.
+# log to $OUT; the last lines printed are a summary. `install` checks the user's path instead:
+# `pip install .` (scikit-build-core, PYGAD_WITH_CUDA=AUTO, default architectures) into a scratch
+# folder, timed, then a CUDA op from outside the source tree. `dist` runs the distributed
+# example under torchrun with one GPU rank (NCCL backend, CUDA collectives).
 set -uo pipefail
 OUT=${OUT:-/tmp/pygad-gpu}
 PY=${PYTHON:-python3}
@@ -61,6 +65,26 @@ if has sample; then
     PYGAD_BENCH_SAMPLE_ROUNDS="${SAMPLE_ROUNDS:-3}" $PY -m pytest -p no:cacheprovider -s bench/bench_diffusion.py -k sample \
     --benchmark-only --benchmark-json="$OUT/sample.json" --benchmark-columns=min,median,max,rounds
   tail -15 "$OUT/sample.log"
+fi
+
+if has install; then
+  phase install "${INSTALL_S:-300}" bash -c "
+    rm -rf /tmp/pygad-inst /tmp/pygad-src && mkdir -p /tmp/pygad-src &&
+    tar --exclude='./build*' --exclude='*.so' --exclude=./.git -cf - . | tar -xf - -C /tmp/pygad-src &&
+    $PY -m pip install -q --no-build-isolation --no-deps --target /tmp/pygad-inst /tmp/pygad-src &&
+    cd /tmp && PYTHONPATH=/tmp/pygad-inst $PY -c '
+import torch, pygad
+from pygad import ops
+print(pygad.__file__, pygad.build_config())
+x = torch.randn(10, 3, device=\"cuda\"); ptr = torch.tensor([0, 4, 10], device=\"cuda\")
+print(\"segment_sum ok:\", torch.allclose(ops.segment_sum(x, ptr).cpu(), ops.segment_sum(x.cpu(), ptr.cpu())))'"
+  tail -3 "$OUT/install.log"
+fi
+
+if has dist; then
+  phase dist "${DIST_S:-200}" torchrun --standalone --nproc_per_node=1 examples/distributed_detector.py --epochs 10 \
+    --vae-epochs 5 --diffusion-epochs 5
+  tail -8 "$OUT/dist.log"
 fi
 
 printf '%s\n' "${summary[@]}"

@@ -75,5 +75,5 @@ if rank == 0:
     print(f"augmenter (world {world}): VAE loss {aug.vae_.history_[-1]['loss']:.4f}, diffusion loss "
           f"{aug.diffusion_model_.loss_history_[-1]:.4f}, {len(syn)} synthetic anomalies, fit {t_aug:.2f} s", flush=True)
     print("augmenter replicas identical:", aug_same, flush=True)
-if world > 1:
-    pgd.shutdown()
+if "RANK" in os.environ:
+    pgd.shutdown()                                      # also a one-rank torchrun group
