@@ -216,6 +216,14 @@ def test_attention_bad_input():
         ops.hetero_attention(q, k, v, mu, rowptr, col, bad_rel, *csc)
     with pytest.raises(ValueError, match="'rowptr' must have length"):
         ops.hetero_attention(q[:-1], k, v, mu, rowptr, col, rel, *csc)
+    # the q . k cache handed to the native boundary must be [E, H] of q's dtype
+    from pygad.ops._native import _C, desc
+    out, lse = torch.empty_like(q), q.new_empty(q.shape[:2])
+    base = [desc(t) for t in (q, k, v, mu, rowptr, col, rel)]
+    for qk, exc, pattern in [(q.new_empty(col.shape[0] + 1, q.shape[1]), ValueError, "'qk' must have shape"),
+                             (q.new_empty(col.shape[0], q.shape[1]).double(), TypeError, "'qk' has dtype")]:
+        with pytest.raises(exc, match=pattern):
+            _C.hetero_attention_forward(*base, 0.5, desc(out), desc(lse), desc(qk), 1, 0)
 
 
 def test_attention_non_contiguous_inputs():
