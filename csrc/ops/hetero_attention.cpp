@@ -51,20 +51,22 @@ void check_problem(const Array& q, const Array& k, const Array& v, const Array& 
   check_index_range(rel, mu.size(0), stream);
 }
 
-// The optional per-entry q . k cache: [E, H], q's dtype, on the CPU (a CUDA call ignores it).
+// The optional per-entry forward values kept for the backward: [E, 2, H], q's dtype, on the
+// CPU (a CUDA call ignores it).
 template <typename T>
-T* qk_cache(const Array* qk, const Array& q, const Array& col) {
-  if (qk == nullptr || q.is_cuda()) return nullptr;
-  check_same_dtype(q, *qk);
-  check_shape(*qk, {col.size(0), q.size(1)});
-  check_same_device(q, *qk);
-  return qk->ptr<T>();
+T* saved_values(const Array* saved, const Array& q, const Array& col) {
+  if (saved == nullptr || q.is_cuda()) return nullptr;
+  check_same_dtype(q, *saved);
+  check_shape(*saved, {col.size(0), 2, q.size(1)});
+  check_same_device(q, *saved);
+  return saved->ptr<T>();
 }
 }  // namespace
 
 void hetero_attention_forward(const Array& q, const Array& k, const Array& v, const Array& mu,
                               const Array& rowptr, const Array& col, const Array& rel, double scale,
-                              const Array& out, const Array& lse, const Array* qk, int threads, uintptr_t stream) {
+                              const Array& out, const Array& lse, const Array* saved, int threads,
+                              uintptr_t stream) {
   check_problem(q, k, v, mu, rowptr, col, rel, stream);
   check_same_dtype(q, out);
   check_shape(out, {q.size(0), q.size(1), q.size(2)});
@@ -75,7 +77,7 @@ void hetero_attention_forward(const Array& q, const Array& k, const Array& v, co
   dispatch_float(q, [&](auto t) {
     using T = decltype(t);
     auto p = make_problem<T>(q, k, v, mu, rowptr, col, rel, scale);
-    p.qk = qk_cache<T>(qk, q, col);
+    p.saved = saved_values<T>(saved, q, col);
     if (q.is_cuda()) {
 #ifdef PYGAD_WITH_CUDA
       cuda::hetero_attention_forward<T>(p, out.ptr<T>(), lse.ptr<T>(), stream);
@@ -89,7 +91,7 @@ void hetero_attention_forward(const Array& q, const Array& k, const Array& v, co
 void hetero_attention_backward(const Array& grad_out, const Array& q, const Array& k, const Array& v,
                                const Array& mu, const Array& rowptr, const Array& col, const Array& rel,
                                const Array& colptr, const Array& row, const Array& perm, double scale,
-                               const Array& out, const Array& lse, const Array* qk, const Array& grad_q,
+                               const Array& out, const Array& lse, const Array* saved, const Array& grad_q,
                                const Array& grad_k, const Array& grad_v, const Array& grad_mu, int threads,
                                uintptr_t stream) {
   check_problem(q, k, v, mu, rowptr, col, rel, stream);
@@ -121,7 +123,7 @@ void hetero_attention_backward(const Array& grad_out, const Array& q, const Arra
   dispatch_float(q, [&](auto t) {
     using T = decltype(t);
     auto p = make_problem<T>(q, k, v, mu, rowptr, col, rel, scale);
-    p.qk = qk_cache<T>(qk, q, col);
+    p.saved = saved_values<T>(saved, q, col);
     if (q.is_cuda()) {
 #ifdef PYGAD_WITH_CUDA
       cuda::hetero_attention_backward<T>(p, colptr.ptr<int64_t>(), row.ptr<int64_t>(), perm.ptr<int64_t>(),

@@ -15,11 +15,13 @@ namespace pygad {
 
 // q [N, H, D], k/v [M, H, D], mu [R, H], rowptr [N+1], col [E] in [0, M), rel [E] in [0, R)
 // -> out [N, H, D], lse [N, H] (-inf on rows without entries, whose out is 0).
-// qk (optional, CPU only): [E, H] receives each entry's raw q . k, which the CPU backward then
-// reads instead of recomputing (one of its three dot products per entry and head).
+// saved (optional, CPU only): [E, 2, H] receives each entry's raw q . k and softmax weight alpha,
+// which the CPU backward then reads instead of recomputing (a dot product and an exp per entry
+// and head).
 void hetero_attention_forward(const Array& q, const Array& k, const Array& v, const Array& mu,
                               const Array& rowptr, const Array& col, const Array& rel, double scale,
-                              const Array& out, const Array& lse, const Array* qk, int threads, uintptr_t stream);
+                              const Array& out, const Array& lse, const Array* saved, int threads,
+                              uintptr_t stream);
 
 // Gradients of the forward for grad_out [N, H, D]. colptr [M+1], row [E], perm [E] are the
 // transposed (source-sorted) CSR (see csr_transpose): on the CPU each thread then writes
@@ -27,7 +29,7 @@ void hetero_attention_forward(const Array& q, const Array& k, const Array& v, co
 void hetero_attention_backward(const Array& grad_out, const Array& q, const Array& k, const Array& v,
                                const Array& mu, const Array& rowptr, const Array& col, const Array& rel,
                                const Array& colptr, const Array& row, const Array& perm, double scale,
-                               const Array& out, const Array& lse, const Array* qk, const Array& grad_q,
+                               const Array& out, const Array& lse, const Array* saved, const Array& grad_q,
                                const Array& grad_k, const Array& grad_v, const Array& grad_mu, int threads,
                                uintptr_t stream);
 
@@ -43,7 +45,7 @@ struct AttentionProblem {
   const int64_t* rel;      // [E]
   int64_t N, M, R, E, H, D;
   T scale;
-  T* qk = nullptr;         // [E, H] raw q . k per entry (CPU only; see hetero_attention_forward)
+  T* saved = nullptr;      // [E, 2, H]: q . k and alpha per entry (CPU only; see hetero_attention_forward)
 };
 
 namespace cpu {

@@ -9,27 +9,28 @@ from torch import Tensor
 from ._native import _C, as_tensor, desc, stream, threads
 
 
-# The CPU forward keeps each entry's raw q . k ([E, H], 16 bytes per edge at 4 heads) so the
-# backward skips recomputing it; False recomputes (tests run both paths; CUDA never keeps it).
-_KEEP_QK = True
+# The CPU forward keeps each entry's raw q . k and softmax weight ([E, 2, H], 32 bytes per edge
+# at 4 heads in float32) so the backward skips recomputing them; False recomputes (tests run both
+# paths; CUDA never keeps them).
+_KEEP_SAVED = True
 
 
 def _forward_kernel(q, k, v, mu, rowptr, col, rel, scale):
     out = torch.empty_like(q)
     lse = q.new_empty(q.shape[:2])
-    keep = _KEEP_QK and not q.is_cuda
-    qk = q.new_empty((col.shape[0] if keep else 0, q.shape[1]))
+    keep = _KEEP_SAVED and not q.is_cuda
+    saved = q.new_empty((col.shape[0] if keep else 0, 2, q.shape[1]))
     _C.hetero_attention_forward(desc(q), desc(k), desc(v), desc(mu), desc(rowptr), desc(col), desc(rel), scale,
-                                desc(out), desc(lse), desc(qk) if keep else None, threads(), stream(q))
-    return out, lse, qk
+                                desc(out), desc(lse), desc(saved) if keep else None, threads(), stream(q))
+    return out, lse, saved
 
 
-def _backward_kernel(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale, out, lse, qk):
+def _backward_kernel(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale, out, lse, saved):
     gq, gk, gv, gmu = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), torch.empty_like(mu)
-    kept = qk.shape[0] == col.shape[0] and qk.shape[0] > 0
+    kept = saved.shape[0] == col.shape[0] and saved.shape[0] > 0
     _C.hetero_attention_backward(desc(grad_out), desc(q), desc(k), desc(v), desc(mu), desc(rowptr), desc(col),
                                  desc(rel), desc(colptr), desc(row), desc(perm), scale, desc(out), desc(lse),
-                                 desc(qk) if kept else None, desc(gq), desc(gk), desc(gv), desc(gmu), threads(),
+                                 desc(saved) if kept else None, desc(gq), desc(gk), desc(gv), desc(gmu), threads(),
                                  stream(q))
     return gq, gk, gv, gmu
 
@@ -37,47 +38,48 @@ def _backward_kernel(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm,
 @torch.library.custom_op("pygad::hetero_attention", mutates_args=())
 def _hetero_attention(q: Tensor, k: Tensor, v: Tensor, mu: Tensor, rowptr: Tensor, col: Tensor, rel: Tensor,
                       colptr: Tensor, row: Tensor, perm: Tensor, scale: float) -> tuple[Tensor, Tensor, Tensor]:
-    """``(out, lse, qk)``; ``qk`` is [E, H] where the CPU kernel kept the q . k products, else [0, H]."""
+    """``(out, lse, saved)``; ``saved`` is [E, 2, H] (q . k and alpha per entry) where the CPU kernel
+    kept them for the backward, else [0, 2, H]."""
     return _forward_kernel(q, k, v, mu, rowptr, col, rel, scale)
 
 
 @_hetero_attention.register_fake
 def _(q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale):
-    keep = _KEEP_QK and q.device.type != "cuda"
-    return torch.empty_like(q), q.new_empty(q.shape[:2]), q.new_empty((col.shape[0] if keep else 0, q.shape[1]))
+    keep = _KEEP_SAVED and q.device.type != "cuda"
+    return torch.empty_like(q), q.new_empty(q.shape[:2]), q.new_empty((col.shape[0] if keep else 0, 2, q.shape[1]))
 
 
 @torch.library.custom_op("pygad::hetero_attention_backward", mutates_args=())
 def _hetero_attention_backward(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, mu: Tensor, rowptr: Tensor,
                                col: Tensor, rel: Tensor, colptr: Tensor, row: Tensor, perm: Tensor, scale: float,
-                               out: Tensor, lse: Tensor, qk: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    return _backward_kernel(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale, out, lse, qk)
+                               out: Tensor, lse: Tensor, saved: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    return _backward_kernel(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale, out, lse, saved)
 
 
 @_hetero_attention_backward.register_fake
-def _(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale, out, lse, qk):
+def _(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale, out, lse, saved):
     return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), torch.empty_like(mu)
 
 
 def _setup(ctx, inputs, output):
     q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale = inputs
-    out, lse, qk = output
-    ctx.save_for_backward(q, k, v, mu, rowptr, col, rel, colptr, row, perm, out, lse, qk)
+    out, lse, saved = output
+    ctx.save_for_backward(q, k, v, mu, rowptr, col, rel, colptr, row, perm, out, lse, saved)
     ctx.scale = scale
 
 
 def _input_grads(ctx, grad_out, run_backward):
     """Gradients of (q, k, v, mu, <7 non-differentiable inputs>) from what ``_setup`` saved;
     ``run_backward`` is the registered backward op (traced) or its kernel (eager)."""
-    q, k, v, mu, rowptr, col, rel, colptr, row, perm, out, lse, qk = ctx.saved_tensors
+    q, k, v, mu, rowptr, col, rel, colptr, row, perm, out, lse, saved = ctx.saved_tensors
     if grad_out is None:
         grad_out = torch.zeros_like(out)
     gq, gk, gv, gmu = run_backward(grad_out.contiguous(), q, k, v, mu, rowptr, col, rel, colptr, row, perm,
-                                   ctx.scale, out, lse, qk)
+                                   ctx.scale, out, lse, saved)
     return gq, gk, gv, gmu, None, None, None, None, None, None, None
 
 
-def _backward(ctx, grad_out, grad_lse, grad_qk):
+def _backward(ctx, grad_out, grad_lse, grad_saved):
     return _input_grads(ctx, grad_out, _hetero_attention_backward)
 
 
@@ -91,8 +93,8 @@ class _EagerAttention(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale):
-        out, lse, qk = _forward_kernel(q, k, v, mu, rowptr, col, rel, scale)
-        _setup(ctx, (q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale), (out, lse, qk))
+        out, lse, saved = _forward_kernel(q, k, v, mu, rowptr, col, rel, scale)
+        _setup(ctx, (q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale), (out, lse, saved))
         return out
 
     @staticmethod
@@ -109,7 +111,8 @@ def hetero_attention(q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale: fl
         out[i, h]   = sum_e softmax_i(logit)[e, h] * v[j, h]
 
     No per-edge [E, H, D] tensor is formed in the forward or the backward; on the CPU the forward
-    keeps the per-edge products ``q . k`` ([E, H]) so the backward does not recompute them.
+    keeps each edge's ``q . k`` and softmax weight ([E, 2, H]) so the backward does not recompute
+    them.
 
     Args:
         q: [N, H, D] queries of the destination nodes.

@@ -133,17 +133,17 @@ def test_segment_bad_pointer():
 
 
 # ---- fused attention ------------------------------------------------------------------------
-@pytest.fixture(params=[True, False], ids=["qk-kept", "qk-recomputed"])
-def keep_qk(request, monkeypatch):
-    """Both backward paths: the forward's q . k products kept for the backward, or recomputed."""
+@pytest.fixture(params=[True, False], ids=["kept", "recomputed"])
+def keep_saved(request, monkeypatch):
+    """Both backward paths: the forward's per-entry q . k and alpha kept for the backward, or recomputed."""
     from pygad.ops import attention
-    monkeypatch.setattr(attention, "_KEEP_QK", request.param)
+    monkeypatch.setattr(attention, "_KEEP_SAVED", request.param)
     return request.param
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("H, D", [(1, 3), (2, 16), (4, 8)])
-def test_attention_matches_reference(dtype, H, D, keep_qk):
+def test_attention_matches_reference(dtype, H, D, keep_saved):
     q, k, v, mu, csr, csc = attention_problem(dtype, H, D)
     for t in (q, k, v, mu):
         t.requires_grad_(True)
@@ -156,7 +156,7 @@ def test_attention_matches_reference(dtype, H, D, keep_qk):
         torch.testing.assert_close(a, b, **tol)
 
 
-def test_attention_gradcheck_float64(keep_qk):
+def test_attention_gradcheck_float64(keep_saved):
     q, k, v, mu, csr, csc = attention_problem(torch.float64, 2, 3, small=True)
     args = [t.requires_grad_(True) for t in (q, k, v, mu)]
     assert torch.autograd.gradcheck(lambda *a: ops.hetero_attention(*a, *csr, *csc), args)
@@ -216,14 +216,15 @@ def test_attention_bad_input():
         ops.hetero_attention(q, k, v, mu, rowptr, col, bad_rel, *csc)
     with pytest.raises(ValueError, match="'rowptr' must have length"):
         ops.hetero_attention(q[:-1], k, v, mu, rowptr, col, rel, *csc)
-    # the q . k cache handed to the native boundary must be [E, H] of q's dtype
+    # the kept per-entry values handed to the native boundary must be [E, 2, H] of q's dtype
     from pygad.ops._native import _C, desc
     out, lse = torch.empty_like(q), q.new_empty(q.shape[:2])
     base = [desc(t) for t in (q, k, v, mu, rowptr, col, rel)]
-    for qk, exc, pattern in [(q.new_empty(col.shape[0] + 1, q.shape[1]), ValueError, "'qk' must have shape"),
-                             (q.new_empty(col.shape[0], q.shape[1]).double(), TypeError, "'qk' has dtype")]:
+    E, H = col.shape[0], q.shape[1]
+    for saved, exc, pattern in [(q.new_empty(E, H), ValueError, "'saved' must have shape"),
+                                (q.new_empty(E, 2, H).double(), TypeError, "'saved' has dtype")]:
         with pytest.raises(exc, match=pattern):
-            _C.hetero_attention_forward(*base, 0.5, desc(out), desc(lse), desc(qk), 1, 0)
+            _C.hetero_attention_forward(*base, 0.5, desc(out), desc(lse), desc(saved), 1, 0)
 
 
 def test_attention_non_contiguous_inputs():
@@ -239,7 +240,7 @@ def test_attention_non_contiguous_inputs():
 # ---- torch.library.opcheck ------------------------------------------------------------------
 def opcheck_cases():
     q, k, v, mu, csr, csc = attention_problem(torch.float64, 2, 3)
-    out, lse, qk = _hetero_attention(q, k, v, mu, *csr, *csc, 0.5)
+    out, lse, saved = _hetero_attention(q, k, v, mu, *csr, *csc, 0.5)
     eis, num_src, N = random_relations(3)
     x = torch.randn(12, 3, dtype=torch.float64)
     y = ops.segment_softmax(x, PTR)
@@ -247,7 +248,7 @@ def opcheck_cases():
         (_hetero_attention, (q.requires_grad_(), k.requires_grad_(), v.requires_grad_(), mu.requires_grad_(), *csr,
                              *csc, 0.5)),
         (_hetero_attention_backward, (torch.randn_like(out), q.detach(), k.detach(), v.detach(), mu.detach(), *csr,
-                                      *csc, 0.5, out.detach(), lse.detach(), qk.detach())),
+                                      *csc, 0.5, out.detach(), lse.detach(), saved.detach())),
         (_hetero_csr, (eis, [int(n) for n in np.cumsum([0] + num_src[:-1])], num_src, N)),
         (_csr_transpose, (csr[0], csr[1], k.shape[0])),
         (_segment_sum, (x.clone().requires_grad_(), PTR)),
@@ -258,7 +259,7 @@ def opcheck_cases():
 
 
 @pytest.mark.parametrize("case", range(8))
-def test_opcheck(case, keep_qk):
+def test_opcheck(case, keep_saved):
     op, args = opcheck_cases()[case]
     torch.library.opcheck(op, args)
 

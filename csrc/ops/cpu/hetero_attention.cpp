@@ -3,8 +3,9 @@
 // Forward: one destination row per task. Pass 1 computes the row's logits [deg, H] into a
 // thread-local buffer and their max; pass 2 exponentiates and accumulates v. Per row we touch
 // q once and each k/v row of a neighbour once; nothing of size [E, H, D] exists.
-// When the caller passes p.qk, the forward also stores each entry's raw q . k there and pass A
-// of the backward reads it instead of computing that dot product again.
+// When the caller passes p.saved ([E, 2, H]), the forward also stores each entry's raw q . k and
+// its softmax weight alpha there, and pass A of the backward reads them instead of computing a
+// dot product and an exp again.
 // Backward: pass A walks destination rows (grad_q rows are disjoint) and stores per-entry
 // alpha and dlogit [E, H] in transpose order; pass B walks the source-sorted transpose so each thread owns whole
 // rows of grad_k/grad_v: no atomics anywhere. grad_mu [R, H] is reduced from per-thread copies.
@@ -90,7 +91,7 @@ void forward_impl(const AttentionProblem<T>& p, T* out, T* lse, int threads) {
         const T* m = p.mu + p.rel[b + x] * H;
         for (int64_t h = 0; h < H; ++h) {
           const T qk = dot(qi + h * w(), kj + h * w(), w);
-          if (p.qk) p.qk[(b + x) * H + h] = qk;
+          if (p.saved) p.saved[(b + x) * 2 * H + h] = qk;
           const T l = qk * m[h] * p.scale;
           logits[x * H + h] = l;
           mx[h] = std::max(mx[h], l);
@@ -102,6 +103,7 @@ void forward_impl(const AttentionProblem<T>& p, T* out, T* lse, int threads) {
         const T* vj = p.v + p.col[b + x] * HD;
         for (int64_t h = 0; h < H; ++h) {
           const T a = std::exp(logits[x * H + h] - mx[h]);
+          logits[x * H + h] = a;
           sum[h] += a;
           axpy(a, vj + h * w(), o + h * w(), w);
         }
@@ -111,6 +113,11 @@ void forward_impl(const AttentionProblem<T>& p, T* out, T* lse, int threads) {
         T* oh = o + h * w();
         for (int64_t c = 0; c < w(); ++c) oh[c] *= inv;
         lse[i * H + h] = mx[h] + std::log(sum[h]);
+        sum[h] = inv;
+      }
+      if (p.saved) {  // normalised weights, from the row's buffer while it is still in L1
+        for (int64_t x = 0; x < deg; ++x)
+          for (int64_t h = 0; h < H; ++h) p.saved[(b + x) * 2 * H + H + h] = logits[x * H + h] * sum[h];
       }
     }
   }
@@ -195,11 +202,11 @@ void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const in
         const int64_t j = p.col[x], r = p.rel[x], y = csc_pos[x];
         const T* kj = p.k + j * HD;
         const T* vj = p.v + j * HD;
-        const T* qk_row = p.qk ? p.qk + x * H : nullptr;  // the forward's q . k, when it kept them
+        const T* kept = p.saved ? p.saved + x * 2 * H : nullptr;  // the forward's q . k and alpha
         for (int64_t h = 0; h < H; ++h) {
           const T ms = p.mu[r * H + h] * p.scale;
-          const T qk = qk_row ? qk_row[h] : dot(qi + h * w(), kj + h * w(), w);
-          const T a = std::exp(qk * ms - lse[i * H + h]);
+          const T qk = kept ? kept[h] : dot(qi + h * w(), kj + h * w(), w);
+          const T a = kept ? kept[H + h] : std::exp(qk * ms - lse[i * H + h]);
           const T ds = a * (dot(gi + h * w(), vj + h * w(), w) - delta[h]);
           alpha[y * H + h] = a;
           dlogit[y * H + h] = ds * ms;
