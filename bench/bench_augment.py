@@ -2,10 +2,12 @@
 
 Subcommands (``python -P bench/bench_augment.py CMD ...``):
 
-* ``quality --data NAME --seeds N [--ablations] [--hops H] [--vae-epochs E] [--methods ...]
-  [--augmenter-kwargs JSON] --json FILE``:
+* ``quality --data NAME --seeds N [--first-seed S] [--ablations] [--hops H] [--vae-epochs E] [--methods ...]
+  [--augmenter-kwargs JSON] [--baseline-kwargs JSON] --json FILE``:
   :func:`pygad.demo.compare` on a dataset: no augmentation vs the latent-diffusion augmenter
   vs the baselines (and ablations), mean ± std of AUC, AP and Recall@k over seeds.
+  ``--augmenter-kwargs`` configures the diffusion augmenter only; ``--baseline-kwargs
+  '{"ratio": 3}'`` gives the baselines the same count as ``--augmenter-kwargs '{"ratio": 3}'``.
 * ``hgt-epoch [--data reddit] [--epochs 3]``: one GraphVAE training epoch (full batch) with
   pygad's HGT encoder vs the same model with PyG's ``HGTConv`` layers; time per epoch.
 * ``dgraph-epoch [--nodes 3700000] [--edges 4300000] [--batch-size 16384] [--max-batches B]``: a
@@ -39,8 +41,9 @@ def cmd_quality(a) -> None:
     if a.vae_epochs:
         akw["vae_epochs"] = a.vae_epochs
     t0 = time.perf_counter()
+    bkw = json.loads(a.baseline_kwargs) if a.baseline_kwargs else {}
     res = compare(g, methods, a.seeds, a.detector, detector_kwargs=dkw, augmenter_kwargs=akw, keep_scores=False,
-                  verbose=True)
+                  verbose=True, baseline_kwargs=bkw, first_seed=a.first_seed)
     print(format_comparison(res))
     print(f"total {time.perf_counter() - t0:.0f}s")
     if a.json:
@@ -198,6 +201,11 @@ def main(argv=None) -> None:
     q.add_argument("--methods", nargs="+", default=None, help="subset of the methods (default: all of METHODS)")
     q.add_argument("--augmenter-kwargs", default=None,
                    help='JSON of LatentDiffusionAugmenter settings, e.g. \'{"guidance": 4, "ratio": 2}\'')
+    q.add_argument("--baseline-kwargs", default=None,
+                   help='JSON of settings for the baselines oversample/smote/mixup, e.g. \'{"ratio": 3}\' (the same '
+                        'count as a diffusion run with "ratio": 3)')
+    q.add_argument("--first-seed", type=int, default=0,
+                   help="seeds first_seed .. first_seed + seeds - 1 (e.g. 100 for a search away from the reported 0-4)")
     q.add_argument("--json", default=None)
     q.set_defaults(func=cmd_quality)
     h = sub.add_parser("hgt-epoch")

@@ -34,8 +34,16 @@ def _log(msg, log):
 
 def compare(graph, methods: Sequence[str] = METHODS, seeds: int = 3, detector: str = "trees",
             detector_kwargs: Optional[dict] = None, augmenter_kwargs: Optional[dict] = None, split: Optional[int] = None,
-            keep_scores: bool = True, verbose: bool = True, log=sys.stderr) -> dict:
+            keep_scores: bool = True, verbose: bool = True, log=sys.stderr, baseline_kwargs: Optional[dict] = None,
+            first_seed: int = 0) -> dict:
     """Detector quality with each augmentation method over ``seeds`` seeds.
+
+    ``augmenter_kwargs`` go to the latent-diffusion augmenter (and its ablations),
+    ``baseline_kwargs`` to the baselines ``oversample``/``smote``/``mixup`` (e.g.
+    ``{"ratio": 3}`` to give them the same count as a diffusion run with ``ratio=3``; each
+    baseline accepts ``ratio`` and ``n_synthetic``). The seeds are ``first_seed ..
+    first_seed + seeds - 1`` (seed the split, the augmenters and the detector), so settings
+    can be searched on other seeds than the reported ones.
 
     Returns:
         ``{"runs": {method: [{"seed", "auc", "ap", "rec_at_k", "n_synthetic", "seconds"}]},
@@ -56,6 +64,9 @@ def compare(graph, methods: Sequence[str] = METHODS, seeds: int = 3, detector: s
     y = graph.y[tgt]
     n0 = graph.num_nodes[tgt]
     akw = dict(augmenter_kwargs or {})
+    bkw = dict(baseline_kwargs or {})
+    if isinstance(first_seed, bool) or not isinstance(first_seed, (int, np.integer)) or first_seed < 0:
+        raise ValueError(f"'first_seed' must be an integer >= 0, got {first_seed!r}")
     runs: Dict[str, list] = {m: [] for m in methods}
     scores_out, latents = {}, {}
     try:
@@ -64,7 +75,7 @@ def compare(graph, methods: Sequence[str] = METHODS, seeds: int = 3, detector: s
                    leave=False, file=sys.stderr)
     except ImportError:  # pragma: no cover
         bar = None
-    for seed in range(int(seeds)):
+    for seed in range(int(first_seed), int(first_seed) + int(seeds)):
         tr, va, te, how = get_split(graph, tgt, seed, split)
         shared = None  # the fitted diffusion augmenter of this seed (vae / diffusion / no_attach)
         for m in methods:
@@ -73,7 +84,7 @@ def compare(graph, methods: Sequence[str] = METHODS, seeds: int = 3, detector: s
             if m == "none":
                 g_fit, tr_fit = graph, tr
             elif m in ("oversample", "smote", "mixup"):
-                g_fit, tr_fit = make_augmenter(m, random_state=seed).augment(graph, tr)
+                g_fit, tr_fit = make_augmenter(m, random_state=seed, **bkw).augment(graph, tr)
             else:
                 if m in ("vae", "diffusion", "no_attach"):
                     if shared is None:
@@ -103,7 +114,7 @@ def compare(graph, methods: Sequence[str] = METHODS, seeds: int = 3, detector: s
             runs[m].append(r)
             _log(f"  seed {seed} {m:<11}" + "  ".join(f"{LABELS[k]} {r[k]:.4f}" for k in METRICS)
                  + f"  (+{r['n_synthetic']} nodes, {r['seconds']:.1f}s)", log if verbose else None)
-            if seed == 0 and keep_scores:
+            if seed == first_seed and keep_scores:
                 scores_out[m] = (y[te].copy(), s[te].copy())
                 if m == "diffusion" and shared is not None:
                     trn = np.flatnonzero(tr & (y >= 0))
@@ -118,7 +129,8 @@ def compare(graph, methods: Sequence[str] = METHODS, seeds: int = 3, detector: s
     std = {m: {k: float(np.std([r[k] for r in rs], ddof=1)) if len(rs) > 1 else 0.0 for k in METRICS}
            for m, rs in runs.items()}
     config = {"data": graph.name, "detector": detector, "seeds": int(seeds), "split": how, "target": tgt,
-              "methods": list(methods), "augmenter_kwargs": akw, "detector_kwargs": detector_kwargs or {}}
+              "methods": list(methods), "augmenter_kwargs": akw, "baseline_kwargs": bkw,
+              "detector_kwargs": detector_kwargs or {}, "first_seed": int(first_seed)}
     return {"runs": runs, "mean": mean, "std": std, "scores": scores_out, "latents": latents, "config": config}
 
 
@@ -167,7 +179,7 @@ def save_plots(result: dict, out_dir) -> list:
         ax.plot(np.r_[0, rec], np.r_[1, prec], label=f"{m} (AP {ap:.3f})", lw=1.5)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
-    ax.set_title(f"{result['config']['data']}: precision-recall (seed 0, test nodes)")
+    ax.set_title(f"{result['config']['data']}: precision-recall (seed {result['config'].get('first_seed', 0)}, test nodes)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     paths.append(_save_figure(fig, out_dir, "pr_curves.png"))

@@ -82,3 +82,23 @@ def test_compare_rejects_unknown_method():
     from pygad.demo import compare
     with pytest.raises(ValueError, match="unknown method"):
         compare(_toy(), ["bogus"], seeds=1)
+
+
+def test_compare_baseline_kwargs_and_first_seed():
+    from pygad.demo import compare
+    from pygad.evaluation import get_split
+
+    g = _toy()
+    res = compare(g, ["oversample", "mixup"], seeds=1, detector="feature", baseline_kwargs={"ratio": 2},
+                  first_seed=7, verbose=False)
+    tr = get_split(g, "node", 7)[0]
+    n_anom = int((tr & (g.y["node"] == 1)).sum())
+    for m in ("oversample", "mixup"):
+        assert [r["seed"] for r in res["runs"][m]] == [7]
+        assert res["runs"][m][0]["n_synthetic"] == 2 * n_anom
+    assert res["config"]["baseline_kwargs"] == {"ratio": 2} and res["config"]["first_seed"] == 7
+    # without baseline_kwargs the baselines add one node per training anomaly
+    res1 = compare(g, ["oversample"], seeds=1, detector="feature", first_seed=7, verbose=False)
+    assert res1["runs"]["oversample"][0]["n_synthetic"] == n_anom
+    with pytest.raises(ValueError, match="first_seed"):
+        compare(g, ["none"], seeds=1, first_seed=-1, verbose=False)

@@ -25,7 +25,8 @@ Augmenters:
   Ablations: ``diffusion=False`` (latents drawn from the VAE posteriors of training
   anomalies), ``hetero=False`` (one merged node/edge type in the encoder), ``conditional=False``
   (no labels anywhere; unconditional sampling), ``attach=False`` (synthetic nodes linked only
-  among themselves, a disjoint union as in GODM).
+  among themselves, a disjoint union as in GODM). Sampling option ``template_edges``: copy the
+  edges of the latent-nearest training anomaly instead of decoding them (features still decoded).
 * :class:`RandomOversampler`: duplicates of random training anomalies, with their edges.
 * :class:`SMOTEAugmenter`: feature interpolation between a training anomaly and one of its
   ``k`` nearest anomalous neighbours (standardised feature space), edges of the source.
@@ -335,6 +336,10 @@ class LatentDiffusionAugmenter(_Augmenter):
             give few batches per epoch); 0 = ``diffusion_epochs`` only.
         inbound_only: add only edges *into* synthetic nodes (real -> synthetic), so no real
             node's neighbourhood changes (a symmetric relation is then no longer symmetric).
+        template_edges: instead of the structure decoder, give each synthetic node the edges
+            (with times and attributes) of the training node of its class whose encoder mean
+            is nearest to its latent; features still come from the feature decoder. Needs
+            ``attach``; ``inbound_only`` keeps only the copied edges into the new node.
         target: labelled node type (default: the graph's).
         device: torch device.
         random_state: seed.
@@ -355,7 +360,7 @@ class LatentDiffusionAugmenter(_Augmenter):
                  diffusion_epochs: int = 150, guidance: float = 2.0, steps: int = 24, diffusion: bool = True,
                  hetero: bool = True, conditional: bool = True, attach: bool = True, shortlist: int = 64,
                  feature_noise: float = 0.0, select: float = 1.0, diffusion_min_steps: int = 0,
-                 inbound_only: bool = False,
+                 inbound_only: bool = False, template_edges: bool = False,
                  target: Optional[str] = None, device: str = "cpu", random_state: Optional[int] = None,
                  verbose: bool = False, distributed: bool = False):
         self.n_synthetic, self.ratio = n_synthetic, ratio
@@ -367,7 +372,7 @@ class LatentDiffusionAugmenter(_Augmenter):
         self.diffusion, self.hetero, self.conditional, self.attach = diffusion, hetero, conditional, attach
         self.shortlist, self.target, self.device = shortlist, target, device
         self.feature_noise, self.select, self.diffusion_min_steps = feature_noise, select, diffusion_min_steps
-        self.inbound_only = inbound_only
+        self.inbound_only, self.template_edges = inbound_only, template_edges
         self.random_state, self.verbose = random_state, verbose
         self.distributed = distributed
 
@@ -539,10 +544,40 @@ class LatentDiffusionAugmenter(_Augmenter):
                 xs = xs + self.feature_noise * self.residual_std_ * torch.randn(xs.shape, generator=gen,
                                                                                device=xs.device)
             x = vae.unstandardise(t, xs).cpu().numpy().astype(np.float32)
-            deg = vae.decode_degree(t, z, lab_t).cpu().numpy()
-            edges, times = self._attach(z, lab_t, deg, seed)
-        return SyntheticNodes(t, g.num_nodes[t], x, np.full(n, t, dtype=object), int(label), edges, times, {},
+            attrs = {}
+            if self.template_edges and self.attach:
+                edges, times, attrs = self._template_edges(z, int(label))
+            else:
+                deg = vae.decode_degree(t, z, lab_t).cpu().numpy()
+                edges, times = self._attach(z, lab_t, deg, seed)
+        return SyntheticNodes(t, g.num_nodes[t], x, np.full(n, t, dtype=object), int(label), edges, times, attrs,
                               z.cpu().numpy())
+
+    def _template_edges(self, z, label: int) -> tuple:
+        """Edges copied from the latent-nearest training node of class ``label`` (``template_edges``)."""
+        import torch
+
+        t, g = self.target_, self.graph_
+        n0 = g.num_nodes[t]
+        pool = np.flatnonzero(self.train_mask_ & (g.y[t] == label)) if self.conditional else \
+            np.flatnonzero(self.train_mask_)
+        if pool.size == 0:
+            raise ValueError(f"no training nodes of class {label} to take template edges from")
+        zp = self.z_real_[t][torch.from_numpy(pool).to(z.device)]
+        src = pool[torch.cdist(z, zp).argmin(1).cpu().numpy()]
+        edges, times, attrs = _copy_edges(g, t, src, n0)
+        if self.inbound_only:
+            for et in list(edges):
+                keep = edges[et][1] >= n0 if et[2] == t else np.zeros(edges[et].shape[1], bool)
+                if not keep.any():
+                    edges.pop(et), times.pop(et, None), attrs.pop(et, None)
+                    continue
+                edges[et] = edges[et][:, keep]
+                if et in times:
+                    times[et] = times[et][keep]
+                if et in attrs:
+                    attrs[et] = attrs[et][keep]
+        return edges, times, attrs
 
     def _attach(self, z, lab, deg, seed):
         """Edges of the synthetic nodes, chosen by the structure decoder (module docstring)."""

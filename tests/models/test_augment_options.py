@@ -108,3 +108,33 @@ def test_save_load_keeps_feature_noise(tmp_path, fitted, graph):
         aug.feature_noise = 0.0
     b = LatentDiffusionAugmenter.load(tmp_path / "a", graph, tr).sample(5, seed=4)
     np.testing.assert_allclose(a.x, b.x, atol=1e-4)
+
+
+def test_template_edges_copy_the_latent_nearest_training_anomaly(graph, fitted):
+    aug, tr = fitted
+    n0 = graph.num_nodes["node"]
+    et = graph.edge_types[0]
+    aug.template_edges = True
+    try:
+        syn = aug.sample(10, seed=6)
+        aug.inbound_only = True
+        syn_in = aug.sample(10, seed=6)
+    finally:
+        aug.template_edges = aug.inbound_only = False
+    pool = np.flatnonzero(tr & (graph.y["node"] == 1))
+    zp = aug.z_real_["node"].numpy()[pool]
+    near = pool[np.argmin(((syn.z[:, None, :] - zp[None]) ** 2).sum(-1), 1)]
+    e0, e = graph.edge_index[et], syn.edges[et]
+    for i, src in enumerate(near):
+        me = n0 + i
+        # the new node's in- and out-neighbours are the template's (its self-loop becomes its own)
+        want_in = np.sort(np.where(e0[0, e0[1] == src] == src, me, e0[0, e0[1] == src]))
+        want_out = np.sort(np.where(e0[1, e0[0] == src] == src, me, e0[1, e0[0] == src]))
+        np.testing.assert_array_equal(np.sort(e[0, e[1] == me]), want_in)
+        np.testing.assert_array_equal(np.sort(e[1, e[0] == me]), want_out)
+    np.testing.assert_allclose(syn_in.x, syn.x)  # same latents and features, fewer edges
+    ei = syn_in.edges[et]
+    assert (ei[1] >= n0).all() and ei.shape[1] == int((e[1] >= n0).sum())
+    g2, _ = append_nodes(graph, tr, syn_in)
+    np.testing.assert_array_equal(neighbor_features(g2, "node", hops=2)[0][:n0],
+                                  neighbor_features(graph, "node", hops=2)[0])
