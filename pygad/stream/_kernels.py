@@ -380,6 +380,23 @@ def _threshold_local(score, med, hi, dev, n, P):
     return med, hi, dev, n + 1.0
 
 
+@njit(**JIT_INLINE)
+def _store_scalars(sc, n_seen, n_invalid, epoch_end, eta, q, aux, bias, th_med, th_hi, th_dev, th_n):
+    """Write a sequence's scalar state, kept in locals while it runs, back into ``sc`` (one
+    place for the layout, shared by _seq and the GLM sequences)."""
+    sc[N_SEEN] = n_seen
+    sc[N_INVALID] = n_invalid
+    sc[EPOCH_END] = epoch_end
+    sc[ETA] = eta
+    sc[CLIP_Q] = q
+    sc[AUX] = aux
+    sc[BIAS] = bias
+    sc[TH_MED] = th_med
+    sc[TH_HI] = th_hi
+    sc[TH_DEV] = th_dev
+    sc[TH_N] = th_n
+
+
 @njit(**JIT)
 def _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
     """Prequential score+learn of rows order[lo:hi_] (or lo:hi_) of one key. Returns the first
@@ -511,17 +528,7 @@ def _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
                                                                th_n, P)
         if want:
             scores[i] = score
-    sc[N_SEEN] = n_seen
-    sc[N_INVALID] = n_invalid
-    sc[EPOCH_END] = epoch_end
-    sc[ETA] = eta
-    sc[CLIP_Q] = q
-    sc[AUX] = aux
-    sc[BIAS] = bias
-    sc[TH_MED] = th_med
-    sc[TH_HI] = th_hi
-    sc[TH_DEV] = th_dev
-    sc[TH_N] = th_n
+    _store_scalars(sc, n_seen, n_invalid, epoch_end, eta, q, aux, bias, th_med, th_hi, th_dev, th_n)
     return bad
 
 
@@ -791,17 +798,7 @@ def _make_seq_glm(lanes, kind_):
             p_row = i
             p_feed = n_seen > BURN_IN
             t += 1
-        sc[N_SEEN] = n_seen
-        sc[N_INVALID] = n_invalid
-        sc[EPOCH_END] = epoch_end
-        sc[ETA] = eta
-        sc[CLIP_Q] = q
-        sc[AUX] = aux
-        sc[BIAS] = bias
-        sc[TH_MED] = tmed
-        sc[TH_HI] = thi
-        sc[TH_DEV] = tdev
-        sc[TH_N] = th_n
+        _store_scalars(sc, n_seen, n_invalid, epoch_end, eta, q, aux, bias, tmed, thi, tdev, th_n)
         return bad
 
     return _seq_glm
