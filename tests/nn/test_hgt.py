@@ -77,6 +77,26 @@ def test_matches_pyg_outputs_and_gradients(dtype, tol, edges):
     for nt in SIZES:
         torch.testing.assert_close(ours.kqv_lin[nt].weight.grad, theirs.kqv_lin.lins[nt].weight.grad,
                                    rtol=tol, atol=tol)
+    for i, nt in enumerate(METADATA[0]):
+        if nt not in out_a:
+            continue
+        for ours_p, theirs_p in ((ours.out_lin[nt].weight, theirs.out_lin.lins[nt].weight),
+                                 (ours.out_lin[nt].bias, theirs.out_lin.lins[nt].bias)):
+            torch.testing.assert_close(ours_p.grad, theirs_p.grad, rtol=tol, atol=tol)
+        torch.testing.assert_close(ours.skip.grad[i], theirs.skip[nt].grad.view(()), rtol=tol, atol=tol)
+
+
+def test_fused_output_block_gradcheck_float64():
+    """The output block's own backward (gelu, projection, gated skip in one node) against finite
+    differences, for every input including the gate."""
+    from pygad.nn.hgt import _GatedOutput
+    g = torch.Generator().manual_seed(1)
+    args = [torch.randn(shape, dtype=torch.float64, generator=g).requires_grad_()
+            for shape in ((7, 5), (7, 5), (5, 5), (5,), ())]
+    assert torch.autograd.gradcheck(_GatedOutput.apply, args)
+    agg, x, w, b, gate = args
+    expected = torch.lerp(x, torch.nn.functional.linear(torch.nn.functional.gelu(agg), w, b), gate.sigmoid())
+    torch.testing.assert_close(_GatedOutput.apply(*args), expected)
 
 
 def test_matches_pyg_with_different_input_widths():
