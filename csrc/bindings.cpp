@@ -163,26 +163,26 @@ PYBIND11_MODULE(_C, m) {
 
   // ---- fused heterogeneous attention (csrc/ops/hetero_attention.h) ----------------------
   m.def("hetero_attention_forward",
-        [](py::tuple q, py::tuple k, py::tuple v, py::tuple mu, py::tuple rowptr, py::tuple col, py::tuple rel,
+        [](py::tuple q, py::tuple k, py::object v, py::tuple mu, py::tuple rowptr, py::tuple col, py::tuple rel,
            double scale, py::tuple out, py::tuple lse, py::object saved, int threads, uintptr_t stream) {
-          Array a = ARR(q), b = ARR(k), c = ARR(v), d = ARR(mu), e = ARR(rowptr), f = ARR(col), g = ARR(rel),
-                h = ARR(out), i = ARR(lse);
-          OptArray cache = opt(saved, "saved");
+          Array a = ARR(q), b = ARR(k), d = ARR(mu), e = ARR(rowptr), f = ARR(col), g = ARR(rel), h = ARR(out),
+                i = ARR(lse);
+          OptArray c = opt(v, "v"), cache = opt(saved, "saved");
           py::gil_scoped_release nogil;
-          pygad::hetero_attention_forward(a, b, c, d, e, f, g, scale, h, i, cache.get(), threads, stream);
+          pygad::hetero_attention_forward(a, b, c.get(), d, e, f, g, scale, h, i, cache.get(), threads, stream);
         });
   m.def("hetero_attention_backward",
-        [](py::tuple grad_out, py::tuple q, py::tuple k, py::tuple v, py::tuple mu, py::tuple rowptr,
+        [](py::tuple grad_out, py::tuple q, py::tuple k, py::object v, py::tuple mu, py::tuple rowptr,
            py::tuple col, py::tuple rel, py::tuple colptr, py::tuple row, py::tuple perm, double scale,
-           py::tuple out, py::tuple lse, py::object saved, py::tuple grad_q, py::tuple grad_k, py::tuple grad_v,
+           py::tuple out, py::tuple lse, py::object saved, py::tuple grad_q, py::tuple grad_k, py::object grad_v,
            py::tuple grad_mu, int threads, uintptr_t stream) {
-          Array go = ARR(grad_out), a = ARR(q), b = ARR(k), c = ARR(v), d = ARR(mu), e = ARR(rowptr),
-                f = ARR(col), g = ARR(rel), h = ARR(colptr), i = ARR(row), j = ARR(perm), o = ARR(out),
-                l = ARR(lse), gq = ARR(grad_q), gk = ARR(grad_k), gv = ARR(grad_v), gm = ARR(grad_mu);
-          OptArray cache = opt(saved, "saved");
+          Array go = ARR(grad_out), a = ARR(q), b = ARR(k), d = ARR(mu), e = ARR(rowptr), f = ARR(col),
+                g = ARR(rel), h = ARR(colptr), i = ARR(row), j = ARR(perm), o = ARR(out), l = ARR(lse),
+                gq = ARR(grad_q), gk = ARR(grad_k), gm = ARR(grad_mu);
+          OptArray c = opt(v, "v"), cache = opt(saved, "saved"), gv = opt(grad_v, "grad_v");
           py::gil_scoped_release nogil;
-          pygad::hetero_attention_backward(go, a, b, c, d, e, f, g, h, i, j, scale, o, l, cache.get(), gq, gk, gv, gm,
-                                           threads, stream);
+          pygad::hetero_attention_backward(go, a, b, c.get(), d, e, f, g, h, i, j, scale, o, l, cache.get(), gq, gk,
+                                           gv.get(), gm, threads, stream);
         });
 
   // ---- fused EDM diffusion steps (csrc/ops/diffusion_step.h) ----------------------------

@@ -7,12 +7,14 @@ namespace pygad {
 
 namespace {
 template <typename T>
-AttentionProblem<T> make_problem(const Array& q, const Array& k, const Array& v, const Array& mu,
+AttentionProblem<T> make_problem(const Array& q, const Array& k, const Array* v, const Array& mu,
                                  const Array& rowptr, const Array& col, const Array& rel, double scale) {
   AttentionProblem<T> p;
+  const int64_t HD = q.size(1) * q.size(2);
   p.q = q.ptr<T>();
   p.k = k.ptr<T>();
-  p.v = v.ptr<T>();
+  p.v = v ? v->ptr<T>() : k.ptr<T>() + HD;   // interleaved: a row's value follows its key
+  p.kv_stride = v ? HD : 2 * HD;
   p.mu = mu.ptr<T>();
   p.rowptr = rowptr.ptr<int64_t>();
   p.col = col.ptr<int64_t>();
@@ -28,20 +30,29 @@ AttentionProblem<T> make_problem(const Array& q, const Array& k, const Array& v,
 }
 
 // Shapes, dtypes, devices and index ranges shared by forward and backward.
-void check_problem(const Array& q, const Array& k, const Array& v, const Array& mu, const Array& rowptr,
+void check_problem(const Array& q, const Array& k, const Array* v, const Array& mu, const Array& rowptr,
                    const Array& col, const Array& rel, uintptr_t stream) {
   check_float(q);
   check_shape(q, {-1, -1, -1});
   const int64_t H = q.size(1), D = q.size(2);
-  check_shape(k, {-1, H, D});
-  check_shape(v, {k.size(0), H, D});
+  if (v) {
+    check_shape(k, {-1, H, D});
+    check_shape(*v, {k.size(0), H, D});
+    check_same_dtype(q, *v);
+    check_same_device(q, *v);
+  } else {
+    check_shape(k, {-1, 2, H, D});   // keys and values interleaved per source row
+    if (q.is_cuda())
+      throw ValueError("'k' with interleaved keys and values (v=None) is supported on the CPU only; "
+                       "pass separate contiguous k and v for CUDA tensors");
+  }
   check_shape(mu, {-1, H});
-  for (const Array* a : {&k, &v, &mu}) check_same_dtype(q, *a);
+  for (const Array* a : {&k, &mu}) check_same_dtype(q, *a);
   check_dtype(col, DType::i64);
   check_shape(col, {-1});
   check_dtype(rel, DType::i64);
   check_shape(rel, {col.size(0)});
-  for (const Array* a : {&k, &v, &mu, &rowptr, &col, &rel}) check_same_device(q, *a);
+  for (const Array* a : {&k, &mu, &rowptr, &col, &rel}) check_same_device(q, *a);
   check_cuda_built(q);
   check_csr_ptr(rowptr, col.size(0), stream);
   if (rowptr.size(0) != q.size(0) + 1)
@@ -63,7 +74,7 @@ T* saved_values(const Array* saved, const Array& q, const Array& col) {
 }
 }  // namespace
 
-void hetero_attention_forward(const Array& q, const Array& k, const Array& v, const Array& mu,
+void hetero_attention_forward(const Array& q, const Array& k, const Array* v, const Array& mu,
                               const Array& rowptr, const Array& col, const Array& rel, double scale,
                               const Array& out, const Array& lse, const Array* saved, int threads,
                               uintptr_t stream) {
@@ -88,11 +99,11 @@ void hetero_attention_forward(const Array& q, const Array& k, const Array& v, co
   });
 }
 
-void hetero_attention_backward(const Array& grad_out, const Array& q, const Array& k, const Array& v,
+void hetero_attention_backward(const Array& grad_out, const Array& q, const Array& k, const Array* v,
                                const Array& mu, const Array& rowptr, const Array& col, const Array& rel,
                                const Array& colptr, const Array& row, const Array& perm, double scale,
                                const Array& out, const Array& lse, const Array* saved, const Array& grad_q,
-                               const Array& grad_k, const Array& grad_v, const Array& grad_mu, int threads,
+                               const Array& grad_k, const Array* grad_v, const Array& grad_mu, int threads,
                                uintptr_t stream) {
   check_problem(q, k, v, mu, rowptr, col, rel, stream);
   for (const Array* a : {&grad_out, &out, &grad_q}) {
@@ -100,9 +111,15 @@ void hetero_attention_backward(const Array& grad_out, const Array& q, const Arra
     check_shape(*a, {q.size(0), q.size(1), q.size(2)});
     check_same_device(q, *a);
   }
-  for (const Array* a : {&grad_k, &grad_v}) {
+  if ((grad_v == nullptr) != (v == nullptr))
+    throw ValueError("'grad_v' must be given exactly when 'v' is (None: keys and values interleaved in 'k')");
+  for (const Array* a : {&grad_k, grad_v}) {
+    if (a == nullptr) continue;
     check_same_dtype(q, *a);
-    check_shape(*a, {k.size(0), k.size(1), k.size(2)});
+    if (v)
+      check_shape(*a, {k.size(0), q.size(1), q.size(2)});
+    else  // grad_k of interleaved k: the same [M, 2, H, D] layout
+      check_shape(*a, {k.size(0), 2, q.size(1), q.size(2)});
     check_same_device(q, *a);
   }
   check_same_dtype(q, lse);
@@ -128,12 +145,13 @@ void hetero_attention_backward(const Array& grad_out, const Array& q, const Arra
 #ifdef PYGAD_WITH_CUDA
       cuda::hetero_attention_backward<T>(p, colptr.ptr<int64_t>(), row.ptr<int64_t>(), perm.ptr<int64_t>(),
                                          grad_out.ptr<T>(), out.ptr<T>(), lse.ptr<T>(), grad_q.ptr<T>(),
-                                         grad_k.ptr<T>(), grad_v.ptr<T>(), grad_mu.ptr<T>(), stream);
+                                         grad_k.ptr<T>(), grad_v->ptr<T>(), grad_mu.ptr<T>(), stream);
 #endif
     } else {
       cpu::hetero_attention_backward<T>(p, colptr.ptr<int64_t>(), row.ptr<int64_t>(), perm.ptr<int64_t>(),
                                         grad_out.ptr<T>(), out.ptr<T>(), lse.ptr<T>(), grad_q.ptr<T>(),
-                                        grad_k.ptr<T>(), grad_v.ptr<T>(), grad_mu.ptr<T>(), clamp_threads(threads));
+                                        grad_k.ptr<T>(), grad_v ? grad_v->ptr<T>() : grad_k.ptr<T>() + p.H * p.D,
+                                        grad_mu.ptr<T>(), clamp_threads(threads));
     }
   });
 }

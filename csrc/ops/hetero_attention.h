@@ -15,10 +15,13 @@ namespace pygad {
 
 // q [N, H, D], k/v [M, H, D], mu [R, H], rowptr [N+1], col [E] in [0, M), rel [E] in [0, R)
 // -> out [N, H, D], lse [N, H] (-inf on rows without entries, whose out is 0).
+// v == nullptr: k is [M, 2, H, D] holding each source row's key and then its value (the layout
+// HGTConv's projection writes with one GEMM per relation); grad_k then has that shape too and
+// grad_v is nullptr. CPU only: the CUDA kernels take separate arrays.
 // saved (optional, CPU only): [E, 2, H] receives each entry's raw q . k and softmax weight alpha,
 // which the CPU backward then reads instead of recomputing (a dot product and an exp per entry
 // and head).
-void hetero_attention_forward(const Array& q, const Array& k, const Array& v, const Array& mu,
+void hetero_attention_forward(const Array& q, const Array& k, const Array* v, const Array& mu,
                               const Array& rowptr, const Array& col, const Array& rel, double scale,
                               const Array& out, const Array& lse, const Array* saved, int threads,
                               uintptr_t stream);
@@ -26,11 +29,11 @@ void hetero_attention_forward(const Array& q, const Array& k, const Array& v, co
 // Gradients of the forward for grad_out [N, H, D]. colptr [M+1], row [E], perm [E] are the
 // transposed (source-sorted) CSR (see csr_transpose): on the CPU each thread then writes
 // disjoint rows of grad_k/grad_v, no atomics. grad_mu [R, H] is reduced over threads.
-void hetero_attention_backward(const Array& grad_out, const Array& q, const Array& k, const Array& v,
+void hetero_attention_backward(const Array& grad_out, const Array& q, const Array& k, const Array* v,
                                const Array& mu, const Array& rowptr, const Array& col, const Array& rel,
                                const Array& colptr, const Array& row, const Array& perm, double scale,
                                const Array& out, const Array& lse, const Array* saved, const Array& grad_q,
-                               const Array& grad_k, const Array& grad_v, const Array& grad_mu, int threads,
+                               const Array& grad_k, const Array* grad_v, const Array& grad_mu, int threads,
                                uintptr_t stream);
 
 // Raw-pointer view shared by the CPU and CUDA kernels.
@@ -44,6 +47,7 @@ struct AttentionProblem {
   const int64_t* col;      // [E]
   const int64_t* rel;      // [E]
   int64_t N, M, R, E, H, D;
+  int64_t kv_stride;       // elements between rows of k, v, grad_k, grad_v: H*D, or 2*H*D interleaved
   T scale;
   T* saved = nullptr;      // [E, 2, H]: q . k and alpha per entry (CPU only; see hetero_attention_forward)
 };

@@ -133,83 +133,69 @@ def clear_structure_cache() -> None:
 
 # ---- key/value projections -------------------------------------------------------------------
 class _KeyValueProjection(torch.autograd.Function):
-    """Keys and values of all relations into one destination type, stacked in the kernel's
-    concatenated source order: ``K = vstack_r(x_{s_r}[rows_r] @ wk_r + bk_r)``, ``V`` likewise.
+    """Keys and values of all relations into one destination type, in one [M, 2F] buffer in the
+    kernel's concatenated source order: row block r is ``x_{s_r}[rows_r] @ [Wk_r | Wv_r] + [bk_r | bv_r]``,
+    so each source row's key sits next to its value (the attention op's interleaved layout).
 
-    Each relation's GEMM writes straight into its rows of the two outputs, and the backward
-    reads those rows as views: no ``torch.cat`` in the forward, no split/scatter of the
-    gradient in the backward, one autograd node instead of a few per relation, and one input
-    gradient per distinct source tensor (relations sharing a source type, or using a compacted
-    subset ``rows_r`` of it, accumulate into it in place instead of each returning a full-size
-    gradient for autograd to add up).
+    One GEMM per relation writes straight into its rows (no ``torch.cat``; x is read once for
+    both keys and values), and the backward reads the gradient's rows as views: one GEMM for the
+    input gradient and one for the weight gradient per relation, and one input gradient per
+    distinct source tensor (relations sharing a source type, or using a compacted subset
+    ``rows_r`` of it, accumulate into it in place instead of each returning a full-size gradient
+    for autograd to add up).
 
-    Called as ``apply(src, rows, x_1..x_S, wk_1..wk_n, bk_1..bk_n, wv_1..wv_n, bv_1..bv_n)``:
-    ``src[r]`` is the index of relation r's source tensor among the S tensors ``x``, ``rows[r]``
-    its source rows (int64) or None for all; weights [in, F], biases [F].
+    Called as ``apply(src, rows, x_1..x_S, w_1..w_n, b_1..b_n)``: ``src[r]`` is the index of
+    relation r's source tensor among the S tensors ``x``, ``rows[r]`` its source rows (int64) or
+    None for all; weights [in, 2F], biases [2F].
     """
 
     @staticmethod
     def forward(ctx, src, rows, *args):
-        S, n = len(args) - 4 * len(src), len(src)
-        xs = args[:S]
-        wk, bk, wv, bv = (args[S + i * n:S + (i + 1) * n] for i in range(4))
+        n = len(src)
+        S = len(args) - 2 * n
+        xs, ws, bs = args[:S], args[S:S + n], args[S + n:]
         counts = [xs[src[r]].shape[0] if rows[r] is None else rows[r].numel() for r in range(n)]
-        k = xs[0].new_empty((sum(counts), wk[0].shape[1]))
-        v = xs[0].new_empty((sum(counts), wv[0].shape[1]))
+        kv = xs[0].new_empty((sum(counts), ws[0].shape[1]))
         o = 0
         for r, m in enumerate(counts):
             x = xs[src[r]] if rows[r] is None else xs[src[r]].index_select(0, rows[r])
-            torch.addmm(bk[r], x, wk[r], out=k[o:o + m])
-            torch.addmm(bv[r], x, wv[r], out=v[o:o + m])
+            torch.addmm(bs[r], x, ws[r], out=kv[o:o + m])
             o += m
         ctx.src, ctx.rows, ctx.counts, ctx.S = src, rows, counts, S
-        ctx.save_for_backward(*xs, *wk, *wv)
-        return k, v
+        ctx.save_for_backward(*xs, *ws)
+        return kv
 
     @staticmethod
-    def backward(ctx, grad_k, grad_v):
+    def backward(ctx, grad_kv):
         src, rows, counts, S = ctx.src, ctx.rows, ctx.counts, ctx.S
         n = len(src)
         saved = ctx.saved_tensors
-        xs, wk, wv = saved[:S], saved[S:S + n], saved[S + n:]
+        xs, ws = saved[:S], saved[S:]
         need = ctx.needs_input_grad[2:]
         gx = [None] * S
-        gwk, gbk, gwv, gbv = ([None] * n for _ in range(4))
-        gk_all = grad_k.contiguous() if grad_k is not None else None
-        gv_all = grad_v.contiguous() if grad_v is not None else None
+        gw, gb = [None] * n, [None] * n
+        g_all = grad_kv.contiguous()
         o = 0
         for r, m in enumerate(counts):
-            gk = None if gk_all is None else gk_all[o:o + m]
-            gv = None if gv_all is None else gv_all[o:o + m]
+            g = g_all[o:o + m]
             o += m
             s = src[r]
-            x = None
-            if need[S + r] or need[S + 2 * n + r]:
-                x = xs[s] if rows[r] is None else xs[s].index_select(0, rows[r])
             if need[s]:
-                parts = [(g, w) for g, w in ((gk, wk[r]), (gv, wv[r])) if g is not None]
-                if parts:
-                    if rows[r] is None:       # accumulate straight into the source's gradient
-                        for g, w in parts:
-                            if gx[s] is None:
-                                gx[s] = g @ w.t()
-                            else:
-                                gx[s].addmm_(g, w.t())
-                    else:                     # a compacted subset: scatter its rows in place
-                        part = parts[0][0] @ parts[0][1].t()
-                        for g, w in parts[1:]:
-                            part.addmm_(g, w.t())
-                        if gx[s] is None:
-                            gx[s] = torch.zeros_like(xs[s])
-                        gx[s].index_add_(0, rows[r], part)
-            for g, wi, bi, gw, gb in ((gk, S + r, S + n + r, gwk, gbk), (gv, S + 2 * n + r, S + 3 * n + r, gwv, gbv)):
-                if g is None:
-                    continue
-                if need[wi]:
-                    gw[r] = x.t() @ g
-                if need[bi]:
-                    gb[r] = g.sum(0)
-        return (None, None, *gx, *gwk, *gbk, *gwv, *gbv)
+                if rows[r] is None:       # accumulate straight into the source's gradient
+                    if gx[s] is None:
+                        gx[s] = g @ ws[r].t()
+                    else:
+                        gx[s].addmm_(g, ws[r].t())
+                else:                     # a compacted subset: scatter its rows in place
+                    if gx[s] is None:
+                        gx[s] = torch.zeros_like(xs[s])
+                    gx[s].index_add_(0, rows[r], g @ ws[r].t())
+            if need[S + r]:
+                x = xs[s] if rows[r] is None else xs[s].index_select(0, rows[r])
+                gw[r] = x.t() @ g
+            if need[S + n + r]:
+                gb[r] = g.sum(0)
+        return (None, None, *gx, *gw, *gb)
 
 
 # ---- output block: gelu, output projection and gated skip in one autograd node ---------------
@@ -395,24 +381,23 @@ class HGTConv(nn.Module):
         """
         Fo, H = self.out_channels, self.heads
         D = Fo // H
-        wq, bq, wk, bk, wv, bv = self._fold_weights(structure)
+        wq, bq, wkv, bkv = self._fold_weights(structure)
         q_dict, kv_dict = {}, {}
         for nt, csr in structure.per_dst.items():
             q_dict[nt] = F.linear(x_dict[nt], wq[nt], bq[nt]).view(-1, H, D)
             types = list(dict.fromkeys(csr.sources))             # distinct source types, in order
             src = [types.index(s) for s in csr.sources]
             rs = csr.relations
-            k, v = _KeyValueProjection.apply(src, csr.src_rows, *(x_dict[t] for t in types),
-                                             *(wk[r] for r in rs), *(bk[r] for r in rs),
-                                             *(wv[r] for r in rs), *(bv[r] for r in rs))
-            kv_dict[nt] = (k.view(-1, H, D), v.view(-1, H, D))
+            kv = _KeyValueProjection.apply(src, csr.src_rows, *(x_dict[t] for t in types),
+                                           *(wkv[r] for r in rs), *(bkv[r] for r in rs))
+            kv_dict[nt] = kv.view(-1, 2, H, D)                    # [M, 2, H, D]: key, then value, per row
         return q_dict, kv_dict
 
     def _fold_weights(self, structure: HeteroStructure):
-        """Query weights per destination type ([F, in], [F]) and, per relation, key/value
-        weights [in, F] and biases [F] with the relation's attention / message matrices folded
-        in. With one input width for all node types this is a handful of batched ops for the
-        whole layer (few autograd nodes: that overhead dominates small graphs)."""
+        """Query weights per destination type ([F, in], [F]) and, per relation, the key and value
+        weights side by side ([in, 2F]) and biases ([2F]) with the relation's attention / message
+        matrices folded in. With one input width for all node types this is a handful of batched
+        ops for the whole layer (few autograd nodes: that overhead dominates small graphs)."""
         Fo, H, R = self.out_channels, self.heads, len(self.edge_types)
         D = Fo // H
         dsts = list(structure.per_dst)
@@ -427,30 +412,33 @@ class HGTConv(nn.Module):
             kv_rows = torch.tensor(kv_rows, device=w3.device)
             w, b = w3.index_select(0, kv_rows), b3.index_select(0, kv_rows)
             fw = torch.matmul(w.view(2 * R, H, D, -1).transpose(-1, -2), mats)          # [2R, H, in, D]
-            fw = fw.transpose(1, 2).reshape(2 * R, -1, Fo).unbind(0)
-            fb = torch.matmul(b.view(2 * R, H, 1, D), mats).view(2 * R, Fo).unbind(0)
+            # -> [R, in, 2F]: relation r's key columns, then its value columns
+            fw = fw.view(2, R, H, -1, D).permute(1, 3, 0, 2, 4).reshape(R, -1, 2 * Fo).unbind(0)
+            fb = torch.matmul(b.view(2 * R, H, 1, D), mats).view(2, R, Fo).transpose(0, 1).reshape(R, 2 * Fo)
+            fb = fb.unbind(0)
             q_rows = torch.tensor([3 * t_of[nt] + 1 for nt in dsts], device=w3.device)
             wq = dict(zip(dsts, w3.index_select(0, q_rows).unbind(0)))
             bq = dict(zip(dsts, b3.index_select(0, q_rows).unbind(0)))
         else:   # node types of different input widths: per relation
             fw, fb = [], []
-            for part in (0, 2):
-                for r, et in enumerate(self.edge_types):
-                    lin = self.kqv_lin[et[0]]
-                    m = mats[r] if part == 0 else mats[R + r]
+            for r, et in enumerate(self.edge_types):
+                lin = self.kqv_lin[et[0]]
+                ws, bs = [], []
+                for part, m in ((0, mats[r]), (2, mats[R + r])):     # key, then value
                     w = lin.weight[part * Fo:(part + 1) * Fo]
-                    fw.append(torch.matmul(w.view(H, D, -1).transpose(-1, -2), m).transpose(0, 1).reshape(-1, Fo))
-                    fb.append(torch.matmul(lin.bias[part * Fo:(part + 1) * Fo].view(H, 1, D), m).view(Fo))
+                    ws.append(torch.matmul(w.view(H, D, -1).transpose(-1, -2), m).transpose(0, 1).reshape(-1, Fo))
+                    bs.append(torch.matmul(lin.bias[part * Fo:(part + 1) * Fo].view(H, 1, D), m).view(Fo))
+                fw.append(torch.cat(ws, 1))
+                fb.append(torch.cat(bs))
             wq = {nt: self.kqv_lin[nt].weight[Fo:2 * Fo] for nt in dsts}
             bq = {nt: self.kqv_lin[nt].bias[Fo:2 * Fo] for nt in dsts}
-        return wq, bq, fw[:R], fb[:R], fw[R:], fb[R:]
+        return wq, bq, fw, fb
 
-    def _attend(self, q: Tensor, kv, csr: DestinationCSR) -> Tensor:
-        k, v = kv
+    def _attend(self, q: Tensor, kv: Tensor, csr: DestinationCSR) -> Tensor:
         mu = self.p_rel[csr.relations]
         if self.impl == "reference":
-            return _reference.hetero_attention(q, k, v, mu, csr.rowptr, csr.col, csr.rel)
-        return hetero_attention(q, k, v, mu, csr.rowptr, csr.col, csr.rel, csr.colptr, csr.row, csr.perm)
+            return _reference.hetero_attention(q, kv, None, mu, csr.rowptr, csr.col, csr.rel)
+        return hetero_attention(q, kv, None, mu, csr.rowptr, csr.col, csr.rel, csr.colptr, csr.row, csr.perm)
 
     # -- interop ---------------------------------------------------------------------------------
     @classmethod

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -15,28 +16,43 @@ from ._native import _C, as_tensor, desc, stream, threads
 _KEEP_SAVED = True
 
 
+def _split_for_cuda(k, v):
+    """The CUDA kernels take separate k and v: split an interleaved [M, 2, H, D] k there."""
+    if v is None and k.is_cuda and k.dim() == 4 and k.shape[1] == 2:
+        return k[:, 0].contiguous(), k[:, 1].contiguous(), True
+    return k, v, False
+
+
 def _forward_kernel(q, k, v, mu, rowptr, col, rel, scale):
+    k, v, _ = _split_for_cuda(k, v)
     out = torch.empty_like(q)
     lse = q.new_empty(q.shape[:2])
     keep = _KEEP_SAVED and not q.is_cuda
     saved = q.new_empty((col.shape[0] if keep else 0, 2, q.shape[1]))
-    _C.hetero_attention_forward(desc(q), desc(k), desc(v), desc(mu), desc(rowptr), desc(col), desc(rel), scale,
-                                desc(out), desc(lse), desc(saved) if keep else None, threads(), stream(q))
+    _C.hetero_attention_forward(desc(q), desc(k), None if v is None else desc(v), desc(mu), desc(rowptr), desc(col),
+                                desc(rel), scale, desc(out), desc(lse), desc(saved) if keep else None, threads(),
+                                stream(q))
     return out, lse, saved
 
 
 def _backward_kernel(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale, out, lse, saved):
-    gq, gk, gv, gmu = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), torch.empty_like(mu)
+    """``(grad_q, grad_k, grad_v, grad_mu)``; with interleaved k (v None) grad_k is interleaved too
+    and grad_v is an empty placeholder (custom ops cannot return None)."""
+    k, v, split = _split_for_cuda(k, v)
+    gq, gk, gmu = torch.empty_like(q), torch.empty_like(k), torch.empty_like(mu)
+    gv = None if v is None else torch.empty_like(v)
     kept = saved.shape[0] == col.shape[0] and saved.shape[0] > 0
-    _C.hetero_attention_backward(desc(grad_out), desc(q), desc(k), desc(v), desc(mu), desc(rowptr), desc(col),
-                                 desc(rel), desc(colptr), desc(row), desc(perm), scale, desc(out), desc(lse),
-                                 desc(saved) if kept else None, desc(gq), desc(gk), desc(gv), desc(gmu), threads(),
-                                 stream(q))
-    return gq, gk, gv, gmu
+    _C.hetero_attention_backward(desc(grad_out), desc(q), desc(k), None if v is None else desc(v), desc(mu),
+                                 desc(rowptr), desc(col), desc(rel), desc(colptr), desc(row), desc(perm), scale,
+                                 desc(out), desc(lse), desc(saved) if kept else None, desc(gq), desc(gk),
+                                 None if gv is None else desc(gv), desc(gmu), threads(), stream(q))
+    if split:
+        gk, gv = torch.stack([gk, gv], 1), None
+    return gq, gk, (gv if gv is not None else gk.new_empty(0)), gmu
 
 
 @torch.library.custom_op("pygad::hetero_attention", mutates_args=())
-def _hetero_attention(q: Tensor, k: Tensor, v: Tensor, mu: Tensor, rowptr: Tensor, col: Tensor, rel: Tensor,
+def _hetero_attention(q: Tensor, k: Tensor, v: Optional[Tensor], mu: Tensor, rowptr: Tensor, col: Tensor, rel: Tensor,
                       colptr: Tensor, row: Tensor, perm: Tensor, scale: float) -> tuple[Tensor, Tensor, Tensor]:
     """``(out, lse, saved)``; ``saved`` is [E, 2, H] (q . k and alpha per entry) where the CPU kernel
     kept them for the backward, else [0, 2, H]."""
@@ -50,7 +66,8 @@ def _(q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale):
 
 
 @torch.library.custom_op("pygad::hetero_attention_backward", mutates_args=())
-def _hetero_attention_backward(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, mu: Tensor, rowptr: Tensor,
+def _hetero_attention_backward(grad_out: Tensor, q: Tensor, k: Tensor, v: Optional[Tensor], mu: Tensor,
+                               rowptr: Tensor,
                                col: Tensor, rel: Tensor, colptr: Tensor, row: Tensor, perm: Tensor, scale: float,
                                out: Tensor, lse: Tensor, saved: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return _backward_kernel(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale, out, lse, saved)
@@ -58,7 +75,8 @@ def _hetero_attention_backward(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor
 
 @_hetero_attention_backward.register_fake
 def _(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale, out, lse, saved):
-    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), torch.empty_like(mu)
+    gv = k.new_empty(0) if v is None else torch.empty_like(v)
+    return torch.empty_like(q), torch.empty_like(k), gv, torch.empty_like(mu)
 
 
 def _setup(ctx, inputs, output):
@@ -76,7 +94,7 @@ def _input_grads(ctx, grad_out, run_backward):
         grad_out = torch.zeros_like(out)
     gq, gk, gv, gmu = run_backward(grad_out.contiguous(), q, k, v, mu, rowptr, col, rel, colptr, row, perm,
                                    ctx.scale, out, lse, saved)
-    return gq, gk, gv, gmu, None, None, None, None, None, None, None
+    return gq, gk, (None if v is None else gv), gmu, None, None, None, None, None, None, None
 
 
 def _backward(ctx, grad_out, grad_lse, grad_saved):
@@ -117,7 +135,9 @@ def hetero_attention(q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale: fl
     Args:
         q: [N, H, D] queries of the destination nodes.
         k, v: [M, H, D] keys/values in the concatenated source space, with the relation
-            transforms already applied (see :class:`pygad.nn.HGTConv`).
+            transforms already applied (see :class:`pygad.nn.HGTConv`). ``v=None``: ``k`` is
+            [M, 2, H, D] with each source row's key then value (the layout HGTConv projects into
+            with one GEMM per relation; its gradient comes back in the same layout).
         mu: [R, H] relation priors.
         rowptr, col, rel: destination-sorted CSR (see :func:`pygad.ops.hetero_csr`).
         colptr, row, perm: its transpose (see :func:`pygad.ops.csr_transpose`), used by the
@@ -128,8 +148,11 @@ def hetero_attention(q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale: fl
         [N, H, D] attention output (zeros for destinations without incoming edges).
     """
     q = as_tensor(q, "q", floating=True)
-    names = ("k", "v", "mu")
-    k, v, mu = (as_tensor(t, n, dtype=q.dtype) for t, n in zip((k, v, mu), names))
+    k, mu = as_tensor(k, "k", dtype=q.dtype), as_tensor(mu, "mu", dtype=q.dtype)
+    if v is not None:
+        v = as_tensor(v, "v", dtype=q.dtype)
+    elif k.dim() != 4 or k.shape[1] != 2:
+        raise ValueError(f"with v=None, 'k' must hold keys and values as [M, 2, H, D], got {list(k.shape)}")
     idx = [as_tensor(t, n, dtype=torch.int64)
            for t, n in zip((rowptr, col, rel, colptr, row, perm), ("rowptr", "col", "rel", "colptr", "row", "perm"))]
     if q.dim() != 3:

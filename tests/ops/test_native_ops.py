@@ -156,6 +156,34 @@ def test_attention_matches_reference(dtype, H, D, keep_saved):
         torch.testing.assert_close(a, b, **tol)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_attention_interleaved_keys_values(dtype, keep_saved):
+    """k [M, 2, H, D] holding keys and values (v=None): the same output as separate arrays and as
+    the reference, and its gradient in the same interleaved layout."""
+    q, k, v, mu, csr, csc = attention_problem(dtype, 4, 8)
+    kv = torch.stack([k, v], 1).requires_grad_(True)
+    q.requires_grad_(True)
+    got = ops.hetero_attention(q, kv, None, mu, *csr, *csc)
+    separate = ops.hetero_attention(q, k, v, mu, *csr, *csc)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(got, separate, rtol=0, atol=0)   # the same arithmetic, only the strides differ
+    torch.testing.assert_close(got, ref.hetero_attention(q, kv, None, mu, *csr), **tol)
+    grad = torch.randn_like(got)
+    gq, gkv = torch.autograd.grad(got, (q, kv), grad)
+    kr, vr = k.clone().requires_grad_(True), v.clone().requires_grad_(True)
+    want_q, want_k, want_v = torch.autograd.grad(ref.hetero_attention(q, kr, vr, mu, *csr), (q, kr, vr), grad)
+    assert gkv.shape == kv.shape
+    torch.testing.assert_close(gq, want_q, **tol)
+    torch.testing.assert_close(gkv[:, 0], want_k, **tol)
+    torch.testing.assert_close(gkv[:, 1], want_v, **tol)
+
+
+def test_attention_interleaved_gradcheck_float64(keep_saved):
+    q, k, v, mu, csr, csc = attention_problem(torch.float64, 2, 3, small=True)
+    args = (q.requires_grad_(True), torch.stack([k, v], 1).requires_grad_(True), mu.requires_grad_(True))
+    assert torch.autograd.gradcheck(lambda a, b, c: ops.hetero_attention(a, b, None, c, *csr, *csc), args)
+
+
 def test_attention_gradcheck_float64(keep_saved):
     q, k, v, mu, csr, csc = attention_problem(torch.float64, 2, 3, small=True)
     args = [t.requires_grad_(True) for t in (q, k, v, mu)]
@@ -216,6 +244,8 @@ def test_attention_bad_input():
         ops.hetero_attention(q, k, v, mu, rowptr, col, bad_rel, *csc)
     with pytest.raises(ValueError, match="'rowptr' must have length"):
         ops.hetero_attention(q[:-1], k, v, mu, rowptr, col, rel, *csc)
+    with pytest.raises(ValueError, match=r"with v=None, 'k' must hold keys and values as \[M, 2, H, D\]"):
+        ops.hetero_attention(q, k, None, mu, rowptr, col, rel, *csc)
     # the kept per-entry values handed to the native boundary must be [E, 2, H] of q's dtype
     from pygad.ops._native import _C, desc
     out, lse = torch.empty_like(q), q.new_empty(q.shape[:2])
@@ -225,6 +255,16 @@ def test_attention_bad_input():
                                 (q.new_empty(E, 2, H).double(), TypeError, "'saved' has dtype")]:
         with pytest.raises(exc, match=pattern):
             _C.hetero_attention_forward(*base, 0.5, desc(out), desc(lse), desc(saved), 1, 0)
+    # interleaved k with a separate grad_v (or separate v without one) is a named error
+    kv = torch.stack([k, v], 1)
+    _C.hetero_attention_forward(desc(q), desc(kv), None, *base[3:], 0.5, desc(out), desc(lse), None, 1, 0)
+    with pytest.raises(ValueError, match="'k' must have shape"):
+        _C.hetero_attention_forward(desc(q), desc(torch.stack([k, v, v], 1)), None, *base[3:], 0.5, desc(out),
+                                    desc(lse), None, 1, 0)
+    grads = [desc(torch.empty_like(t)) for t in (q, kv, v, mu)]
+    with pytest.raises(ValueError, match="'grad_v' must be given exactly when 'v' is"):
+        _C.hetero_attention_backward(desc(torch.ones_like(out)), desc(q), desc(kv), None, *base[3:], *[desc(t) for t in csc],
+                                     0.5, desc(out), desc(lse), None, *grads, 1, 0)
 
 
 def test_attention_non_contiguous_inputs():
@@ -249,6 +289,10 @@ def opcheck_cases():
                              *csc, 0.5)),
         (_hetero_attention_backward, (torch.randn_like(out), q.detach(), k.detach(), v.detach(), mu.detach(), *csr,
                                       *csc, 0.5, out.detach(), lse.detach(), saved.detach())),
+        (_hetero_attention, (q.detach().requires_grad_(), torch.stack([k, v], 1).detach().requires_grad_(), None,
+                             mu.detach().requires_grad_(), *csr, *csc, 0.5)),
+        (_hetero_attention_backward, (torch.randn_like(out), q.detach(), torch.stack([k, v], 1).detach(), None,
+                                      mu.detach(), *csr, *csc, 0.5, out.detach(), lse.detach(), saved.detach())),
         (_hetero_csr, (eis, [int(n) for n in np.cumsum([0] + num_src[:-1])], num_src, N)),
         (_csr_transpose, (csr[0], csr[1], k.shape[0])),
         (_segment_sum, (x.clone().requires_grad_(), PTR)),
@@ -258,7 +302,7 @@ def opcheck_cases():
     ]
 
 
-@pytest.mark.parametrize("case", range(8))
+@pytest.mark.parametrize("case", range(10))
 def test_opcheck(case, keep_saved):
     op, args = opcheck_cases()[case]
     torch.library.opcheck(op, args)

@@ -117,6 +117,8 @@ def test_hetero_attention_random(data):
     if not bool(valid.all()):
         col = col[: int(rowptr[-1])]
         rel_s = rel_s[: int(rowptr[-1])]
+    if data.draw(st.booleans()) and shape_bug is None:   # keys and values interleaved: k [M, 2, H, D], v=None
+        k, v = torch.stack([k, v], 1), None
     try:
         colptr, row, perm = ops.csr_transpose(rowptr, col, M)
         out = ops.hetero_attention(q, k, v, mu, rowptr, col, rel_s, colptr, row, perm)

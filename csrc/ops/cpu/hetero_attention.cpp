@@ -6,6 +6,9 @@
 // When the caller passes p.saved ([E, 2, H]), the forward also stores each entry's raw q . k and
 // its softmax weight alpha there, and pass A of the backward reads them instead of computing a
 // dot product and an exp again.
+// Rows of k and v (and of grad_k and grad_v) are p.kv_stride elements apart: H*D for separate
+// arrays, 2*H*D when keys and values share one [M, 2, H, D] buffer (each source row's key and
+// value then sit next to each other, and one GEMM per relation produces both).
 // Backward: pass A walks destination rows (grad_q rows are disjoint) and stores per-entry
 // alpha and dlogit [E, H] in transpose order; pass B walks the source-sorted transpose so each thread owns whole
 // rows of grad_k/grad_v: no atomics anywhere. grad_mu [R, H] is reduced from per-thread copies.
@@ -66,7 +69,7 @@ constexpr int64_t kAhead = 4;
 
 template <typename T, int DC>
 void forward_impl(const AttentionProblem<T>& p, T* out, T* lse, int threads) {
-  const int64_t H = p.H, HD = p.H * p.D;
+  const int64_t H = p.H, HD = p.H * p.D, KS = p.kv_stride;
   const Width<DC> w(p.D);
 #pragma omp parallel num_threads(threads)
   {
@@ -85,9 +88,11 @@ void forward_impl(const AttentionProblem<T>& p, T* out, T* lse, int threads) {
       const T* qi = p.q + i * HD;
       std::fill(mx.begin(), mx.end(), -std::numeric_limits<T>::infinity());
       for (int64_t x = 0; x < deg; ++x) {
-        if (x + kAhead < deg) prefetch_row(p.k + p.col[b + x + kAhead] * HD, HD);
+        // (past the row's end this requests the next row's first rows; with interleaved
+        // keys and values it requests each value along with its key)
+        if (b + x + kAhead < p.E) prefetch_row(p.k + p.col[b + x + kAhead] * KS, KS);
         const int64_t j = p.col[b + x];
-        const T* kj = p.k + j * HD;
+        const T* kj = p.k + j * KS;
         const T* m = p.mu + p.rel[b + x] * H;
         for (int64_t h = 0; h < H; ++h) {
           const T qk = dot(qi + h * w(), kj + h * w(), w);
@@ -99,8 +104,8 @@ void forward_impl(const AttentionProblem<T>& p, T* out, T* lse, int threads) {
       }
       std::fill(sum.begin(), sum.end(), T(0));
       for (int64_t x = 0; x < deg; ++x) {
-        if (x + kAhead < deg) prefetch_row(p.v + p.col[b + x + kAhead] * HD, HD);
-        const T* vj = p.v + p.col[b + x] * HD;
+        if (KS == HD && x + kAhead < deg) prefetch_row(p.v + p.col[b + x + kAhead] * KS, HD);
+        const T* vj = p.v + p.col[b + x] * KS;
         for (int64_t h = 0; h < H; ++h) {
           const T a = std::exp(logits[x * H + h] - mx[h]);
           logits[x * H + h] = a;
@@ -163,7 +168,7 @@ template <typename T, int DC>
 void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const int64_t* row, const int64_t* perm,
                    const T* grad_out, const T* out, const T* lse, T* grad_q, T* grad_k, T* grad_v, T* grad_mu,
                    int threads) {
-  const int64_t H = p.H, HD = p.H * p.D, R = p.R;
+  const int64_t H = p.H, HD = p.H * p.D, R = p.R, KS = p.kv_stride;
   const Width<DC> w(p.D);
   // Per-entry softmax weight and scaled logit gradient ([E, H] each), stored in the order of
   // the source-sorted transpose: pass A scatters them (stores are cheap), so pass B reads them
@@ -195,13 +200,13 @@ void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const in
       const T* oi = out + i * HD;
       for (int64_t h = 0; h < H; ++h) delta[h] = dot(gi + h * w(), oi + h * w(), w);
       for (int64_t x = b; x < e; ++x) {
-        if (x + kAhead < e) {
-          prefetch_row(p.k + p.col[x + kAhead] * HD, HD);
-          prefetch_row(p.v + p.col[x + kAhead] * HD, HD);
+        if (x + kAhead < p.E) {   // entries of the following rows too: rows are short
+          prefetch_row(p.k + p.col[x + kAhead] * KS, HD);
+          prefetch_row(p.v + p.col[x + kAhead] * KS, HD);
         }
         const int64_t j = p.col[x], r = p.rel[x], y = csc_pos[x];
-        const T* kj = p.k + j * HD;
-        const T* vj = p.v + j * HD;
+        const T* kj = p.k + j * KS;
+        const T* vj = p.v + j * KS;
         const T* kept = p.saved ? p.saved + x * 2 * H : nullptr;  // the forward's q . k and alpha
         for (int64_t h = 0; h < H; ++h) {
           const T ms = p.mu[r * H + h] * p.scale;
@@ -223,12 +228,12 @@ void backward_impl(const AttentionProblem<T>& p, const int64_t* colptr, const in
   // Pass B: source rows of the transpose; each thread owns whole rows of grad_k and grad_v.
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 64)
   for (int64_t j = 0; j < p.M; ++j) {
-    T* gk = grad_k + j * HD;
-    T* gv = grad_v + j * HD;
+    T* gk = grad_k + j * KS;
+    T* gv = grad_v + j * KS;
     std::fill(gk, gk + HD, T(0));
     std::fill(gv, gv + HD, T(0));
     for (int64_t y = colptr[j]; y < colptr[j + 1]; ++y) {
-      if (y + kAhead < colptr[j + 1]) {
+      if (y + kAhead < p.E) {   // across row ends too: a source row has few entries
         prefetch_row(p.q + row[y + kAhead] * HD, HD);
         prefetch_row(grad_out + row[y + kAhead] * HD, HD);
       }
