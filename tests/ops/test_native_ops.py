@@ -190,21 +190,28 @@ def test_attention_gradcheck_float64(keep_saved):
     assert torch.autograd.gradcheck(lambda *a: ops.hetero_attention(*a, *csr, *csc), args)
 
 
-def test_attention_under_torch_compile_uses_the_registered_op():
+@pytest.mark.parametrize("interleaved", [False, True], ids=["separate", "interleaved"])
+def test_attention_under_torch_compile_uses_the_registered_op(interleaved):
     """Eager calls take a plain autograd.Function; traced calls must go through the custom op
-    (fake impl + registered autograd) and give the same values and gradients."""
+    (fake impl + registered autograd) and give the same values and gradients (also with keys
+    and values interleaved, v=None, as HGTConv calls it)."""
     q, k, v, mu, csr, csc = attention_problem(torch.float64, 2, 4)
-    args = [t.requires_grad_(True) for t in (q, k, v, mu)]
+    if interleaved:
+        args = [t.requires_grad_(True) for t in (q, torch.stack([k, v], 1), mu)]
+        call = lambda a, b, c: ops.hetero_attention(a, b, None, c, *csr, *csc)   # noqa: E731
+    else:
+        args = [t.requires_grad_(True) for t in (q, k, v, mu)]
+        call = lambda *a: ops.hetero_attention(*a, *csr, *csc)   # noqa: E731
     seen = []
 
     def backend(gm, example_inputs):   # record the traced graph's calls, then run it eagerly
         seen.extend(str(n.target) for n in gm.graph.nodes if n.op == "call_function")
         return gm.forward
 
-    compiled = torch.compile(lambda *a: ops.hetero_attention(*a, *csr, *csc), backend=backend, fullgraph=True)
+    compiled = torch.compile(call, backend=backend, fullgraph=True)
     got = compiled(*args)
     assert any("pygad.hetero_attention" in t for t in seen), seen
-    want = ops.hetero_attention(*args, *csr, *csc)
+    want = call(*args)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
     for a, b in zip(torch.autograd.grad(got.square().sum(), args), torch.autograd.grad(want.square().sum(), args)):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
