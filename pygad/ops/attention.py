@@ -52,8 +52,9 @@ def _backward_kernel(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm,
 
 
 @torch.library.custom_op("pygad::hetero_attention", mutates_args=())
-def _hetero_attention(q: Tensor, k: Tensor, v: Optional[Tensor], mu: Tensor, rowptr: Tensor, col: Tensor, rel: Tensor,
-                      colptr: Tensor, row: Tensor, perm: Tensor, scale: float) -> tuple[Tensor, Tensor, Tensor]:
+def _hetero_attention(q: Tensor, k: Tensor, v: Optional[Tensor], mu: Tensor, rowptr: Tensor, col: Tensor,
+                      rel: Tensor, colptr: Tensor, row: Tensor, perm: Tensor,
+                      scale: float) -> tuple[Tensor, Tensor, Tensor]:
     """``(out, lse, saved)``; ``saved`` is [E, 2, H] (q . k and alpha per entry) where the CPU kernel
     kept them for the backward, else [0, 2, H]."""
     return _forward_kernel(q, k, v, mu, rowptr, col, rel, scale)
@@ -67,9 +68,9 @@ def _(q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale):
 
 @torch.library.custom_op("pygad::hetero_attention_backward", mutates_args=())
 def _hetero_attention_backward(grad_out: Tensor, q: Tensor, k: Tensor, v: Optional[Tensor], mu: Tensor,
-                               rowptr: Tensor,
-                               col: Tensor, rel: Tensor, colptr: Tensor, row: Tensor, perm: Tensor, scale: float,
-                               out: Tensor, lse: Tensor, saved: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                               rowptr: Tensor, col: Tensor, rel: Tensor, colptr: Tensor, row: Tensor, perm: Tensor,
+                               scale: float, out: Tensor, lse: Tensor,
+                               saved: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return _backward_kernel(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale, out, lse, saved)
 
 

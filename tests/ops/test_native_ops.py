@@ -270,8 +270,8 @@ def test_attention_bad_input():
                                     desc(lse), None, 1, 0)
     grads = [desc(torch.empty_like(t)) for t in (q, kv, v, mu)]
     with pytest.raises(ValueError, match="'grad_v' must be given exactly when 'v' is"):
-        _C.hetero_attention_backward(desc(torch.ones_like(out)), desc(q), desc(kv), None, *base[3:], *[desc(t) for t in csc],
-                                     0.5, desc(out), desc(lse), None, *grads, 1, 0)
+        _C.hetero_attention_backward(desc(torch.ones_like(out)), desc(q), desc(kv), None, *base[3:],
+                                     *[desc(t) for t in csc], 0.5, desc(out), desc(lse), None, *grads, 1, 0)
 
 
 def test_attention_non_contiguous_inputs():
