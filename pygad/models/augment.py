@@ -132,6 +132,13 @@ def append_nodes(graph: HeteroGraph, train_mask, syn: SyntheticNodes) -> tuple:
     return g, np.r_[tr, np.ones(n_new, bool)]
 
 
+def _inbound_mask(e: np.ndarray, et: tuple, t: str, n0: int) -> np.ndarray:
+    """Which edges of relation ``et`` end in a synthetic node (``>= n0`` of type ``t``): the only
+    ones ``inbound_only`` keeps, so real nodes' neighbourhoods (and the features of
+    validation/test nodes) stay exactly as they were."""
+    return e[1] >= n0 if et[2] == t else np.zeros(e.shape[1], bool)
+
+
 def _copy_edges(graph: HeteroGraph, t: str, sources: np.ndarray, n0: int) -> tuple:
     """Edges of real nodes ``sources`` of type ``t`` re-attached to new nodes ``n0 + i``.
 
@@ -568,7 +575,7 @@ class LatentDiffusionAugmenter(_Augmenter):
         edges, times, attrs = _copy_edges(g, t, src, n0)
         if self.inbound_only:
             for et in list(edges):
-                keep = edges[et][1] >= n0 if et[2] == t else np.zeros(edges[et].shape[1], bool)
+                keep = _inbound_mask(edges[et], et, t, n0)
                 if not keep.any():
                     edges.pop(et), times.pop(et, None), attrs.pop(et, None)
                     continue
@@ -654,9 +661,7 @@ class LatentDiffusionAugmenter(_Augmenter):
                 continue
             e = np.concatenate(parts, 1)
             if self.inbound_only:
-                # messages flow only into synthetic nodes: real nodes' neighbourhoods (and so the
-                # features of validation/test nodes) stay exactly as they were
-                e = e[:, e[1] >= n0] if et[2] == t else e[:, :0]
+                e = e[:, _inbound_mask(e, et, t, n0)]
                 if e.shape[1] == 0:
                     continue
             elif sym:
