@@ -28,6 +28,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--diffusion-epochs", type=int, default=None,
                    help="latent diffusion training epochs (diffusion; default: the augmenter's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (diffusion)")
+    p.add_argument("--decoded-edges", action="store_true",
+                   help="edges to real nodes chosen by the structure decoder and features decoded from the "
+                        "latent alone, instead of anchoring each synthetic node on the latent-nearest training "
+                        "anomaly (its edges, its features moved by the decoder) (diffusion/vae)")
     p.add_argument("--save-model", default=None, metavar="DIR",
                    help="also save the fitted model (config.json + weights.pt) to DIR (diffusion/vae)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
@@ -45,7 +49,7 @@ def add_parser(subparsers) -> None:
     d.add_argument("--detector", default="trees", choices=("trees", "gnn", "feature"),
                    help="detector trained on each (augmented) graph (default: trees)")
     d.add_argument("--ablations", action="store_true",
-                   help="also run the ablations no_hetero, no_cond, no_attach (slower)")
+                   help="also run the ablations no_hetero, no_cond, no_attach, decoded_edges (slower)")
     d.add_argument("--out-dir", default="pygad_demo_out", metavar="DIR",
                    help="where the plots and results.json go (default: ./pygad_demo_out)")
     d.add_argument("--vae-epochs", type=int, default=None, help="VAE epochs (default: the augmenter's)")
@@ -119,6 +123,8 @@ def run_augment(args) -> int:
                 kw["diffusion_epochs"] = args.diffusion_epochs
             if args.guidance is not None:
                 kw["guidance"] = args.guidance
+            if args.decoded_edges:
+                kw["template_edges"] = kw["anchor_features"] = False
         if args.n is not None:
             kw["n_synthetic"] = args.n
         aug = make_augmenter(args.method, random_state=args.seed, **kw)

@@ -8,7 +8,9 @@ method (first seed) and a 2-D PCA projection of real versus synthetic latents.
 
 Method names: ``none``, ``oversample``, ``smote``, ``mixup``, ``vae`` (the VAE alone: latents
 from training anomalies' posteriors), ``diffusion`` (the full model) and the ablations
-``no_hetero``, ``no_cond``, ``no_attach``. ``vae``, ``diffusion`` and ``no_attach`` share one
+``no_hetero``, ``no_cond``, ``no_attach``, ``decoded_edges`` (edges to real nodes chosen by the
+structure decoder instead of copied from the latent-nearest training anomaly, features decoded
+from the latent alone). ``vae``, ``diffusion``, ``no_attach`` and ``decoded_edges`` share one
 fitted model per seed (they differ only in how they sample), so their differences isolate
 the sampling step; ``no_hetero`` and ``no_cond`` refit.
 """
@@ -22,7 +24,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 METHODS = ("none", "oversample", "smote", "mixup", "vae", "diffusion")
-ABLATIONS = ("no_hetero", "no_cond", "no_attach")
+ABLATIONS = ("no_hetero", "no_cond", "no_attach", "decoded_edges")
 METRICS = ("auc", "ap", "rec_at_k")
 LABELS = {"auc": "AUC", "ap": "AP", "rec_at_k": "Rec@k"}
 
@@ -77,7 +79,7 @@ def compare(graph, methods: Sequence[str] = METHODS, seeds: int = 3, detector: s
         bar = None
     for seed in range(int(first_seed), int(first_seed) + int(seeds)):
         tr, va, te, how = get_split(graph, tgt, seed, split)
-        shared = None  # the fitted diffusion augmenter of this seed (vae / diffusion / no_attach)
+        shared = None  # the fitted diffusion augmenter of this seed (vae / diffusion / no_attach / decoded_edges)
         for m in methods:
             t0 = time.perf_counter()
             syn_z = None
@@ -86,7 +88,7 @@ def compare(graph, methods: Sequence[str] = METHODS, seeds: int = 3, detector: s
             elif m in ("oversample", "smote", "mixup"):
                 g_fit, tr_fit = make_augmenter(m, random_state=seed, **bkw).augment(graph, tr)
             else:
-                if m in ("vae", "diffusion", "no_attach"):
+                if m in ("vae", "diffusion", "no_attach", "decoded_edges"):
                     if shared is None:
                         shared = make_augmenter("diffusion", random_state=seed, verbose=verbose, **akw).fit(graph, tr)
                     aug = shared
@@ -94,12 +96,14 @@ def compare(graph, methods: Sequence[str] = METHODS, seeds: int = 3, detector: s
                     kw = dict(akw)
                     kw["hetero" if m == "no_hetero" else "conditional"] = False
                     aug = make_augmenter("diffusion", random_state=seed, verbose=verbose, **kw).fit(graph, tr)
-                attach = aug.attach
+                saved = aug.attach, aug.template_edges, aug.anchor_features
                 aug.attach = m != "no_attach"
+                if m == "decoded_edges":
+                    aug.template_edges = aug.anchor_features = False
                 try:
                     syn = aug.sample(aug.default_count(), label=1, use_diffusion=m != "vae")
                 finally:
-                    aug.attach = attach
+                    aug.attach, aug.template_edges, aug.anchor_features = saved
                 syn_z = syn.z
                 g_fit, tr_fit = append_nodes(aug.graph_, aug.train_mask_, syn)
             va_fit = va
@@ -112,7 +116,7 @@ def compare(graph, methods: Sequence[str] = METHODS, seeds: int = 3, detector: s
             r = {"seed": seed, **metrics(y[te], s[te]), "n_synthetic": int(n_new - n0),
                  "seconds": time.perf_counter() - t0}
             runs[m].append(r)
-            _log(f"  seed {seed} {m:<11}" + "  ".join(f"{LABELS[k]} {r[k]:.4f}" for k in METRICS)
+            _log(f"  seed {seed} {m:<14}" + "  ".join(f"{LABELS[k]} {r[k]:.4f}" for k in METRICS)
                  + f"  (+{r['n_synthetic']} nodes, {r['seconds']:.1f}s)", log if verbose else None)
             if seed == first_seed and keep_scores:
                 scores_out[m] = (y[te].copy(), s[te].copy())
@@ -140,13 +144,13 @@ def format_comparison(result: dict) -> str:
     methods = list(result["mean"])
     best = {k: max(result["mean"][m][k] for m in methods) for k in METRICS}
     lines = [f"{c['data']}: detector={c['detector']} seeds={c['seeds']} split={c['split']}",
-             f"{'augmentation':<13}" + "".join(f"{LABELS[k]:>18}" for k in METRICS)]
+             f"{'augmentation':<14}" + "".join(f"{LABELS[k]:>18}" for k in METRICS)]
     for m in methods:
         cells = []
         for k in METRICS:
             mu, sd = result["mean"][m][k], result["std"][m][k]
             cells.append(f"{mu:.4f} ± {sd:.4f}{'*' if mu == best[k] else ' '}".rjust(18))
-        lines.append(f"{m:<13}" + "".join(cells))
+        lines.append(f"{m:<14}" + "".join(cells))
     lines.append("(* best mean per metric; metrics on the real test nodes only)")
     return "\n".join(lines)
 

@@ -1,6 +1,8 @@
 """``pygad augment`` and ``pygad demo``: archives that load back, the comparison engine, plots."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -47,6 +49,18 @@ def test_augment_cli_diffusion_and_saved_model(tmp_path):
     g = load_npz(out)
     assert g.num_nodes["node"] == load().num_nodes["node"] + 5
     assert (tmp_path / "model" / "config.json").is_file() and (tmp_path / "model" / "weights.pt").is_file()
+    params = json.loads((tmp_path / "model" / "config.json").read_text())["params"]
+    assert params["template_edges"] and params["anchor_features"]
+
+
+def test_augment_cli_decoded_edges(tmp_path):
+    rc = main(["augment", "--data", "books", "--method", "diffusion", "--epochs", "2", "--diffusion-epochs", "2",
+               "--n", "5", "--decoded-edges", "--out", str(tmp_path / "aug.npz"), "--save-model",
+               str(tmp_path / "model"), "--quiet"])
+    assert rc == 0
+    params = json.loads((tmp_path / "model" / "config.json").read_text())["params"]
+    assert not params["template_edges"] and not params["anchor_features"]
+    assert load_npz(tmp_path / "aug.npz").num_nodes["node"] == load().num_nodes["node"] + 5
 
 
 def test_augment_cli_errors(tmp_path, capsys):
@@ -67,9 +81,10 @@ def _toy(seed=0, n=150):
 def test_compare_table_and_plots(tmp_path):
     from pygad.demo import compare, format_comparison, save_plots
 
-    res = compare(_toy(), ["none", "oversample", "vae", "diffusion", "no_attach"], seeds=1, detector="feature",
-                  augmenter_kwargs=TINY, verbose=False)
-    assert set(res["mean"]) == {"none", "oversample", "vae", "diffusion", "no_attach"}
+    methods = ["none", "oversample", "vae", "diffusion", "no_attach", "decoded_edges"]
+    res = compare(_toy(), methods, seeds=1, detector="feature", augmenter_kwargs=TINY, verbose=False)
+    assert set(res["mean"]) == set(methods)
+    assert res["runs"]["decoded_edges"][0]["n_synthetic"] == res["runs"]["diffusion"][0]["n_synthetic"]
     assert res["runs"]["none"][0]["n_synthetic"] == 0 and res["runs"]["diffusion"][0]["n_synthetic"] > 0
     table = format_comparison(res)
     assert "diffusion" in table and "AUC" in table

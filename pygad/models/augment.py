@@ -19,14 +19,19 @@ Augmenters:
 * :class:`LatentDiffusionAugmenter`: a :class:`~pygad.models.vae.GraphVAE` (HGT encoder,
   label-conditioned decoders for features, structure per relation, timestamps, degrees and
   node type) + :class:`~pygad.models.LatentDiffusion` on the encoder means of the training
-  nodes, sampled for label 1 with classifier-free guidance. New nodes are attached to real
-  nodes picked by the structure decoder (shortlist by its bilinear term, rescoring by the
-  full pair scorer, Gumbel-top-k sampling of ``k`` neighbours, ``k`` from the degree decoder).
+  nodes, sampled for label 1 (classifier-free guidance scale ``guidance``, default 1: the
+  conditional model as trained). By default each sampled latent is *anchored* on the training
+  anomaly whose encoder mean is nearest: the new node gets that anomaly's edges (with times
+  and attributes, ``template_edges``) and its exact features moved by the decoder's change
+  between the two latents (``anchor_features``). With ``template_edges=False`` the new node is
+  attached to real nodes picked by the structure decoder instead (shortlist by its bilinear
+  term, rescoring by the full pair scorer, Gumbel-top-k sampling of ``k`` neighbours, ``k``
+  from the degree decoder); with ``anchor_features=False`` its features are the decoded mean.
+  (Both defaults and ``guidance=1`` were chosen on validation seeds; README, Quality.)
   Ablations: ``diffusion=False`` (latents drawn from the VAE posteriors of training
   anomalies), ``hetero=False`` (one merged node/edge type in the encoder), ``conditional=False``
   (no labels anywhere; unconditional sampling), ``attach=False`` (synthetic nodes linked only
-  among themselves, a disjoint union as in GODM). Sampling option ``template_edges``: copy the
-  edges of the latent-nearest training anomaly instead of decoding them (features still decoded).
+  among themselves, a disjoint union as in GODM).
 * :class:`RandomOversampler`: duplicates of random training anomalies, with their edges.
 * :class:`SMOTEAugmenter`: feature interpolation between a training anomaly and one of its
   ``k`` nearest anomalous neighbours (standardised feature space), edges of the source.
@@ -329,13 +334,14 @@ class LatentDiffusionAugmenter(_Augmenter):
         vae_epochs, vae_lr: VAE training; batch_size, fanouts: mini-batch neighbour sampling
             for large graphs (None: full batch).
         diffusion_hidden, diffusion_layers, diffusion_epochs: the latent denoiser and its training.
-        guidance: classifier-free guidance scale for label-1 sampling.
+        guidance: classifier-free guidance scale for label-1 sampling (1: the conditional
+            model; > 1 pushes further from the unconditional one, which validated worse).
         steps: Heun sampler steps.
         diffusion, hetero, conditional, attach: ablation switches (module docstring).
         shortlist: candidate neighbours per synthetic node rescored by the full pair scorer.
         feature_noise: the decoder gives the mean features of a latent; add Gaussian noise with
             ``feature_noise`` x the per-feature std of its residual on the training anomalies
-            (0 = the decoded means, as before).
+            (0: none).
         select: draw ``select`` x n anomaly latents and keep the n that lie most clearly in the
             anomalous region of the real training latents (class-balanced k-NN distance ratio);
             1 = no filtering.
@@ -343,10 +349,14 @@ class LatentDiffusionAugmenter(_Augmenter):
             give few batches per epoch); 0 = ``diffusion_epochs`` only.
         inbound_only: add only edges *into* synthetic nodes (real -> synthetic), so no real
             node's neighbourhood changes (a symmetric relation is then no longer symmetric).
-        template_edges: instead of the structure decoder, give each synthetic node the edges
-            (with times and attributes) of the training node of its class whose encoder mean
-            is nearest to its latent; features still come from the feature decoder. Needs
-            ``attach``; ``inbound_only`` keeps only the copied edges into the new node.
+        template_edges: give each synthetic node the edges (with times and attributes) of the
+            training node of its class whose encoder mean is nearest to its latent (default);
+            False: edges to real nodes chosen by the structure decoder. Needs ``attach``;
+            ``inbound_only`` keeps only the copied edges into the new node.
+        anchor_features: features of that same nearest training node (its exact values) plus
+            the decoder's change from its encoder mean to the sampled latent,
+            ``x = x_a + D(z) - D(mu_a)`` (standardised space; default), instead of ``D(z)``
+            alone: the decoder moves a real node instead of drawing its smoothed mean.
         target: labelled node type (default: the graph's).
         device: torch device.
         random_state: seed.
@@ -364,10 +374,10 @@ class LatentDiffusionAugmenter(_Augmenter):
                  hidden_channels: int = 64, num_layers: int = 2, heads: int = 4, decoder_hidden: int = 64,
                  beta: float = 0.01, vae_epochs: int = 100, vae_lr: float = 5e-3, batch_size: Optional[int] = None,
                  fanouts=(10, 5), diffusion_hidden: int = 256, diffusion_layers: int = 3,
-                 diffusion_epochs: int = 150, guidance: float = 2.0, steps: int = 24, diffusion: bool = True,
+                 diffusion_epochs: int = 150, guidance: float = 1.0, steps: int = 24, diffusion: bool = True,
                  hetero: bool = True, conditional: bool = True, attach: bool = True, shortlist: int = 64,
                  feature_noise: float = 0.0, select: float = 1.0, diffusion_min_steps: int = 0,
-                 inbound_only: bool = False, template_edges: bool = False,
+                 inbound_only: bool = False, template_edges: bool = True, anchor_features: bool = True,
                  target: Optional[str] = None, device: str = "cpu", random_state: Optional[int] = None,
                  verbose: bool = False, distributed: bool = False):
         self.n_synthetic, self.ratio = n_synthetic, ratio
@@ -379,7 +389,7 @@ class LatentDiffusionAugmenter(_Augmenter):
         self.diffusion, self.hetero, self.conditional, self.attach = diffusion, hetero, conditional, attach
         self.shortlist, self.target, self.device = shortlist, target, device
         self.feature_noise, self.select, self.diffusion_min_steps = feature_noise, select, diffusion_min_steps
-        self.inbound_only, self.template_edges = inbound_only, template_edges
+        self.inbound_only, self.template_edges, self.anchor_features = inbound_only, template_edges, anchor_features
         self.random_state, self.verbose = random_state, verbose
         self.distributed = distributed
 
@@ -545,6 +555,12 @@ class LatentDiffusionAugmenter(_Augmenter):
             z = self._select_realistic(z, n) if sel > 1 else z[:n]
             lab_t = torch.full((n,), int(label) if self.conditional else 2, dtype=torch.long, device=z.device)
             xs = vae.decode_features(t, z, lab_t)
+            anchors = self._anchors(z, int(label)) if self.anchor_features or self.template_edges else None
+            if self.anchor_features:
+                # a real node's exact features, moved by the decoder's change from its latent to z
+                a = torch.from_numpy(anchors).to(z.device)
+                xa = vae.standardise(t, g.x[t][anchors])
+                xs = xa + xs - vae.decode_features(t, self.z_real_[t][a], lab_t)
             if self.feature_noise > 0 and getattr(self, "residual_std_", None) is not None:
                 gen = torch.Generator(device=xs.device)
                 gen.manual_seed(0 if seed is None else int(seed) + 3)
@@ -553,25 +569,31 @@ class LatentDiffusionAugmenter(_Augmenter):
             x = vae.unstandardise(t, xs).cpu().numpy().astype(np.float32)
             attrs = {}
             if self.template_edges and self.attach:
-                edges, times, attrs = self._template_edges(z, int(label))
+                edges, times, attrs = self._template_edges(anchors)
             else:
                 deg = vae.decode_degree(t, z, lab_t).cpu().numpy()
                 edges, times = self._attach(z, lab_t, deg, seed)
         return SyntheticNodes(t, g.num_nodes[t], x, np.full(n, t, dtype=object), int(label), edges, times, attrs,
                               z.cpu().numpy())
 
-    def _template_edges(self, z, label: int) -> tuple:
-        """Edges copied from the latent-nearest training node of class ``label`` (``template_edges``)."""
+    def _anchors(self, z, label: int) -> np.ndarray:
+        """For each latent in ``z``, the training node of class ``label`` (any training node when
+        unconditional) whose encoder mean is nearest: the real node ``template_edges`` and
+        ``anchor_features`` start from."""
         import torch
 
         t, g = self.target_, self.graph_
-        n0 = g.num_nodes[t]
         pool = np.flatnonzero(self.train_mask_ & (g.y[t] == label)) if self.conditional else \
             np.flatnonzero(self.train_mask_)
         if pool.size == 0:
-            raise ValueError(f"no training nodes of class {label} to take template edges from")
+            raise ValueError(f"no training nodes of class {label} to anchor synthetic nodes on")
         zp = self.z_real_[t][torch.from_numpy(pool).to(z.device)]
-        src = pool[torch.cdist(z, zp).argmin(1).cpu().numpy()]
+        return pool[torch.cdist(z, zp).argmin(1).cpu().numpy()]
+
+    def _template_edges(self, src: np.ndarray) -> tuple:
+        """Edges copied from the anchor nodes ``src`` (``template_edges``)."""
+        t, g = self.target_, self.graph_
+        n0 = g.num_nodes[t]
         edges, times, attrs = _copy_edges(g, t, src, n0)
         if self.inbound_only:
             for et in list(edges):

@@ -93,9 +93,11 @@ def test_smote_interpolates_between_anomalies(graph, split):
     assert ((syn.x >= lo - 1e-5) & (syn.x <= hi + 1e-5)).all()
 
 
-def test_diffusion_augmenter_end_to_end(graph, split):
+@pytest.mark.parametrize("template_edges", [True, False], ids=["template-edges", "decoded-edges"])
+def test_diffusion_augmenter_end_to_end(graph, split, template_edges):
     tr, va, te = split
-    aug = LatentDiffusionAugmenter(random_state=0, **TINY)
+    aug = LatentDiffusionAugmenter(random_state=0, template_edges=template_edges, anchor_features=template_edges,
+                                   **TINY)
     g2, tr2 = aug.augment(graph, tr)
     n_new = int((graph.y["node"][tr] == 1).sum())
     _check_augmented(graph, tr, g2, tr2, n_new)
@@ -131,11 +133,12 @@ def test_ablation_switches(graph, split, switch):
         assert (new >= n0).all()
 
 
-def test_temporal_heterogeneous_graph():
+@pytest.mark.parametrize("template_edges", [True, False], ids=["template-edges", "decoded-edges"])
+def test_temporal_heterogeneous_graph(template_edges):
     g = temporal_hetero_graph()
     tr = np.zeros(60, bool)
     tr[:40] = True
-    aug = LatentDiffusionAugmenter(random_state=0, **TINY)
+    aug = LatentDiffusionAugmenter(random_state=0, template_edges=template_edges, **TINY)
     g2, tr2 = aug.augment(g, tr)
     _check_augmented(g, tr, g2, tr2, int((g.y["user"][tr] == 1).sum()))
     assert g2.num_nodes["product"] == g.num_nodes["product"]

@@ -2,6 +2,8 @@
 decoder-residual feature noise, the minimum number of denoiser updates, and their validation."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 import torch
@@ -23,14 +25,29 @@ def fitted(graph):
     return LatentDiffusionAugmenter(random_state=0, **TINY).fit(graph, tr), tr
 
 
+@contextmanager
+def options(aug, **kw):
+    """Sampling options set on the shared fitted augmenter for one block, then restored."""
+    old = {k: getattr(aug, k) for k in kw}
+    for k, v in kw.items():
+        setattr(aug, k, v)
+    try:
+        yield aug
+    finally:
+        for k, v in old.items():
+            setattr(aug, k, v)
+
+
+def test_defaults_copy_template_edges_onto_anchored_features(fitted):
+    aug, _ = fitted
+    assert aug.template_edges and aug.anchor_features and aug.guidance == 1.0
+
+
 def test_inbound_only_leaves_real_neighbourhoods_unchanged(graph, fitted):
     aug, tr = fitted
     n0 = graph.num_nodes["node"]
-    aug.inbound_only = True
-    try:
+    with options(aug, inbound_only=True):
         syn = aug.sample(12, seed=5)
-    finally:
-        aug.inbound_only = False
     et = graph.edge_types[0]
     e = syn.edges[et]
     assert e.shape[1] > 0 and (e[1] >= n0).all() and (e[0] < n0).any()
@@ -114,13 +131,10 @@ def test_template_edges_copy_the_latent_nearest_training_anomaly(graph, fitted):
     aug, tr = fitted
     n0 = graph.num_nodes["node"]
     et = graph.edge_types[0]
-    aug.template_edges = True
-    try:
+    with options(aug, template_edges=True):
         syn = aug.sample(10, seed=6)
-        aug.inbound_only = True
-        syn_in = aug.sample(10, seed=6)
-    finally:
-        aug.template_edges = aug.inbound_only = False
+        with options(aug, inbound_only=True):
+            syn_in = aug.sample(10, seed=6)
     pool = np.flatnonzero(tr & (graph.y["node"] == 1))
     zp = aug.z_real_["node"].numpy()[pool]
     near = pool[np.argmin(((syn.z[:, None, :] - zp[None]) ** 2).sum(-1), 1)]
@@ -138,3 +152,27 @@ def test_template_edges_copy_the_latent_nearest_training_anomaly(graph, fitted):
     g2, _ = append_nodes(graph, tr, syn_in)
     np.testing.assert_array_equal(neighbor_features(g2, "node", hops=2)[0][:n0],
                                   neighbor_features(graph, "node", hops=2)[0])
+
+
+def test_anchor_features_move_the_nearest_training_anomaly_by_the_decoder_change(graph, fitted):
+    aug, tr = fitted
+    syn = aug.sample(10, seed=6)
+    with options(aug, anchor_features=False):
+        plain = aug.sample(10, seed=6)
+    np.testing.assert_allclose(syn.z, plain.z)  # same latents, only the features differ
+    pool = np.flatnonzero(tr & (graph.y["node"] == 1))
+    zp = aug.z_real_["node"].numpy()[pool]
+    near = pool[np.argmin(((syn.z[:, None, :] - zp[None]) ** 2).sum(-1), 1)]
+    vae = aug.vae_
+    lab = torch.ones(10, dtype=torch.long)
+    with torch.no_grad():
+        shift = (vae.decode_features("node", torch.from_numpy(syn.z), lab)
+                 - vae.decode_features("node", aug.z_real_["node"][torch.from_numpy(near)], lab))
+        want = vae.unstandardise("node", vae.standardise("node", graph.x["node"][near]) + shift).numpy()
+    np.testing.assert_allclose(syn.x, want, rtol=1e-5, atol=1e-5)
+    # latents equal to training anomalies' means give back those anomalies' exact features
+    z_a = aug.z_real_["node"][torch.from_numpy(pool[:3])]
+    with options(aug, sample_latents=lambda n, *a, **k: z_a[:n]):
+        exact = aug.sample(3, seed=6)
+    np.testing.assert_allclose(exact.x, graph.x["node"][pool[:3]], rtol=1e-5, atol=1e-5)
+    assert np.abs(syn.x - plain.x).max() > 1e-3
