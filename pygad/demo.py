@@ -25,6 +25,8 @@ import numpy as np
 
 METHODS = ("none", "oversample", "smote", "mixup", "vae", "diffusion")
 ABLATIONS = ("no_hetero", "no_cond", "no_attach", "decoded_edges")
+# methods that only sample differently from one fitted diffusion augmenter per seed
+_SHARED_FIT = ("vae", "diffusion", "no_attach", "decoded_edges")
 METRICS = ("auc", "ap", "rec_at_k")
 LABELS = {"auc": "AUC", "ap": "AP", "rec_at_k": "Rec@k"}
 
@@ -79,7 +81,7 @@ def compare(graph, methods: Sequence[str] = METHODS, seeds: int = 3, detector: s
         bar = None
     for seed in range(int(first_seed), int(first_seed) + int(seeds)):
         tr, va, te, how = get_split(graph, tgt, seed, split)
-        shared = None  # the fitted diffusion augmenter of this seed (vae / diffusion / no_attach / decoded_edges)
+        shared = None  # the fitted diffusion augmenter of this seed (_SHARED_FIT)
         for m in methods:
             t0 = time.perf_counter()
             syn_z = None
@@ -88,7 +90,7 @@ def compare(graph, methods: Sequence[str] = METHODS, seeds: int = 3, detector: s
             elif m in ("oversample", "smote", "mixup"):
                 g_fit, tr_fit = make_augmenter(m, random_state=seed, **bkw).augment(graph, tr)
             else:
-                if m in ("vae", "diffusion", "no_attach", "decoded_edges"):
+                if m in _SHARED_FIT:
                     if shared is None:
                         shared = make_augmenter("diffusion", random_state=seed, verbose=verbose, **akw).fit(graph, tr)
                     aug = shared

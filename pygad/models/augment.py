@@ -555,7 +555,8 @@ class LatentDiffusionAugmenter(_Augmenter):
             z = self._select_realistic(z, n) if sel > 1 else z[:n]
             lab_t = torch.full((n,), int(label) if self.conditional else 2, dtype=torch.long, device=z.device)
             xs = vae.decode_features(t, z, lab_t)
-            anchors = self._anchors(z, int(label)) if self.anchor_features or self.template_edges else None
+            copy_edges = self.template_edges and self.attach
+            anchors = self._anchors(z, int(label)) if self.anchor_features or copy_edges else None
             if self.anchor_features:
                 # a real node's exact features, moved by the decoder's change from its latent to z
                 a = torch.from_numpy(anchors).to(z.device)
@@ -568,7 +569,7 @@ class LatentDiffusionAugmenter(_Augmenter):
                                                                                device=xs.device)
             x = vae.unstandardise(t, xs).cpu().numpy().astype(np.float32)
             attrs = {}
-            if self.template_edges and self.attach:
+            if copy_edges:
                 edges, times, attrs = self._template_edges(anchors)
             else:
                 deg = vae.decode_degree(t, z, lab_t).cpu().numpy()
