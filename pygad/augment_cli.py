@@ -21,7 +21,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="output .npz archive")
     p.add_argument("--method", default="diffusion", choices=AUGMENT_CHOICES, help="augmenter (default: diffusion)")
     p.add_argument("--n", type=int, default=None, metavar="N",
-                   help="number of synthetic nodes (default: as many as the training anomalies)")
+                   help="number of synthetic nodes (default: --ratio x the training anomalies)")
+    p.add_argument("--ratio", type=float, default=None, metavar="R",
+                   help="synthetic nodes per training anomaly when --n is not given (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the augmenter (default: 0)")
     p.add_argument("--split", type=int, default=None, metavar="K", help="stored split to use (default: the first)")
     p.add_argument("--epochs", type=int, default=None, help="VAE epochs (diffusion/vae; default: the augmenter's)")
@@ -52,6 +54,9 @@ def add_parser(subparsers) -> None:
                    help="also run the ablations no_hetero, no_cond, no_attach, decoded_edges (slower)")
     d.add_argument("--out-dir", default="pygad_demo_out", metavar="DIR",
                    help="where the plots and results.json go (default: ./pygad_demo_out)")
+    d.add_argument("--ratio", type=float, default=None, metavar="R",
+                   help="synthetic anomalies per training anomaly, for every augmenter alike (diffusion and the "
+                        "baselines; default: 1)")
     d.add_argument("--vae-epochs", type=int, default=None, help="VAE epochs (default: the augmenter's)")
     d.add_argument("--threads", type=int, default=None, help="torch threads (default: the environment's)")
     d.add_argument("--quiet", action="store_true", help="no progress bars or per-seed lines")
@@ -125,8 +130,12 @@ def run_augment(args) -> int:
                 kw["guidance"] = args.guidance
             if args.decoded_edges:
                 kw["template_edges"] = kw["anchor_features"] = False
+        if args.n is not None and args.ratio is not None:
+            raise ValueError("give --n or --ratio, not both")
         if args.n is not None:
             kw["n_synthetic"] = args.n
+        if args.ratio is not None:
+            kw["ratio"] = args.ratio
         aug = make_augmenter(args.method, random_state=args.seed, **kw)
         g2, tr2 = aug.augment(graph, tr)
         n_new = g2.num_nodes[tgt] - graph.num_nodes[tgt]
@@ -156,11 +165,17 @@ def run_demo(args) -> int:
         torch.set_num_threads(max(1, args.threads))
     from .demo import ABLATIONS, METHODS, run_demo as _run
 
+    if args.ratio is not None and not args.ratio > 0:
+        print(f"pygad demo: error: --ratio must be > 0, got {args.ratio}", file=sys.stderr)
+        return 2
     methods = METHODS + (ABLATIONS if args.ablations else ())
     akw = {} if args.vae_epochs is None else {"vae_epochs": args.vae_epochs}
+    bkw = {}
+    if args.ratio is not None:
+        akw["ratio"] = bkw["ratio"] = args.ratio
     try:
         _run(args.data, seeds=args.seeds, detector=args.detector, out_dir=args.out_dir, methods=methods,
-             augmenter_kwargs=akw, verbose=not args.quiet)
+             augmenter_kwargs=akw, baseline_kwargs=bkw, verbose=not args.quiet)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         print(f"pygad demo: error: {exc}", file=sys.stderr)
         return 1

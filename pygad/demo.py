@@ -208,7 +208,7 @@ def save_plots(result: dict, out_dir) -> list:
 
 def run_demo(data: Optional[str] = None, seeds: int = 3, detector: str = "trees", out_dir="pygad_demo_out",
              methods: Sequence[str] = METHODS, augmenter_kwargs: Optional[dict] = None, verbose: bool = True,
-             out=sys.stdout) -> dict:
+             out=sys.stdout, baseline_kwargs: Optional[dict] = None) -> dict:
     """Load ``data`` (default: the embedded books), :func:`compare`, print, plot, write JSON."""
     from .datasets import load
     from .evaluation import write_json
@@ -216,7 +216,8 @@ def run_demo(data: Optional[str] = None, seeds: int = 3, detector: str = "trees"
     t0 = time.perf_counter()
     graph = load(data)
     print(f"pygad demo: {graph!r}", file=out, flush=True)
-    result = compare(graph, methods, seeds, detector, augmenter_kwargs=augmenter_kwargs, verbose=verbose)
+    result = compare(graph, methods, seeds, detector, augmenter_kwargs=augmenter_kwargs, verbose=verbose,
+                     baseline_kwargs=baseline_kwargs)
     print(format_comparison(result), file=out)
     paths = save_plots(result, out_dir)
     js = os.path.join(out_dir, "results.json")

@@ -52,19 +52,21 @@ def _feature(seed, device="cpu", verbose=True, **kw):
 #: detector name -> factory(seed, device=..., verbose=..., **kwargs)
 DETECTORS: Dict[str, Callable[..., Any]] = {"gnn": _gnn, "trees": _trees, "feature": _feature}
 
-#: augmenter name -> factory(seed) returning an object with augment(graph, train_mask), or None
+#: augmenter name -> factory(seed, **settings) returning an object with augment(graph, train_mask),
+#: or None; settings (e.g. ``ratio``) are passed only when a caller gives some
 AUGMENTERS: Dict[str, Callable[[int], Any]] = {"none": lambda seed: None}
 
 
 def register_augmenter(name: str, factory: Callable[[int], Any]) -> None:
-    """Make ``--augment NAME`` available: ``factory(seed)`` returns an augmenter (or None)."""
+    """Make ``--augment NAME`` available: ``factory(seed)`` returns an augmenter (or None); it
+    must also accept keyword settings if it is to be used with ``augment_kwargs``."""
     AUGMENTERS[name] = factory
 
 
 def _model_augmenter(name: str) -> Callable[[int], Any]:  # pygad.models.augment (torch loads on first use)
-    def factory(seed):
+    def factory(seed, **settings):
         from .models.augment import make_augmenter as _make
-        return _make(name, random_state=seed)
+        return _make(name, random_state=seed, **settings)
     return factory
 
 
@@ -78,10 +80,14 @@ def make_detector(name: str, seed: int, device: str = "cpu", verbose: bool = Tru
     return DETECTORS[name](seed, device=device, verbose=verbose, **kwargs)
 
 
-def make_augmenter(name: str, seed: int):
+def make_augmenter(name: str, seed: int, **settings):
     if name not in AUGMENTERS:
         raise ValueError(f"unknown augmentation {name!r}; choose one of {sorted(AUGMENTERS)}")
-    return AUGMENTERS[name](seed)
+    if not settings:
+        return AUGMENTERS[name](seed)
+    if name == "none":
+        raise ValueError(f"augmenter settings {sorted(settings)} given without an augmentation (augment='none')")
+    return AUGMENTERS[name](seed, **settings)
 
 
 # ---- splits ----------------------------------------------------------------------------------
@@ -144,18 +150,20 @@ def _summary(runs: list) -> tuple:
 
 def run_evaluation(data, detector: str = "gnn", augment: str = "none", seeds: int = 5, split: int | None = None,
                    target: str | None = None, device: str = "cpu", detector_kwargs: dict | None = None,
-                   verbose: bool = True, log=None) -> dict:
+                   verbose: bool = True, log=None, augment_kwargs: dict | None = None) -> dict:
     """Train and test ``detector`` over ``seeds`` seeds (0..seeds-1).
 
     Args:
         data: a :class:`~pygad.data.HeteroGraph`, a dataset name or an ``.npz`` path.
         detector: a key of :data:`DETECTORS` (``gnn``, ``trees``, ``feature``).
-        augment: a key of :data:`AUGMENTERS` (``none`` for now).
+        augment: a key of :data:`AUGMENTERS` (``none``, ``diffusion``, ``vae``, ``oversample``,
+            ``smote``, ``mixup``).
         seeds: number of seeds.
         split: stored split index (default: the first), see :func:`get_split`.
         target: node type to detect on (default: the labelled one).
         device: torch device for the GNN.
         detector_kwargs: extra detector arguments (e.g. ``{"epochs": 50}``).
+        augment_kwargs: extra augmenter arguments (e.g. ``{"ratio": 3}``).
         verbose: progress bars (on a terminal) and per-seed lines on ``log``.
         log: a text stream for per-seed lines (default: stderr when verbose).
 
@@ -191,7 +199,7 @@ def run_evaluation(data, detector: str = "gnn", augment: str = "none", seeds: in
         tr, va, te, how = get_split(graph, tgt, seed, split)
         det = make_detector(detector, seed, device=device, verbose=verbose, **(detector_kwargs or {}))
         g_fit, tr_fit, va_fit = graph, tr, va
-        aug = make_augmenter(augment, seed)
+        aug = make_augmenter(augment, seed, **(augment_kwargs or {}))
         if aug is not None:
             g_fit, tr_fit = aug.augment(graph, tr)
             n_new = g_fit.num_nodes[tgt]
@@ -210,7 +218,8 @@ def run_evaluation(data, detector: str = "gnn", augment: str = "none", seeds: in
     mean, std = _summary(runs)
     config = {"data": graph.name, "detector": detector, "augment": augment, "seeds": int(seeds), "split": how,
               "target": tgt, "num_nodes": int(n_orig), "num_anomalies": int((y == 1).sum()),
-              "features_derived": sorted(graph.features_derived), "detector_kwargs": detector_kwargs or {}}
+              "features_derived": sorted(graph.features_derived), "detector_kwargs": detector_kwargs or {},
+              "augment_kwargs": augment_kwargs or {}}
     return {"runs": runs, "mean": mean, "std": std, "config": config}
 
 

@@ -24,6 +24,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "aggregates; feature: the same trees on node features only (no graph). Default: gnn")
     p.add_argument("--augment", default="none", metavar="NAME",
                    help="training-graph augmentation (default: none)")
+    p.add_argument("--augment-ratio", type=float, default=None, metavar="R",
+                   help="synthetic anomalies per training anomaly for --augment (default: the augmenter's, 1)")
     p.add_argument("--seeds", type=int, default=5, metavar="N", help="number of seeds (default: 5)")
     p.add_argument("--split", type=int, default=None, metavar="K",
                    help="which stored split to use when the archive has several (default: the first)")
@@ -52,6 +54,12 @@ def run(args) -> int:
     if args.threads is not None:
         import torch
         torch.set_num_threads(max(1, args.threads))
+    augment_kwargs = {}
+    if args.augment_ratio is not None:
+        if args.augment == "none":
+            print("pygad evaluate: error: --augment-ratio needs --augment other than none", file=sys.stderr)
+            return 2
+        augment_kwargs["ratio"] = args.augment_ratio
     kwargs = {}
     if args.epochs is not None:
         if args.detector != "gnn":
@@ -66,7 +74,7 @@ def run(args) -> int:
                   "structural features (degrees, neighbour-degree statistics per relation)", file=sys.stderr)
         result = ev.run_evaluation(graph, detector=args.detector, augment=args.augment, seeds=args.seeds,
                                    split=args.split, target=args.target, device=args.device,
-                                   detector_kwargs=kwargs, verbose=not args.quiet)
+                                   detector_kwargs=kwargs, augment_kwargs=augment_kwargs, verbose=not args.quiet)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         print(f"pygad evaluate: error: {exc}", file=sys.stderr)
         return 1

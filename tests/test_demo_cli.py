@@ -78,6 +78,44 @@ def _toy(seed=0, n=150):
     return HeteroGraph.homogeneous(e, n, x=x, y=y, name="toy")
 
 
+def test_augment_cli_ratio(tmp_path, capsys):
+    from pygad.evaluation import get_split
+
+    out = tmp_path / "x3.npz"
+    assert main(["augment", "--data", "books", "--method", "mixup", "--ratio", "3", "--out", str(out)]) == 0
+    g = load()
+    tr = get_split(g, "node", 0)[0]
+    assert load_npz(out).num_nodes["node"] == g.num_nodes["node"] + 3 * int((tr & (g.y["node"] == 1)).sum())
+    assert main(["augment", "--n", "4", "--ratio", "2", "--out", str(tmp_path / "y.npz")]) == 1
+    assert "not both" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [dict(ratio=0), dict(ratio=-1.0), dict(ratio=float("nan")), dict(ratio="3"),
+                                 dict(n_synthetic=0), dict(n_synthetic=2.5)])
+@pytest.mark.parametrize("name", ["oversample", "smote", "mixup", "diffusion"])
+def test_augmenters_reject_bad_counts_before_training(name, bad):
+    from pygad.models.augment import make_augmenter
+
+    g = _toy()
+    with pytest.raises(ValueError, match="ratio|n_synthetic"):
+        make_augmenter(name, random_state=0, **bad).fit(g, np.ones(g.num_nodes["node"], bool))
+
+
+def test_demo_cli_ratio_applies_to_every_augmenter(tmp_path, monkeypatch):
+    import pygad.demo as demo
+
+    seen = {}
+
+    def fake_compare(graph, methods, seeds, detector, augmenter_kwargs=None, baseline_kwargs=None, **kw):
+        seen.update(akw=augmenter_kwargs, bkw=baseline_kwargs)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(demo, "compare", fake_compare)
+    assert main(["demo", "--ratio", "3", "--vae-epochs", "2", "--quiet", "--out-dir", str(tmp_path)]) == 1
+    assert seen == {"akw": {"vae_epochs": 2, "ratio": 3.0}, "bkw": {"ratio": 3.0}}
+    assert main(["demo", "--ratio", "0"]) == 2
+
+
 def test_compare_table_and_plots(tmp_path):
     from pygad.demo import compare, format_comparison, save_plots
 

@@ -58,6 +58,8 @@ def test_evaluate_gnn_short(capsys):
     (["--split", "3"], "no stored split masks"),
     (["--seeds", "0"], "--seeds must be >= 1"),
     (["--detector", "trees", "--epochs", "3"], "--epochs applies to --detector gnn only"),
+    (["--augment-ratio", "2"], "--augment-ratio needs --augment other than none"),
+    (["--augment", "oversample", "--augment-ratio", "0", "--detector", "feature"], "'ratio' must be a finite"),
 ])
 def test_cli_errors(argv, msg, capsys):
     rc = main(["evaluate", "--quiet", *argv])
@@ -130,6 +132,33 @@ def test_augmenter_plugin(monkeypatch, capsys):
     assert r["config"]["augment"] == "dup" and len(r["runs"]) == 1
     assert main(["evaluate", "--augment", "dup", "--detector", "feature", "--seeds", "1", "--quiet"]) == 0
     assert "augment=dup" in capsys.readouterr().out
+
+
+def test_augment_ratio_reaches_the_augmenter(monkeypatch, tmp_path):
+    seen = []
+
+    class Counting(_DuplicateAnomalies):
+        def __init__(self, seed, **settings):
+            super().__init__(seed)
+            seen.append(settings)
+
+    monkeypatch.setitem(ev.AUGMENTERS, "dup", Counting)
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--augment", "dup", "--augment-ratio", "3", "--detector", "feature", "--seeds", "2",
+                 "--json", str(out), "--quiet"]) == 0
+    assert seen == [{"ratio": 3.0}, {"ratio": 3.0}]
+    assert json.loads(out.read_text())["config"]["augment_kwargs"] == {"ratio": 3.0}
+    # no settings given: the factory is called with the seed alone (plug-ins need not take settings)
+    ev.run_evaluation(load(), detector="feature", augment="dup", seeds=1, verbose=False)
+    assert seen[-1] == {}
+    # the built-in baselines get the count: ratio 2 oversampling adds twice the training anomalies
+    aug = ev.make_augmenter("oversample", 0, ratio=2)
+    g = load()
+    tr = ev.get_split(g, "node", 0)[0]
+    g2, _ = aug.augment(g, tr)
+    assert g2.num_nodes["node"] - g.num_nodes["node"] == 2 * int((tr & (g.y["node"] == 1)).sum())
+    with pytest.raises(ValueError, match="without an augmentation"):
+        ev.make_augmenter("none", 0, ratio=2)
 
 
 def test_run_evaluation_errors():

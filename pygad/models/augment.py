@@ -198,6 +198,7 @@ class _Augmenter:
 
     def _start(self, graph: HeteroGraph, train_mask):
         from .vae import _mask_to_bool, _with_features
+        self._check_count_settings()
         graph = _with_features(graph)
         t = graph.target_type(getattr(self, "target", None))
         tr = _mask_to_bool(train_mask, graph.num_nodes[t])
@@ -209,6 +210,15 @@ class _Augmenter:
         self.train_anomalies_ = anom
         self._fit_key = (id(graph), tr.tobytes().__hash__())
         return graph, t, tr
+
+    def _check_count_settings(self) -> None:
+        # checked at fit, before any expensive training, so a bad count fails fast
+        n, r = getattr(self, "n_synthetic", None), getattr(self, "ratio", 1.0)
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+            raise ValueError(f"'n_synthetic' must be an integer >= 1 or None, got {n!r}")
+        if isinstance(r, bool) or not isinstance(r, (int, float, np.integer, np.floating)) or not r > 0 \
+                or not np.isfinite(r):
+            raise ValueError(f"'ratio' must be a finite number > 0, got {r!r}")
 
     def default_count(self) -> int:
         n = getattr(self, "n_synthetic", None)
