@@ -145,7 +145,11 @@ def format_comparison(result: dict) -> str:
     c = result["config"]
     methods = list(result["mean"])
     best = {k: max(result["mean"][m][k] for m in methods) for k in METRICS}
-    lines = [f"{c['data']}: detector={c['detector']} seeds={c['seeds']} split={c['split']}",
+    head = f"{c['data']}: detector={c['detector']} seeds={c['seeds']} split={c['split']}"
+    for key, name in (("augmenter_kwargs", "augmenter"), ("baseline_kwargs", "baselines")):
+        if c.get(key):  # settings that change the comparison (e.g. ratio) belong in its header
+            head += f" {name}=" + ",".join(f"{k}:{v}" for k, v in c[key].items())
+    lines = [head,
              f"{'augmentation':<14}" + "".join(f"{LABELS[k]:>18}" for k in METRICS)]
     for m in methods:
         cells = []

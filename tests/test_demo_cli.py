@@ -138,7 +138,7 @@ def test_compare_rejects_unknown_method():
 
 
 def test_compare_baseline_kwargs_and_first_seed():
-    from pygad.demo import compare
+    from pygad.demo import compare, format_comparison
     from pygad.evaluation import get_split
 
     g = _toy()
@@ -150,6 +150,7 @@ def test_compare_baseline_kwargs_and_first_seed():
         assert [r["seed"] for r in res["runs"][m]] == [7]
         assert res["runs"][m][0]["n_synthetic"] == 2 * n_anom
     assert res["config"]["baseline_kwargs"] == {"ratio": 2} and res["config"]["first_seed"] == 7
+    assert "baselines=ratio:2" in format_comparison(res).splitlines()[0]
     # without baseline_kwargs the baselines add one node per training anomaly
     res1 = compare(g, ["oversample"], seeds=1, detector="feature", first_seed=7, verbose=False)
     assert res1["runs"]["oversample"][0]["n_synthetic"] == n_anom
