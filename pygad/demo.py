@@ -98,14 +98,11 @@ def compare(graph, methods: Sequence[str] = METHODS, seeds: int = 3, detector: s
                     kw = dict(akw)
                     kw["hetero" if m == "no_hetero" else "conditional"] = False
                     aug = make_augmenter("diffusion", random_state=seed, verbose=verbose, **kw).fit(graph, tr)
-                saved = aug.attach, aug.template_edges, aug.anchor_features
-                aug.attach = m != "no_attach"
+                opts = {"attach": m != "no_attach"}
                 if m == "decoded_edges":
-                    aug.template_edges = aug.anchor_features = False
-                try:
+                    opts.update(template_edges=False, anchor_features=False)
+                with aug.sampling_options(**opts):
                     syn = aug.sample(aug.default_count(), label=1, use_diffusion=m != "vae")
-                finally:
-                    aug.attach, aug.template_edges, aug.anchor_features = saved
                 syn_z = syn.z
                 g_fit, tr_fit = append_nodes(aug.graph_, aug.train_mask_, syn)
             va_fit = va

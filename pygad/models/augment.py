@@ -43,6 +43,7 @@ relations a copied or decoded edge keeps its direction.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -402,6 +403,26 @@ class LatentDiffusionAugmenter(_Augmenter):
         self.inbound_only, self.template_edges, self.anchor_features = inbound_only, template_edges, anchor_features
         self.random_state, self.verbose = random_state, verbose
         self.distributed = distributed
+
+    #: settings read only when sampling, so they can change on a fitted model
+    SAMPLING_OPTIONS = ("guidance", "steps", "attach", "shortlist", "feature_noise", "select", "inbound_only",
+                        "template_edges", "anchor_features")
+
+    @contextlib.contextmanager
+    def sampling_options(self, **options):
+        """Set sampling settings (:attr:`SAMPLING_OPTIONS`) for one ``with`` block, then restore
+        them: several sampling variants (``pygad.demo``'s ablations) share one fitted model."""
+        unknown = sorted(set(options) - set(self.SAMPLING_OPTIONS))
+        if unknown:
+            raise ValueError(f"not sampling options: {unknown}; choose from {list(self.SAMPLING_OPTIONS)}")
+        old = {k: getattr(self, k) for k in options}
+        for k, v in options.items():
+            setattr(self, k, v)
+        try:
+            yield self
+        finally:
+            for k, v in old.items():
+                setattr(self, k, v)
 
     def get_params(self) -> dict:
         import inspect

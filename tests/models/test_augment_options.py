@@ -2,8 +2,6 @@
 decoder-residual feature noise, the minimum number of denoiser updates, and their validation."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 import pytest
 import torch
@@ -25,28 +23,28 @@ def fitted(graph):
     return LatentDiffusionAugmenter(random_state=0, **TINY).fit(graph, tr), tr
 
 
-@contextmanager
-def options(aug, **kw):
-    """Sampling options set on the shared fitted augmenter for one block, then restored."""
-    old = {k: getattr(aug, k) for k in kw}
-    for k, v in kw.items():
-        setattr(aug, k, v)
-    try:
-        yield aug
-    finally:
-        for k, v in old.items():
-            setattr(aug, k, v)
-
-
 def test_defaults_copy_template_edges_onto_anchored_features(fitted):
     aug, _ = fitted
     assert aug.template_edges and aug.anchor_features and aug.guidance == 1.0
 
 
+def test_sampling_options_are_restored_and_fit_settings_refused(fitted):
+    aug, _ = fitted
+    with pytest.raises(RuntimeError, match="boom"):
+        with aug.sampling_options(attach=False, guidance=3.0):
+            assert not aug.attach and aug.guidance == 3.0
+            raise RuntimeError("boom")
+    assert aug.attach and aug.guidance == 1.0
+    with pytest.raises(ValueError, match=r"not sampling options: \['vae_epochs'\]"):
+        with aug.sampling_options(vae_epochs=3):
+            pass
+    assert aug.vae_epochs == TINY["vae_epochs"]
+
+
 def test_inbound_only_leaves_real_neighbourhoods_unchanged(graph, fitted):
     aug, tr = fitted
     n0 = graph.num_nodes["node"]
-    with options(aug, inbound_only=True):
+    with aug.sampling_options(inbound_only=True):
         syn = aug.sample(12, seed=5)
     et = graph.edge_types[0]
     e = syn.edges[et]
@@ -76,22 +74,16 @@ def test_select_keeps_the_most_anomalous_candidates(fitted):
     want = np.sort(np.argsort(-ratio)[:10])
     idx = np.sort([int(np.flatnonzero((c == row).all(1))[0]) for row in got.numpy()])
     np.testing.assert_array_equal(idx, want)
-    aug.select = 4.0
-    try:
+    with aug.sampling_options(select=4.0):
         syn = aug.sample(6, seed=2)
-    finally:
-        aug.select = 1.0
     assert len(syn) == 6 and syn.z.shape == (6, aug.latent_dim)
 
 
 def test_feature_noise_scale_matches_decoder_residual(fitted):
     aug, _ = fitted
     base = aug.sample(400, seed=3)
-    aug.feature_noise = 1.0
-    try:
+    with aug.sampling_options(feature_noise=1.0):
         noisy = aug.sample(400, seed=3)
-    finally:
-        aug.feature_noise = 0.0
     np.testing.assert_allclose(noisy.z, base.z, atol=1e-6)  # same latents, only the features move
     m, s = aug.vae_.scaler("node")
     d = (noisy.x - base.x) / s.numpy() / np.maximum(aug.residual_std_.numpy(), 1e-6)
@@ -117,12 +109,9 @@ def test_bad_options_raise(graph, kw):
 
 def test_save_load_keeps_feature_noise(tmp_path, fitted, graph):
     aug, tr = fitted
-    aug.feature_noise = 0.5
-    try:
+    with aug.sampling_options(feature_noise=0.5):
         aug.save(tmp_path / "a")
         a = aug.sample(5, seed=4)
-    finally:
-        aug.feature_noise = 0.0
     b = LatentDiffusionAugmenter.load(tmp_path / "a", graph, tr).sample(5, seed=4)
     np.testing.assert_allclose(a.x, b.x, atol=1e-4)
 
@@ -131,9 +120,9 @@ def test_template_edges_copy_the_latent_nearest_training_anomaly(graph, fitted):
     aug, tr = fitted
     n0 = graph.num_nodes["node"]
     et = graph.edge_types[0]
-    with options(aug, template_edges=True):
+    with aug.sampling_options(template_edges=True):
         syn = aug.sample(10, seed=6)
-        with options(aug, inbound_only=True):
+        with aug.sampling_options(inbound_only=True):
             syn_in = aug.sample(10, seed=6)
     pool = np.flatnonzero(tr & (graph.y["node"] == 1))
     zp = aug.z_real_["node"].numpy()[pool]
@@ -154,10 +143,10 @@ def test_template_edges_copy_the_latent_nearest_training_anomaly(graph, fitted):
                                   neighbor_features(graph, "node", hops=2)[0])
 
 
-def test_anchor_features_move_the_nearest_training_anomaly_by_the_decoder_change(graph, fitted):
+def test_anchor_features_move_the_nearest_training_anomaly_by_the_decoder_change(graph, fitted, monkeypatch):
     aug, tr = fitted
     syn = aug.sample(10, seed=6)
-    with options(aug, anchor_features=False):
+    with aug.sampling_options(anchor_features=False):
         plain = aug.sample(10, seed=6)
     np.testing.assert_allclose(syn.z, plain.z)  # same latents, only the features differ
     pool = np.flatnonzero(tr & (graph.y["node"] == 1))
@@ -172,7 +161,8 @@ def test_anchor_features_move_the_nearest_training_anomaly_by_the_decoder_change
     np.testing.assert_allclose(syn.x, want, rtol=1e-5, atol=1e-5)
     # latents equal to training anomalies' means give back those anomalies' exact features
     z_a = aug.z_real_["node"][torch.from_numpy(pool[:3])]
-    with options(aug, sample_latents=lambda n, *a, **k: z_a[:n]):
+    with monkeypatch.context() as mp:
+        mp.setattr(aug, "sample_latents", lambda n, *a, **k: z_a[:n])
         exact = aug.sample(3, seed=6)
     np.testing.assert_allclose(exact.x, graph.x["node"][pool[:3]], rtol=1e-5, atol=1e-5)
     assert np.abs(syn.x - plain.x).max() > 1e-3
