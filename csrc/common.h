@@ -131,6 +131,15 @@ inline void check_same_device(const Array& a, const Array& b) {
                          a.device, " (-1 = cpu); all arguments must be on one device"));
 }
 
+// a * b for sizes at the native boundary; a product that does not fit int64 is a clear error
+// (an overflowed size could otherwise pass a shape check and size a buffer wrongly).
+inline int64_t checked_mul(int64_t a, int64_t b, const char* what) {
+  int64_t out = 0;
+  if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &out))
+    throw ValueError(cat("'", what, "' is out of range: ", a, " * ", b, " does not fit a non-negative int64"));
+  return out;
+}
+
 inline void check_nonneg(int64_t v, const char* name) {
   if (v < 0) throw ValueError(cat("'", name, "' must be non-negative, got ", v));
 }

@@ -1,5 +1,7 @@
 #include "index_checks.h"
 
+#include <vector>
+
 #include "ops/segment.h"
 
 namespace pygad {
@@ -46,6 +48,33 @@ void check_index_range(const Array& idx, int64_t hi, uintptr_t stream) {
   for (int64_t i = 0; i < n; ++i)
     if (p[i] < 0 || p[i] >= hi)
       throw ValueError(cat("'", idx.name, "' has index ", p[i], " at position ", i, ", outside [0, ", hi, ")"));
+}
+
+void check_transpose(const Array& rowptr, const Array& col, const Array& colptr, const Array& row,
+                     const Array& perm) {
+  if (perm.is_cuda()) return;
+  const int64_t E = col.size(0), n_dst = rowptr.size(0) - 1, n_src = colptr.size(0) - 1;
+  const int64_t *rp = rowptr.ptr<int64_t>(), *c = col.ptr<int64_t>(), *cp = colptr.ptr<int64_t>();
+  const int64_t *r = row.ptr<int64_t>(), *pm = perm.ptr<int64_t>();
+  std::vector<int64_t> dst_of(static_cast<size_t>(E));
+  for (int64_t i = 0; i < n_dst; ++i)
+    for (int64_t e = rp[i]; e < rp[i + 1]; ++e) dst_of[static_cast<size_t>(e)] = i;
+  std::vector<bool> seen(static_cast<size_t>(E), false);
+  for (int64_t j = 0; j < n_src; ++j)
+    for (int64_t y = cp[j]; y < cp[j + 1]; ++y) {
+      const int64_t e = pm[y];
+      if (seen[static_cast<size_t>(e)])
+        throw ValueError(cat("'", perm.name, "' is not a permutation: edge ", e, " appears twice (position ", y, ")"));
+      seen[static_cast<size_t>(e)] = true;
+      if (c[e] != j)
+        throw ValueError(cat("'", perm.name, "' is not the transpose of '", rowptr.name, "'/'", col.name,
+                             "': position ", y, " is in source column ", j, " but edge ", e, " has ",
+                             col.name, " = ", c[e]));
+      if (r[y] != dst_of[static_cast<size_t>(e)])
+        throw ValueError(cat("'", row.name, "' is not the transpose of '", rowptr.name, "'/'", col.name,
+                             "': position ", y, " has ", row.name, " = ", r[y], " but edge ", e,
+                             " has destination ", dst_of[static_cast<size_t>(e)]));
+    }
 }
 
 }  // namespace pygad

@@ -10,5 +10,11 @@ namespace pygad {
 void check_csr_ptr(const Array& ptr, int64_t e, uintptr_t stream = 0);
 // Every index in [0, hi).
 void check_index_range(const Array& idx, int64_t hi, uintptr_t stream = 0);
+// `colptr/row/perm` are exactly the transpose of `rowptr/col`: `perm` is a permutation of the
+// E edges, edge perm[y] lies in source column j for y in [colptr[j], colptr[j+1]) (col[perm[y]]
+// == j), and row[y] is that edge's destination row. One O(E) pass (CPU arrays; CUDA arrays are
+// only range-checked). Ranges must have been checked before.
+void check_transpose(const Array& rowptr, const Array& col, const Array& colptr, const Array& row,
+                     const Array& perm);
 
 }  // namespace pygad

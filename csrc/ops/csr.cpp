@@ -1,6 +1,8 @@
 // Argument checks and CPU/CUDA dispatch for CSR construction.
 #include "ops/csr.h"
 
+#include <cstdint>
+
 #include "index_checks.h"
 
 namespace pygad {
@@ -21,6 +23,9 @@ void hetero_csr(const std::vector<Array>& edge_index, const std::vector<int64_t>
     check_shape(ei, {2, -1});
     check_nonneg(num_src[r], "num_src");
     check_nonneg(src_offset[r], "src_offset");
+    if (num_src[r] > INT64_MAX - src_offset[r])  // offset + source index must fit int64
+      throw ValueError(cat("'src_offset' + 'num_src' of relation ", r, " overflows int64 (", src_offset[r],
+                           " + ", num_src[r], ")"));
     check_same_device(rowptr, ei);
     const int64_t n = ei.size(1);
     rels.push_back({ei.ptr<int64_t>(), ei.ptr<int64_t>() + n, n, src_offset[r], num_src[r]});

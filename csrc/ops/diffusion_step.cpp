@@ -45,7 +45,7 @@ void edm_precondition(const Array& x, const Array& sigma, const Array* sigma_hat
     check_like(x, *x_hat, {b, d});
   }
   if (repeat < 1) throw ValueError(cat("'repeat' must be >= 1, got ", repeat));
-  check_like(x, net_in, {repeat * b, d});
+  check_like(x, net_in, {checked_mul(repeat, b, "repeat * batch"), d});
   check_like(x, c_noise, {b});
   check_sigma_data(sigma_data);
   check_finite(s_noise, "s_noise");
@@ -81,7 +81,7 @@ void edm_step(const Array& x, const Array& f_cond, const Array* f_uncond, const 
   if (repeat < 0) throw ValueError(cat("'repeat' must be >= 0, got ", repeat));
   if ((repeat > 0) != (net_in_next != nullptr))
     throw ValueError("'net_in_next' must be given exactly when 'repeat' > 0");
-  if (net_in_next) check_like(x, *net_in_next, {repeat * b, d});
+  if (net_in_next) check_like(x, *net_in_next, {checked_mul(repeat, b, "repeat * batch"), d});
   check_finite(guidance, "guidance");
   check_sigma_data(sigma_data);
   check_cuda_built(x);

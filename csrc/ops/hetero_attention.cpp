@@ -137,6 +137,7 @@ void hetero_attention_backward(const Array& grad_out, const Array& q, const Arra
   for (const Array* a : {&lse, &grad_mu, &colptr, &row, &perm}) check_same_device(q, *a);
   check_index_range(row, q.size(0), stream);
   check_index_range(perm, E, stream);
+  check_transpose(rowptr, col, colptr, row, perm);
   dispatch_float(q, [&](auto t) {
     using T = decltype(t);
     auto p = make_problem<T>(q, k, v, mu, rowptr, col, rel, scale);

@@ -339,3 +339,78 @@ def test_neighbor_aggregate_unrolled_widths(width, reduce):
     col = torch.randint(0, 50, (31,), generator=g)
     torch.testing.assert_close(ops.neighbor_aggregate(x, rowptr, col, reduce),
                                ref.neighbor_aggregate(x, rowptr, col, reduce))
+
+
+# ---- structurally inconsistent input (in range, but not what the kernels assume) ------------
+def _attention_backward_call(q, k, v, mu, csr, csc):
+    from pygad.ops._native import _C, desc
+    out, lse = torch.empty_like(q), q.new_empty(q.shape[:2])
+    _C.hetero_attention_forward(*[desc(t) for t in (q, k, v, mu, *csr)], 0.5, desc(out), desc(lse), None, 1, 0)
+    grads = [torch.empty_like(t) for t in (q, k, v, mu)]
+    grad_out = torch.ones_like(out)                   # descriptors hold pointers only: keep it alive
+    _C.hetero_attention_backward(desc(grad_out), *[desc(t) for t in (q, k, v, mu, *csr, *csc)], 0.5,
+                                 desc(out), desc(lse), None, *[desc(g) for g in grads], 1, 0)
+    return grads
+
+
+def test_attention_backward_rejects_a_perm_that_is_not_a_permutation():
+    # a bigger call first fills the per-thread scratch: a non-permutation must not read it
+    big = attention_problem(torch.float64, 2, 4)
+    _attention_backward_call(*big)
+    q, k, v, mu, csr, (colptr, row, perm) = attention_problem(torch.float64, 2, 4, small=True)
+    dup = perm.clone()
+    dup[1] = dup[0]                                   # in range, but edge dup[0] twice
+    with pytest.raises(ValueError, match="'perm' is not a permutation"):
+        _attention_backward_call(q, k, v, mu, csr, (colptr, row, dup))
+    col = csr[1]
+    swapped = perm.clone()
+    a, b = 0, perm.shape[0] - 1                       # first and last position: different columns
+    assert col[perm[a]] != col[perm[b]]
+    swapped[[a, b]] = swapped[[b, a]]                 # a permutation, but not the transpose
+    with pytest.raises(ValueError, match="not the transpose"):
+        _attention_backward_call(q, k, v, mu, csr, (colptr, row, swapped))
+    bad_row = row.clone()
+    bad_row[0] = (bad_row[0] + 1) % q.shape[0]
+    with pytest.raises(ValueError, match="'row' is not the transpose"):
+        _attention_backward_call(q, k, v, mu, csr, (colptr, bad_row, perm))
+    # the consistent transpose still gives the reference gradients
+    got = _attention_backward_call(q, k, v, mu, csr, (colptr, row, perm))
+    args = [t.clone().requires_grad_(True) for t in (q, k, v, mu)]
+    want = torch.autograd.grad(ops.hetero_attention(*args, *csr, colptr, row, perm, scale=0.5).sum(), args)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+
+
+@pytest.mark.parametrize("op", ["precondition", "step"])
+def test_edm_repeat_times_batch_overflow_is_a_clear_error(op):
+    from pygad.ops._native import _C, desc
+    b, d = 4, 3
+    x, sigma = torch.randn(b, d), torch.rand(b) + 0.5
+    repeat = 2**62                                    # repeat * b wraps around int64
+    empty = torch.empty(0, d)
+    with pytest.raises(ValueError, match="repeat \\* batch"):
+        if op == "precondition":
+            _C.edm_precondition(desc(x), desc(sigma), None, None, 1.0, 0.5, repeat, None, desc(empty),
+                                desc(torch.empty(b)), 1, 0)
+        else:
+            _C.edm_step(desc(x), desc(torch.randn(b, d)), None, desc(sigma), desc(sigma * 0.5), 1.0, 0.5, repeat,
+                        desc(torch.empty(b, d)), desc(torch.empty(b, d)), desc(empty), 1, 0)
+
+
+def test_hetero_csr_offset_overflow_is_a_clear_error():
+    from pygad.ops._native import _C, desc
+    ei = torch.tensor([[0, 1], [0, 1]])
+    rowptr, col, rel, eid = (torch.empty(3, dtype=torch.int64), torch.empty(4, dtype=torch.int64),
+                             torch.empty(4, dtype=torch.int64), torch.empty(4, dtype=torch.int64))
+    with pytest.raises(ValueError, match="overflows int64"):
+        _C.hetero_csr([desc(ei), desc(ei)], [0, 2**63 - 2], [2, 2], 2, desc(rowptr), desc(col), desc(rel),
+                      desc(eid), 1, 0)
+
+
+def test_neighbor_aggregate_max_propagates_nan_anywhere_in_the_row():
+    x = torch.tensor([[1.0, 2.0], [float("nan"), 0.0], [3.0, float("nan")]])
+    rowptr = torch.tensor([0, 3])
+    col = torch.tensor([0, 1, 2])
+    got = ops.neighbor_aggregate(x, rowptr, col, "max")
+    want = ref.neighbor_aggregate(x, rowptr, col, "max")
+    assert torch.isnan(got).all() and torch.isnan(want).all()

@@ -81,7 +81,7 @@ void neighbor_aggregate_impl(const T* x, const int64_t* rowptr, const int64_t* c
       std::copy(x + col[b] * f, x + col[b] * f + f, o);
       for (int64_t j = b + 1; j < e; ++j) {
         const T* s = x + col[j] * f;
-        for (int64_t c = 0; c < f; ++c) o[c] = std::max(o[c], s[c]);
+        for (int64_t c = 0; c < f; ++c) o[c] = (o[c] < s[c] || s[c] != s[c]) ? s[c] : o[c];  // NaN propagates, as in torch
       }
     } else {
       std::fill(o, o + f, T(0));

@@ -64,7 +64,7 @@ __global__ void neighbor_aggregate_kernel(const T* __restrict__ x, const int64_t
         acc = x[col[b] * f + c];
         for (int64_t e = b + 1; e < end; ++e) {
           const T v = x[col[e] * f + c];
-          acc = (acc < v) ? v : acc;  // std::max semantics, as on the CPU
+          acc = (acc < v || v != v) ? v : acc;  // NaN propagates, as on the CPU and in torch
         }
       } else {
         for (int64_t e = b; e < end; ++e) acc += x[col[e] * f + c];
