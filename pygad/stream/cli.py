@@ -36,7 +36,20 @@ def run(args) -> int:
     if not Path(data).exists():
         print(f"pygad stream: data file not found: {data}", file=sys.stderr)
         return 2
-    digits = tuple(int(d) for d in str(args.digits).split(","))
+    try:
+        digits = tuple(int(d) for d in str(args.digits).split(","))
+    except ValueError:
+        digits = ()
+    if not digits or any(not 0 <= d <= 9 for d in digits):
+        print(f"pygad stream: --digits must be comma-separated digits 0-9, got {args.digits!r}",
+              file=sys.stderr)
+        return 2
+    if not 0.0 < args.anomaly_rate < 1.0:
+        print(f"pygad stream: --anomaly-rate must be in (0, 1), got {args.anomaly_rate}", file=sys.stderr)
+        return 2
+    if args.segment_len < 1:
+        print(f"pygad stream: --segment-len must be >= 1, got {args.segment_len}", file=sys.stderr)
+        return 2
     out = E.run_experiment(data, digits=digits, segment_len=args.segment_len,
                            anomaly_rate=args.anomaly_rate, max_angle=args.max_angle,
                            seed=args.seed, hst=not args.no_hst, progress=not args.quiet)

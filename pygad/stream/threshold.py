@@ -112,11 +112,18 @@ class AdaptiveThreshold:
         name, params, arrays = _state.unpack(state)
         if name != type(self).__name__:
             raise ValueError(f"archive holds a {name}, not an {type(self).__name__}")
+        own = {"quantile", "margin", "lr", "warmup"}   # the __init__ parameters
+        unknown = sorted(set(params) - own)
+        if unknown:   # only the threshold's own parameters: an archive never sets anything else
+            raise ValueError(f"corrupt archive: unknown AdaptiveThreshold parameters {unknown}")
         for k, v in params.items():
             setattr(self, k, v)
+        scalars = np.asarray(arrays.get("scalars", np.empty(0)), np.float64)
+        if scalars.size != L.N_SCALARS or not np.isfinite(scalars).all():
+            raise ValueError(f"corrupt archive: 'scalars' must hold {L.N_SCALARS} finite numbers")
         self._P = np.zeros(L.N_PARAMS)
         self._fill(self._P)
-        self._sc = np.array(arrays["scalars"], np.float64).reshape(1, L.N_SCALARS)
+        self._sc = scalars.reshape(1, L.N_SCALARS).copy()
         return self
 
     def to_bytes(self) -> bytes:

@@ -295,3 +295,17 @@ def test_int_keys_dense_and_sparse(keys, rng):
         np.testing.assert_array_equal(ps.ClippedSGDMean().process_many(X[idx]), s[idx])
     m2 = ps.ClippedSGDMean.from_bytes(m.to_bytes())
     np.testing.assert_array_equal(m2.score_many(X, keys=keys), m.score_many(X, keys=keys))
+
+
+def test_threshold_archive_sets_only_its_own_parameters():
+    from pygad.stream import state as _state
+    t = ps.AdaptiveThreshold()
+    t.learn_many(np.random.default_rng(0).normal(size=100))
+    name, params, arrays = _state.unpack(t.state_dict())
+    tampered = _state.pack(name, {**params, "learn_many": 1, "_fill": 2}, arrays)
+    with pytest.raises(ValueError, match="unknown AdaptiveThreshold parameters"):
+        ps.AdaptiveThreshold().load_state_dict(tampered)
+    bad = _state.pack(name, params, {**arrays, "scalars": np.full(3, np.nan)})
+    with pytest.raises(ValueError, match="'scalars' must hold"):
+        ps.AdaptiveThreshold().load_state_dict(bad)
+    assert ps.AdaptiveThreshold().load_state_dict(t.state_dict()).get_params() == t.get_params()

@@ -48,3 +48,17 @@ def test_default_mean_beats_every_baseline(mnist_path):
         if name != "pygad ClippedSGDMean()":
             assert ours["auc"] > r["auc"], name
             assert ours["ap"] > r["ap"], name
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--anomaly-rate", "2"], "--anomaly-rate must be in (0, 1)"),
+    (["--anomaly-rate", "0"], "--anomaly-rate must be in (0, 1)"),
+    (["--digits", "a,b"], "--digits must be comma-separated digits"),
+    (["--digits", "1,12"], "--digits must be comma-separated digits"),
+    (["--segment-len", "0"], "--segment-len must be >= 1"),
+])
+def test_cli_bad_settings_exit_2_with_one_line(argv, message, mnist_path, capsys):
+    from pygad.cli import main
+    assert main(["stream", "--data", str(mnist_path), "--no-hst", "--quiet", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
