@@ -2,7 +2,7 @@
 
 Every kernel works in place on preallocated state arrays:
 
-* ``V``  vector state ``[K, m, d]`` (float32 or float64): Mean ``m=2`` (location, scale),
+* ``V``  vector state ``[K, m, d]`` (float32 or float64): Mean ``m=3`` (location, scale, slow scale),
   Linear/Logistic ``m=1`` (weights);
 * ``SC`` scalar state ``[K, N_SCALARS]`` float64 (see :mod:`._layout`);
 * ``P``  parameter vector ``[N_PARAMS]`` float64.
@@ -30,9 +30,11 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._config import JIT, JIT_INLINE, JIT_PARALLEL, JIT_STRICT
-from ._layout import (AUX, BIAS, CLIP_Q, EPOCH_END, ETA, N_INVALID, N_SEEN, P_ALPHA, P_CLIP,
-                      P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE, P_HORIZON, P_LR, P_REG,
-                      P_SCORE_CLIP, P_TH_LR, P_TH_MARGIN, P_TH_QUANTILE, P_TH_WARMUP, TH_DEV, TH_HI,
+from ._layout import (AUX, AUX_SLOW, BIAS, CLIP_FLOOR_SLOW, CLIP_Q, EPOCH_END, ETA, GN_SLOW,
+                      LK_MEAN, LK_N, LK_SHORT, LK_VAR, MAG, N_INVALID, N_SEEN, P_ALPHA, P_CLIP,
+                      P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE, P_EPS_MAG, P_HORIZON, P_LK_LONG,
+                      P_LK_SHORT, P_LK_WARMUP, P_LR, P_REG, P_SCORE_CLIP, P_SLOW_RATE, P_TH_LR,
+                      P_TH_MARGIN, P_TH_QUANTILE, P_TH_WARMUP, SCALE_FLOOR_SLOW, TH_DEV, TH_HI,
                       TH_MED, TH_N, TINY)
 
 MEAN, LINEAR, LOGISTIC = 0, 1, 2
@@ -92,24 +94,39 @@ def _advance_schedule(sc, P):
 
 
 @njit(**JIT_INLINE)
+def _slow_rate(n, P):
+    """Rate of the slow statistics after n samples: a plain running mean (1 / (n + 1)) until
+    that falls below ``P_SLOW_RATE``, then an exponential average over about 1 / rate samples."""
+    r = P[P_SLOW_RATE]
+    if (n + 1.0) * r < 1.0:
+        return 1.0 / (n + 1.0)
+    return r
+
+
+@njit(**JIT_INLINE)
 def _clip_factor(gn, sc, P):
-    """min(1, lambda / ||g||) with lambda fixed or adapted from the running quantile."""
-    lam = P[P_CLIP]
-    if lam <= 0.0:
-        q = sc[CLIP_Q]
-        if q <= 0.0:                     # first non-zero gradient starts the quantile
-            if gn > 0.0:
-                sc[CLIP_Q] = gn
-            return 1.0
-        lam = P[P_CLIP_MULT] * q
-        p = P[P_CLIP_QUANTILE]
-        if gn > q:
-            sc[CLIP_Q] = q * (1.0 + P[P_CLIP_LR] * (1.0 - p))
-        else:
-            sc[CLIP_Q] = q * (1.0 - P[P_CLIP_LR] * p)
-    if gn <= lam:
-        return 1.0
-    return lam / gn
+    """min(1, lambda / ||g||) with lambda fixed or adapted from the running quantile; see
+    _clip_local for the floor."""
+    f, q, gslow = _clip_local(gn, sc[CLIP_Q], sc[GN_SLOW], _slow_rate(sc[N_SEEN], P), P)
+    sc[CLIP_Q] = q
+    sc[GN_SLOW] = gslow
+    return f
+
+
+@njit(**JIT_INLINE)
+def _mean_floor(aux, mag, P):
+    """Scale floor of the Mean's standardisation shared by all coordinates, tied to the current
+    mean scale and to the data's own magnitude (a few units of roundoff); each coordinate adds
+    a fraction of its own slow running scale (see _mean_distances)."""
+    a = P[P_REG] * aux
+    c = P[P_EPS_MAG] * mag
+    return math.sqrt(a * a + c * c)
+
+
+@njit(**JIT_INLINE)
+def _linear_scale(aux, aux_slow, mag, P):
+    """Residual scale of the Linear score, floored like _mean_floor."""
+    return aux + SCALE_FLOOR_SLOW * aux_slow + P[P_EPS_MAG] * mag + TINY
 
 
 @njit(**JIT_INLINE)
@@ -159,36 +176,39 @@ def _threshold_step(score, sc, P):
 
 # ----------------------------------------------------------------------------- steps
 @njit(**JIT_INLINE)
-def _mean_distances(x, mu, s, fl, P, buf):
-    """(sum_j min(z_j^2, c^2), ||x - mu||^2) for z_j = (x_j - mu_j) / sqrt(s_j^2 + fl^2): the one
-    pass over a row that both the score and the clipped update start from. fl^2 and c^2 go
-    through ``buf`` (state dtype) so float32 state rounds them as it rounds everything else."""
+def _mean_distances(x, mu, s, sl, fl, P, buf):
+    """(sum_j min(z_j^2, c^2), ||x - mu||^2) for z_j = (x_j - mu_j) / sqrt(s_j^2 + (k sl_j)^2
+    + fl^2), sl the slow running scale and k = SCALE_FLOOR_SLOW: the one pass over a row that
+    both the score and the clipped update start from. fl^2, k^2 and c^2 go through ``buf``
+    (state dtype) so float32 state rounds them as it rounds everything else."""
     d = x.shape[0]
+    buf[1] = SCALE_FLOOR_SLOW * SCALE_FLOOR_SLOW
     buf[2] = fl * fl + TINY
     buf[3] = P[P_SCORE_CLIP] * P[P_SCORE_CLIP]
+    k2 = buf[1]
     fl2 = buf[2]
     c2 = buf[3]
     r = x[0] - mu[0]
     rr = r * r
-    z2 = r * r / (s[0] * s[0] + fl2)
+    z2 = r * r / (s[0] * s[0] + k2 * sl[0] * sl[0] + fl2)
     acc = z2 if z2 < c2 else c2
     for j in range(1, d):
         r = x[j] - mu[j]
         rr += r * r
-        z2 = r * r / (s[j] * s[j] + fl2)
+        z2 = r * r / (s[j] * s[j] + k2 * sl[j] * sl[j] + fl2)
         acc += z2 if z2 < c2 else c2
     return acc + 0.0, rr + 0.0
 
 
 @njit(**JIT_INLINE)
-def _mean_score_row(x, mu, s, sc, P, buf):
+def _mean_score_row(x, mu, s, sl, sc, P, buf):
     """(finite, score, ||x - mu||^2) of one sample against the state (pure).
 
     score = sqrt(mean_j min(z_j^2, c^2)), z_j = (x_j - mu_j) / sqrt(s_j^2 + f^2): a robust
     standardised distance, each coordinate's contribution capped at c^2 (no single feature
     dominates)."""
     d = x.shape[0]
-    acc, rr = _mean_distances(x, mu, s, P[P_REG] * sc[AUX], P, buf)
+    acc, rr = _mean_distances(x, mu, s, sl, _mean_floor(sc[AUX], sc[MAG], P), P, buf)
     if not np.isfinite(rr):
         return False, 0.0, rr
     if sc[N_SEEN] < 2.0:                 # no scale yet: no information, score 0
@@ -197,28 +217,37 @@ def _mean_score_row(x, mu, s, sc, P, buf):
 
 
 @njit(**JIT_INLINE)
-def _mean_step(x, mu, s, sc, P, buf):
+def _mean_step(x, mu, s, sl, sc, P, buf):
     """Score one sample (prequential), then learn it. Returns (finite, score)."""
-    ok, score, rr = _mean_score_row(x, mu, s, sc, P, buf)
+    ok, score, rr = _mean_score_row(x, mu, s, sl, sc, P, buf)
     if not ok:
         return False, 0.0
     d = x.shape[0]
+    rate = _slow_rate(sc[N_SEEN], P)
+    xa = x[0] - x[0]
     if sc[N_SEEN] == 0.0:
         for j in range(d):
             mu[j] = x[j]
             s[j] = 0.0
+            sl[j] = 0.0
+            xa += abs(x[j])
         sc[AUX] = 0.0
     else:
         f = _clip_factor(math.sqrt(rr), sc, P)
         buf[0] = sc[ETA] * f
+        buf[1] = rate
         step = buf[0]
+        rt = buf[1]
         ssum = s[0] - s[0]
         for j in range(d):
             r = x[j] - mu[j]
             mu[j] += step * r
             s[j] += step * (abs(r) - s[j])
+            sl[j] += rt * (s[j] - sl[j])
             ssum += s[j]
+            xa += abs(x[j])
         sc[AUX] = ssum / d
+    sc[MAG] += rate * (xa / d - sc[MAG])
     _advance_schedule(sc, P)
     if sc[N_SEEN] > BURN_IN:
         _threshold_step(score, sc, P)
@@ -226,7 +255,7 @@ def _mean_step(x, mu, s, sc, P, buf):
 
 
 @njit(**JIT_INLINE)
-def _glm_score_row(kind, x, w, sc, y, has_y):
+def _glm_score_row(kind, x, w, sc, y, has_y, P):
     """(finite, score, z, ||x||^2): Linear |y - z| / residual scale (needs y); Logistic
     log-loss of y, or P(y = 1 | x) when no label is given. Pure."""
     d = x.shape[0]
@@ -243,7 +272,7 @@ def _glm_score_row(kind, x, w, sc, y, has_y):
     if kind == LINEAR:
         if sc[N_SEEN] == 0.0:
             return True, 0.0, z, xx
-        return True, abs(y - z) / (sc[AUX] + TINY), z, xx
+        return True, abs(y - z) / _linear_scale(sc[AUX], sc[AUX_SLOW], sc[MAG], P), z, xx
     if not has_y:
         if z >= 0.0:
             return True, 1.0 / (1.0 + math.exp(-z)), z, xx
@@ -275,7 +304,8 @@ def _glm_step(kind, x, w, sc, y, P, buf):
         return False, 0.0
     if kind == LINEAR:
         err = z - y
-        score = 0.0 if sc[N_SEEN] == 0.0 else abs(err) / (sc[AUX] + TINY)
+        score = 0.0 if sc[N_SEEN] == 0.0 else abs(err) / _linear_scale(sc[AUX], sc[AUX_SLOW],
+                                                                        sc[MAG], P)
     else:
         # one exp serves the probability and the log-loss (softplus of -z or z)
         e = math.exp(-abs(z))
@@ -286,6 +316,7 @@ def _glm_step(kind, x, w, sc, y, P, buf):
         score = (t if t > 0.0 else 0.0) + math.log1p(e)
     nx = xx + 1.0
     gn = abs(err) * math.sqrt(nx)
+    rate = _slow_rate(sc[N_SEEN], P)
     f = _clip_factor(gn, sc, P)
     eta = sc[ETA]
     step = -eta * f * err / nx
@@ -304,6 +335,8 @@ def _glm_step(kind, x, w, sc, y, P, buf):
     sc[BIAS] += step
     if kind == LINEAR:
         sc[AUX] += eta * f * (abs(err) - sc[AUX])
+        sc[AUX_SLOW] += rate * (sc[AUX] - sc[AUX_SLOW])
+        sc[MAG] += rate * (abs(y) - sc[MAG])
     _advance_schedule(sc, P)
     if sc[N_SEEN] > BURN_IN:
         _threshold_step(score, sc, P)
@@ -313,16 +346,16 @@ def _glm_step(kind, x, w, sc, y, P, buf):
 @njit(**JIT_INLINE)
 def _step(kind, x, v, sc, y, P, buf):
     if kind == MEAN:
-        return _mean_step(x, v[0], v[1], sc, P, buf)
+        return _mean_step(x, v[0], v[1], v[2], sc, P, buf)
     return _glm_step(kind, x, v[0], sc, y, P, buf)
 
 
 @njit(**JIT_INLINE)
 def _score(kind, x, v, sc, y, has_y, P, buf):
     if kind == MEAN:
-        ok, score, rr = _mean_score_row(x, v[0], v[1], sc, P, buf)
+        ok, score, rr = _mean_score_row(x, v[0], v[1], v[2], sc, P, buf)
         return ok, score
-    ok, score, z, xx = _glm_score_row(kind, x, v[0], sc, y, has_y)
+    ok, score, z, xx = _glm_score_row(kind, x, v[0], sc, y, has_y, P)
     return ok, score
 
 
@@ -334,23 +367,33 @@ def _score(kind, x, v, sc, y, has_y, P, buf):
 
 
 @njit(**JIT_INLINE)
-def _clip_local(gn, q, P):
-    """(factor, new q) of the adaptive/fixed clip, scalar-state version of _clip_factor."""
+def _clip_local(gn, q, gslow, rate, P):
+    """(factor, new q, new gslow) of the adaptive/fixed clip, scalar-state version.
+
+    ``gslow`` is the slow running mean (rate ``rate``) of the clipped gradient norms. The
+    running quantile ``q`` shrinks geometrically while gradients are zero (a run of constant
+    input); flooring it at a fraction of ``gslow`` keeps the model able to move afterwards,
+    and using clipped norms keeps a burst of outliers from raising the floor."""
     lam = P[P_CLIP]
     if lam <= 0.0:
         if q <= 0.0:
             if gn > 0.0:
                 q = gn
-            return 1.0, q
+            return 1.0, q, gslow + rate * (gn - gslow)
         lam = P[P_CLIP_MULT] * q
         p = P[P_CLIP_QUANTILE]
         if gn > q:
             q = q * (1.0 + P[P_CLIP_LR] * (1.0 - p))
         else:
             q = q * (1.0 - P[P_CLIP_LR] * p)
+        fl = CLIP_FLOOR_SLOW * gslow
+        if q < fl:
+            q = fl
+    g = gn if gn < lam else lam
+    gslow = gslow + rate * (g - gslow)
     if gn <= lam:
-        return 1.0, q
-    return lam / gn, q
+        return 1.0, q, gslow
+    return lam / gn, q, gslow
 
 
 @njit(**JIT_INLINE)
@@ -381,7 +424,8 @@ def _threshold_local(score, med, hi, dev, n, P):
 
 
 @njit(**JIT_INLINE)
-def _store_scalars(sc, n_seen, n_invalid, epoch_end, eta, q, aux, bias, th_med, th_hi, th_dev, th_n):
+def _store_scalars(sc, n_seen, n_invalid, epoch_end, eta, q, aux, bias, th_med, th_hi, th_dev, th_n,
+                   gslow, aux_slow, mag):
     """Write a sequence's scalar state, kept in locals while it runs, back into ``sc`` (one
     place for the layout, shared by _seq and the GLM sequences)."""
     sc[N_SEEN] = n_seen
@@ -395,14 +439,17 @@ def _store_scalars(sc, n_seen, n_invalid, epoch_end, eta, q, aux, bias, th_med, 
     sc[TH_HI] = th_hi
     sc[TH_DEV] = th_dev
     sc[TH_N] = th_n
+    sc[GN_SLOW] = gslow
+    sc[AUX_SLOW] = aux_slow
+    sc[MAG] = mag
 
 
 @njit(**JIT)
 def _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
-    """Prequential score+learn of rows order[lo:hi_] (or lo:hi_) of one key. Returns the first
-    bad row (mode 0) or -1. Same arithmetic as _step, scalar state kept in locals."""
+    """Prequential score+learn of the Mean over rows order[lo:hi_] (or lo:hi_) of one key.
+    Returns the first bad row (mode 0) or -1. Same arithmetic as _mean_step, scalar state kept
+    in locals."""
     want = scores.shape[0] > 0
-    has_y = y.shape[0] > 0
     n_seen = sc[N_SEEN]
     n_invalid = sc[N_INVALID]
     epoch_end = sc[EPOCH_END]
@@ -414,10 +461,13 @@ def _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
     th_hi = sc[TH_HI]
     th_dev = sc[TH_DEV]
     th_n = sc[TH_N]
+    gslow = sc[GN_SLOW]
+    aux_slow = sc[AUX_SLOW]
+    mag = sc[MAG]
     horizon = P[P_HORIZON]
-    reg = P[P_REG]
     w = v[0]
-    s = v[1] if kind == MEAN else v[0]
+    s = v[1]
+    sl = v[2]
     d = X.shape[1]
     buf = np.empty(4, v.dtype)
     bad = -1
@@ -426,91 +476,39 @@ def _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
         if use_order:
             _prefetch_next_row(X, order, t + PREFETCH_ROWS)
         x = X[i]
-        yi = y[i] if has_y else 0.0
         ok = True
         score = 0.0
-        if kind == MEAN:
-            acc, rr = _mean_distances(x, w, s, reg * aux, P, buf)
-            if not np.isfinite(rr):
-                ok = False
-            else:
-                if n_seen >= 2.0:
-                    score = math.sqrt(acc / d)
-                if n_seen == 0.0:
-                    for j in range(d):
-                        w[j] = x[j]
-                        s[j] = 0.0
-                    aux = 0.0
-                else:
-                    f, q = _clip_local(math.sqrt(rr), q, P)
-                    buf[0] = eta * f
-                    step = buf[0]
-                    ssum = s[0] - s[0]
-                    for j in range(d):
-                        r = x[j] - w[j]
-                        w[j] += step * r
-                        s[j] += step * (abs(r) - s[j])
-                        ssum += s[j]
-                    aux = ssum / d
+        acc, rr = _mean_distances(x, w, s, sl, _mean_floor(aux, mag, P), P, buf)
+        if not np.isfinite(rr):
+            ok = False
         else:
-            zz = w[0] * x[0]
-            xx_ = x[0] * x[0]
-            for j in range(1, d):
-                zz += w[j] * x[j]
-                xx_ += x[j] * x[j]
-            z = bias + zz
-            xx = xx_ + 0.0
-            if not (np.isfinite(z) and np.isfinite(xx)):
-                ok = False
+            if n_seen >= 2.0:
+                score = math.sqrt(acc / d)
+            rate = _slow_rate(n_seen, P)
+            xa = x[0] - x[0]
+            if n_seen == 0.0:
+                for j in range(d):
+                    w[j] = x[j]
+                    s[j] = 0.0
+                    sl[j] = 0.0
+                    xa += abs(x[j])
+                aux = 0.0
             else:
-                if kind == LINEAR:
-                    err = z - yi
-                    score = 0.0 if n_seen == 0.0 else abs(err) / (aux + TINY)
-                else:
-                    e = math.exp(-abs(z))
-                    inv = 1.0 / (1.0 + e)
-                    p = inv if z >= 0.0 else e * inv
-                    err = p - yi
-                    tt = -z if yi > 0.5 else z
-                    score = (tt if tt > 0.0 else 0.0) + math.log1p(e)
-                # 1/sqrt(nx) and 1/nx depend on x only: off the w -> z -> err -> w chain
-                nx = xx + 1.0
-                rs = 1.0 / math.sqrt(nx)
-                inv_nx = rs * rs
-                gn = abs(err) * nx * rs
-                lam = P[P_CLIP]
-                if lam <= 0.0:
-                    if q <= 0.0:
-                        lam = np.inf
-                        if gn > 0.0:
-                            q = gn
-                    else:
-                        lam = P[P_CLIP_MULT] * q
-                        pq = P[P_CLIP_QUANTILE]
-                        if gn > q:
-                            q = q * (1.0 + P[P_CLIP_LR] * (1.0 - pq))
-                        else:
-                            q = q * (1.0 - P[P_CLIP_LR] * pq)
-                if gn > lam:                  # clipped: err * lam / gn = sign(err) lam / sqrt(nx)
-                    g = lam * rs if err > 0.0 else -lam * rs
-                    f = lam / gn
-                else:
-                    g = err
-                    f = 1.0
-                stp = -eta * g * inv_nx
-                buf[0] = stp
-                buf[1] = 1.0 - eta * reg
-                st = buf[0]
-                decay = buf[1]
-                if reg == 0.0:
-                    for j in range(d):
-                        w[j] += st * x[j]
-                else:
-                    for j in range(d):
-                        w[j] = w[j] * decay + st * x[j]
-                bias += stp
-                if kind == LINEAR:
-                    aux += eta * f * (abs(err) - aux)
+                f, q, gslow = _clip_local(math.sqrt(rr), q, gslow, rate, P)
+                buf[0] = eta * f
+                buf[1] = rate
+                step = buf[0]
+                rt = buf[1]
+                ssum = s[0] - s[0]
+                for j in range(d):
+                    r = x[j] - w[j]
+                    w[j] += step * r
+                    s[j] += step * (abs(r) - s[j])
+                    sl[j] += rt * (s[j] - sl[j])
+                    ssum += s[j]
+                    xa += abs(x[j])
+                aux = ssum / d
+            mag += rate * (xa / d - mag)
         if not ok:
             if mode == 0:
                 bad = i
@@ -528,7 +526,8 @@ def _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
                                                                th_n, P)
         if want:
             scores[i] = score
-    _store_scalars(sc, n_seen, n_invalid, epoch_end, eta, q, aux, bias, th_med, th_hi, th_dev, th_n)
+    _store_scalars(sc, n_seen, n_invalid, epoch_end, eta, q, aux, bias, th_med, th_hi, th_dev, th_n,
+                   gslow, aux_slow, mag)
     return bad
 
 
@@ -638,7 +637,7 @@ def _make_seq_glm(lanes, kind_):
         w = v[0]
         d = X.shape[1]
         pq = P[P_CLIP_QUANTILE]
-        buf = np.empty(22, v.dtype)
+        buf = np.empty(29, v.dtype)
         buf[0] = 0.0
         buf[1] = 1.0
         buf[2] = P[P_CLIP_MULT]
@@ -660,6 +659,13 @@ def _make_seq_glm(lanes, kind_):
         buf[18] = 0.5
         buf[19] = 4.0
         buf[20] = np.inf
+        buf[22] = sc[GN_SLOW]
+        buf[23] = sc[AUX_SLOW]
+        buf[24] = sc[MAG]
+        buf[25] = CLIP_FLOOR_SLOW
+        buf[26] = SCALE_FLOOR_SLOW
+        buf[27] = P[P_EPS_MAG]
+        buf[28] = P[P_SLOW_RATE]
         zero = buf[0]
         one = buf[1]
         cmult = buf[2]
@@ -681,6 +687,14 @@ def _make_seq_glm(lanes, kind_):
         half = buf[18]
         four = buf[19]
         big = buf[20]
+        gslow = buf[22]
+        aux_slow = buf[23]
+        mag = buf[24]
+        cfloor = buf[25]
+        sfloor = buf[26]
+        epsm = buf[27]
+        slow_r = buf[28]
+        slow_r64 = P[P_SLOW_RATE]
         # the deferred (pending) sample: its row, score inputs, and whether it feeds the threshold
         p_row = -1
         p_e = zero
@@ -748,9 +762,15 @@ def _make_seq_glm(lanes, kind_):
                 t += 1
                 continue
             # ---- the chain of this sample
+            if (n_seen + 1.0) * slow_r64 < 1.0:      # _slow_rate, in the state's precision
+                buf[21] = 1.0 / (n_seen + 1.0)
+                srate = buf[21]
+            else:
+                srate = slow_r
             if KIND == LINEAR:
                 err = z - yi
-                p_lin = zero if n_seen == 0.0 else abs(err) / (aux + tiny)
+                p_lin = zero if n_seen == 0.0 else abs(err) / (aux + sfloor * aux_slow
+                                                               + epsm * mag + tiny)
             else:
                 e = math.exp(-abs(z))
                 inv = one / (one + e)
@@ -772,6 +792,8 @@ def _make_seq_glm(lanes, kind_):
             else:
                 lam = cmult * q
                 q = q * qup if gn > q else q * qdown
+                q = max(q, cfloor * gslow)        # the floor of _clip_local
+            gslow = gslow + srate * (min(gn, lam) - gslow)
             # err * min(1, lam / gn) == err clamped to +-lam / sqrt(nx): no branch on the chain
             cap = lam * rs
             g = min(max(err, -cap), cap)
@@ -786,6 +808,8 @@ def _make_seq_glm(lanes, kind_):
             if KIND == LINEAR:
                 f = one if gn <= lam else lam / gn
                 aux += eta_t * f * (abs(err) - aux)
+                aux_slow = aux_slow + srate * (aux - aux_slow)
+                mag = mag + srate * (abs(yi) - mag)
             n_seen += 1.0
             if horizon <= 0.0 and n_seen >= epoch_end:
                 T = epoch_end + 1.0
@@ -798,7 +822,8 @@ def _make_seq_glm(lanes, kind_):
             p_row = i
             p_feed = n_seen > BURN_IN
             t += 1
-        _store_scalars(sc, n_seen, n_invalid, epoch_end, eta, q, aux, bias, tmed, thi, tdev, th_n)
+        _store_scalars(sc, n_seen, n_invalid, epoch_end, eta, q, aux, bias, tmed, thi, tdev, th_n,
+                       gslow, aux_slow, mag)
         return bad
 
     return _seq_glm
@@ -1037,3 +1062,87 @@ def _copy_rows(src, dst):
     """Plain copy, the memory-bandwidth yardstick of the benchmarks."""
     for i in range(src.shape[0]):
         dst[i] = src[i]
+
+
+# ----------------------------------------------------------------------------- anomaly probability
+# A causal tail probability of the latest scores against the long-run ones, in the spirit of
+# Numenta's anomaly likelihood (Ahmad et al., "Unsupervised real-time anomaly detection for
+# streaming data", Neurocomputing 2017): the mean of log1p(score) over a short window is
+# compared with the running mean and variance of that same short mean over a long window.
+# Raw scores differ in scale from one stream (key) to the next; the probability does not.
+LK_SD_REL = 1e-3   # the long-run spread is floored at this fraction of its mean...
+LK_SD_ABS = 1e-12  # ...and at this absolute value (a constant score stream has none)
+
+
+@njit(**JIT_INLINE)
+def _proba_step(score, sc, P, learn):
+    """P(short-window mean below its long-run distribution) for ``score`` (NaN: NaN), against
+    the state before it; with ``learn``, then fold ``score`` into the state."""
+    if not np.isfinite(score):
+        return np.nan
+    n = sc[LK_N]
+    v = math.log1p(score) if score > 0.0 else 0.0
+    if n == 0.0:
+        a = v
+    else:
+        rs = 1.0 / (n + 1.0)
+        if rs < 1.0 / P[P_LK_SHORT]:
+            rs = 1.0 / P[P_LK_SHORT]
+        a = sc[LK_SHORT] + rs * (v - sc[LK_SHORT])
+    m = sc[LK_MEAN]
+    var = sc[LK_VAR]
+    p = 0.5
+    if n >= P[P_LK_WARMUP]:
+        fl = LK_SD_REL * abs(m) + LK_SD_ABS
+        z = (a - m) / math.sqrt(var + fl * fl)
+        p = 0.5 * math.erfc(-z * 0.7071067811865476)
+    if learn:
+        sc[LK_SHORT] = a
+        if n == 0.0:
+            sc[LK_MEAN] = a
+            sc[LK_VAR] = 0.0
+        else:
+            rl = 1.0 / (n + 1.0)
+            if rl < 1.0 / P[P_LK_LONG]:
+                rl = 1.0 / P[P_LK_LONG]
+            delta = a - m
+            sc[LK_MEAN] = m + rl * delta
+            sc[LK_VAR] = (1.0 - rl) * (var + rl * delta * delta)
+        sc[LK_N] = n + 1.0
+    return p
+
+
+@njit(**JIT)
+def _proba_run(scores, SC, P, out, learn):
+    """Anomaly probabilities of a score stream of slot 0 (prequential when ``learn``, else each
+    score against the current state); ``out`` may be empty (state update only)."""
+    sc = SC[0]
+    want = out.shape[0] > 0
+    for i in range(scores.shape[0]):
+        p = _proba_step(scores[i], sc, P, learn)
+        if want:
+            out[i] = p
+
+
+@njit(**JIT_PARALLEL)
+def _proba_keyed(scores, order, starts, slots, SC, P, out):
+    """Prequential anomaly probabilities, rows grouped by key as in _process_keyed."""
+    want = out.shape[0] > 0
+    for g in prange(slots.shape[0]):
+        sc = SC[slots[g]]
+        for t in range(starts[g], starts[g + 1]):
+            i = order[t]
+            p = _proba_step(scores[i], sc, P, True)
+            if want:
+                out[i] = p
+
+
+@njit(**JIT_PARALLEL)
+def _proba_pure_keyed(scores, rowslot, SC, P, out):
+    """Pure: probability of score i against key rowslot[i] (-1, an unseen key: 0.5)."""
+    for i in prange(scores.shape[0]):
+        k = rowslot[i]
+        if k < 0:
+            out[i] = 0.5 if np.isfinite(scores[i]) else np.nan
+        else:
+            out[i] = _proba_step(scores[i], SC[k], P, False)

@@ -16,7 +16,16 @@ TH_MED = 7        # threshold: streaming median of scores
 TH_HI = 8         # threshold: streaming upper quantile of scores
 TH_DEV = 9        # threshold: running mean absolute deviation of scores from the median
 TH_N = 10         # threshold: scores seen
-N_SCALARS = 11
+GN_SLOW = 11      # slow running mean of clipped gradient norms: floor of the adaptive clip
+AUX_SLOW = 12     # slow running mean of AUX: floor of the scale (cannot collapse in a quiet run)
+MAG = 13          # slow running mean of |x| (Mean) or |y| (Linear): the data's magnitude
+LK_SHORT = 14     # anomaly probability: short-window mean of log1p(score)
+LK_MEAN = 15      # anomaly probability: long-run mean of LK_SHORT
+LK_VAR = 16       # anomaly probability: long-run variance of LK_SHORT
+LK_N = 17         # anomaly probability: scores seen
+N_SCALARS = 18
+#: archives written before the floors and probabilities existed hold this many scalars
+N_SCALARS_V1 = 11
 
 # parameter vector
 P_LR = 0
@@ -32,6 +41,16 @@ P_TH_MARGIN = 9
 P_TH_LR = 10
 P_TH_WARMUP = 11
 P_SCORE_CLIP = 12     # Mean: cap of each coordinate's standardised residual in the score
-N_PARAMS = 13
+P_SLOW_RATE = 13      # rate of the slow long-run statistics once 1/n falls below it
+P_EPS_MAG = 14        # magnitude floor: a few units of roundoff of the state dtype
+P_LK_SHORT = 15       # anomaly probability: short window (scores)
+P_LK_LONG = 16        # anomaly probability: long-run window (scores)
+P_LK_WARMUP = 17      # anomaly probability: scores before it leaves 0.5
+N_PARAMS = 18
+
+SLOW_RATE = 1e-3      # the slow statistics average over about the last 1,000 samples
+SCALE_FLOOR_SLOW = 0.25   # a scale never falls below this fraction of its slow running mean
+CLIP_FLOOR_SLOW = 0.25    # nor the adaptive clip below this fraction of the slow gradient norm
+EPS_MAG_ULPS = 8.0        # magnitude floor in units of the dtype's machine epsilon
 
 TINY = 1e-30

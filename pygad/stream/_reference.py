@@ -9,9 +9,11 @@ import math
 
 import numpy as np
 
-from ._layout import (AUX, BIAS, CLIP_Q, EPOCH_END, ETA, N_INVALID, N_SEEN, P_ALPHA, P_CLIP,
-                      P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE, P_HORIZON, P_LR, P_REG,
-                      P_SCORE_CLIP, P_TH_LR, P_TH_MARGIN, P_TH_QUANTILE, P_TH_WARMUP, TH_DEV, TH_HI,
+from ._layout import (AUX, AUX_SLOW, BIAS, CLIP_FLOOR_SLOW, CLIP_Q, EPOCH_END, ETA, GN_SLOW,
+                      LK_MEAN, LK_N, LK_SHORT, LK_VAR, MAG, N_INVALID, N_SEEN, P_ALPHA, P_CLIP,
+                      P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE, P_EPS_MAG, P_HORIZON, P_LK_LONG,
+                      P_LK_SHORT, P_LK_WARMUP, P_LR, P_REG, P_SCORE_CLIP, P_SLOW_RATE, P_TH_LR,
+                      P_TH_MARGIN, P_TH_QUANTILE, P_TH_WARMUP, SCALE_FLOOR_SLOW, TH_DEV, TH_HI,
                       TH_MED, TH_N, TINY)
 
 MEAN, LINEAR, LOGISTIC = 0, 1, 2
@@ -25,18 +27,58 @@ def advance_schedule(sc, P):
         sc[ETA] = P[P_LR] * T ** (-P[P_ALPHA])
 
 
+def slow_rate(n, P):
+    return max(1.0 / (n + 1), P[P_SLOW_RATE])
+
+
 def clip_factor(gn, sc, P):
+    rate = slow_rate(sc[N_SEEN], P)
     lam = P[P_CLIP]
     if lam <= 0:
         q = sc[CLIP_Q]
         if q <= 0:
             if gn > 0:
                 sc[CLIP_Q] = gn
+            sc[GN_SLOW] += rate * (gn - sc[GN_SLOW])
             return 1.0
         lam = P[P_CLIP_MULT] * q
         p = P[P_CLIP_QUANTILE]
-        sc[CLIP_Q] = q * (1 + P[P_CLIP_LR] * (1 - p)) if gn > q else q * (1 - P[P_CLIP_LR] * p)
+        q = q * (1 + P[P_CLIP_LR] * (1 - p)) if gn > q else q * (1 - P[P_CLIP_LR] * p)
+        sc[CLIP_Q] = max(q, CLIP_FLOOR_SLOW * sc[GN_SLOW])
+    sc[GN_SLOW] += rate * (min(gn, lam) - sc[GN_SLOW])
     return min(1.0, lam / gn) if gn > 0 else 1.0
+
+
+def mean_floor(sc, P):
+    return math.sqrt((P[P_REG] * sc[AUX]) ** 2 + (P[P_EPS_MAG] * sc[MAG]) ** 2)
+
+
+def linear_scale(sc, P):
+    return sc[AUX] + SCALE_FLOOR_SLOW * sc[AUX_SLOW] + P[P_EPS_MAG] * sc[MAG] + TINY
+
+
+def proba_step(score, sc, P, learn):
+    """Twin of ``_proba_step``."""
+    if not math.isfinite(score):
+        return math.nan
+    n = sc[LK_N]
+    v = math.log1p(score) if score > 0 else 0.0
+    a = v if n == 0 else sc[LK_SHORT] + max(1 / (n + 1), 1 / P[P_LK_SHORT]) * (v - sc[LK_SHORT])
+    m, var = sc[LK_MEAN], sc[LK_VAR]
+    p = 0.5
+    if n >= P[P_LK_WARMUP]:
+        fl = 1e-3 * abs(m) + 1e-12
+        p = 0.5 * math.erfc(-(a - m) / math.sqrt(var + fl * fl) / math.sqrt(2))
+    if learn:
+        sc[LK_SHORT] = a
+        if n == 0:
+            sc[LK_MEAN], sc[LK_VAR] = a, 0.0
+        else:
+            rl = max(1 / (n + 1), 1 / P[P_LK_LONG])
+            sc[LK_MEAN] = m + rl * (a - m)
+            sc[LK_VAR] = (1 - rl) * (var + rl * (a - m) ** 2)
+        sc[LK_N] = n + 1
+    return p
 
 
 def threshold_value(sc, P):
@@ -74,15 +116,16 @@ def score_row(kind, x, v, sc, y, has_y, P):
     if not all(math.isfinite(t) for t in x):
         return False, 0.0
     if kind == MEAN:
-        mu, s = v[0], v[1]
-        fl = P[P_REG] * sc[AUX]
+        mu, s, sl = v[0], v[1], v[2]
+        fl = mean_floor(sc, P)
         c2 = P[P_SCORE_CLIP] ** 2
-        acc = sum(min((x[j] - mu[j]) ** 2 / (s[j] ** 2 + fl * fl + TINY), c2) for j in range(d))
+        acc = sum(min((x[j] - mu[j]) ** 2 / (s[j] ** 2 + (SCALE_FLOOR_SLOW * sl[j]) ** 2
+                                              + fl * fl + TINY), c2) for j in range(d))
         return True, 0.0 if sc[N_SEEN] < 2 else math.sqrt(acc / d)
     w = v[0]
     z = sc[BIAS] + sum(w[j] * x[j] for j in range(d))
     if kind == LINEAR:
-        return True, 0.0 if sc[N_SEEN] == 0 else abs(y - z) / (sc[AUX] + TINY)
+        return True, 0.0 if sc[N_SEEN] == 0 else abs(y - z) / linear_scale(sc, P)
     p = 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
     if not has_y:
         return True, p
@@ -96,11 +139,13 @@ def step(kind, x, v, sc, y, P):
         return False, 0.0
     x = np.asarray(x, np.float64)
     d = len(x)
+    rate = slow_rate(sc[N_SEEN], P)
     if kind == MEAN:
-        mu, s = v[0], v[1]
+        mu, s, sl = v[0], v[1], v[2]
         if sc[N_SEEN] == 0:
             mu[:] = x
             s[:] = 0
+            sl[:] = 0
             sc[AUX] = 0.0
         else:
             r = [x[j] - float(mu[j]) for j in range(d)]
@@ -109,7 +154,9 @@ def step(kind, x, v, sc, y, P):
             for j in range(d):
                 mu[j] = mu[j] + eta * r[j]
                 s[j] = s[j] + eta * (abs(r[j]) - s[j])
+                sl[j] = sl[j] + rate * (s[j] - sl[j])
             sc[AUX] = float(np.mean(s.astype(np.float64)))
+        sc[MAG] += rate * (float(np.mean(np.abs(x))) - sc[MAG])
     else:
         w = v[0]
         z = sc[BIAS] + sum(float(w[j]) * x[j] for j in range(d))
@@ -124,6 +171,8 @@ def step(kind, x, v, sc, y, P):
         sc[BIAS] += stp
         if kind == LINEAR:
             sc[AUX] += eta * f * (abs(err) - sc[AUX])
+            sc[AUX_SLOW] += rate * (sc[AUX] - sc[AUX_SLOW])
+            sc[MAG] += rate * (abs(y) - sc[MAG])
     advance_schedule(sc, P)
     if sc[N_SEEN] > 2:
         threshold_step(score, sc, P)
@@ -185,3 +234,11 @@ def threshold_run(scores, SC, P, flags, thresholds):
             flags[i] = 0
             continue
         flags[i] = threshold_step(float(s), sc, P)
+
+
+def proba_run(scores, SC, P, out, learn):
+    """Twin of ``_proba_run``."""
+    for i, s in enumerate(scores):
+        p = proba_step(float(s), SC[0], P, learn)
+        if len(out):
+            out[i] = p

@@ -48,7 +48,7 @@ class _ClippedSGDBase:
 
     def __init__(self, lr=1.0, alpha=0.5, horizon=None, clip="auto", clip_mult=2.0,
                  clip_quantile=0.5, clip_lr=0.05, threshold=None, on_invalid="raise",
-                 dtype="float32"):
+                 dtype="float32", proba_window=10, proba_history=1000):
         self.lr = lr
         self.alpha = alpha
         self.horizon = horizon
@@ -59,6 +59,8 @@ class _ClippedSGDBase:
         self.threshold = threshold
         self.on_invalid = on_invalid
         self.dtype = dtype
+        self.proba_window = proba_window
+        self.proba_history = proba_history
 
     # ------------------------------------------------------------------ parameters
     def get_params(self) -> dict:
@@ -71,7 +73,8 @@ class _ClippedSGDBase:
     def _param_names(cls):
         extra = ["score_clip"] if cls._kind == _MEAN else []
         return ["lr", "alpha", "horizon", "clip", "clip_mult", "clip_quantile", "clip_lr",
-                "threshold", "on_invalid", "dtype", cls._reg_name] + extra
+                "threshold", "on_invalid", "dtype", cls._reg_name, "proba_window",
+                "proba_history"] + extra
 
     def _threshold_obj(self) -> AdaptiveThreshold:
         t = self.threshold
@@ -105,6 +108,14 @@ class _ClippedSGDBase:
         P[L.P_CLIP_QUANTILE] = self.clip_quantile
         P[L.P_CLIP_LR] = self.clip_lr
         P[L.P_REG] = float(getattr(self, self._reg_name))
+        P[L.P_SLOW_RATE] = L.SLOW_RATE
+        P[L.P_EPS_MAG] = L.EPS_MAG_ULPS * float(np.finfo(np.dtype(self.dtype)).eps)
+        if not (self.proba_window >= 1 and self.proba_history >= self.proba_window):
+            raise ValueError("proba_window must be >= 1 and proba_history >= proba_window, got "
+                             f"{self.proba_window} and {self.proba_history}")
+        P[L.P_LK_SHORT] = float(self.proba_window)
+        P[L.P_LK_LONG] = float(self.proba_history)
+        P[L.P_LK_WARMUP] = float(min(self.proba_history, 5 * self.proba_window))
         sclip = getattr(self, "score_clip", None)
         P[L.P_SCORE_CLIP] = np.inf if sclip is None else float(sclip)
         if not P[L.P_SCORE_CLIP] > 0:
@@ -269,7 +280,10 @@ class _ClippedSGDBase:
                 return fn(*args)
 
     # ------------------------------------------------------------------ learning
-    def _learn(self, X, y, keys, want_scores: bool):
+    def _learn(self, X, y, keys, want_scores: bool, proba: bool = False):
+        """Score-then-learn the rows; returns scores (and probabilities) when wanted.
+
+        Scores are always computed: the anomaly-probability state learns from them."""
         K = _kernels()
         self._lazy_init()
         with self._cond:
@@ -278,7 +292,8 @@ class _ClippedSGDBase:
             y_first_bad = self._y_first_bad if y.shape[0] else -1
             self._enter(X)
         n = X.shape[0]
-        scores = np.empty(n if want_scores else 0, np.float64)
+        scores = np.empty(n, np.float64)
+        probs = np.empty(n if proba else 0, np.float64)
         mode = 0 if self.on_invalid == "raise" else 1
         ybad = None
         if y_first_bad >= 0:
@@ -292,28 +307,31 @@ class _ClippedSGDBase:
             try:
                 if ybad is not None:
                     self._learn_skip_y(X, y, ybad, None, scores)
-                    return scores if want_scores else None
-                snap = (V[0].copy(), SC[0].copy()) if mode == 0 else None
-                bad = K._process_run(self._kind, X, y, V, SC, self._P, scores, mode)
-                if bad >= 0:
-                    V[0], SC[0] = snap
-                    raise ValueError(f"X has NaN/inf at row {bad} (on_invalid='raise'); "
-                                     "state left unchanged")
+                else:
+                    snap = (V[0].copy(), SC[0].copy()) if mode == 0 else None
+                    bad = K._process_run(self._kind, X, y, V, SC, self._P, scores, mode)
+                    if bad >= 0:
+                        V[0], SC[0] = snap
+                        raise ValueError(f"X has NaN/inf at row {bad} (on_invalid='raise'); "
+                                         "state left unchanged")
+                K._proba_run(scores, SC, self._P, probs, True)
             finally:
                 with self._cond:
                     self._active -= 1
                     self._cond.notify_all()
-            return scores if want_scores else None
+            return self._result(scores, probs, want_scores, proba)
         # keyed
         with self._cond:
             slots, added = self._slots_for(keys, n, add=True)
             V, SC = self._V, self._SC
             self._active += 1
         try:
+            order, starts, gslots = self._group(slots)
             if ybad is not None:
                 self._learn_skip_y(X, y, ybad, slots, scores)
-                return scores if want_scores else None
-            order, starts, gslots = self._group(slots)
+                self._launch(K._proba_keyed, scores, order, starts, gslots, SC, self._P, probs,
+                             n_tasks=gslots.shape[0])
+                return self._result(scores, probs, want_scores, proba)
             snap = None
             if mode == 0:
                 # validate before mutating: snapshot the touched keys' rows when that is
@@ -338,10 +356,18 @@ class _ClippedSGDBase:
                 self._forget(added)
                 raise ValueError(f"X has NaN/inf at row {first} (on_invalid='raise'); "
                                  "state left unchanged")
+            self._launch(K._proba_keyed, scores, order, starts, gslots, SC, self._P, probs,
+                         n_tasks=gslots.shape[0])
         finally:
             with self._cond:
                 self._active -= 1
                 self._cond.notify_all()
+        return self._result(scores, probs, want_scores, proba)
+
+    @staticmethod
+    def _result(scores, probs, want_scores, proba):
+        if proba:
+            return scores, probs
         return scores if want_scores else None
 
     def _forget(self, added) -> None:
@@ -387,12 +413,14 @@ class _ClippedSGDBase:
         updates the state of its key (unseen keys are added). Also updates the thresholds."""
         self._learn(X, y, keys, want_scores=False)
 
-    def process_many(self, X, y=None, keys=None) -> np.ndarray:
+    def process_many(self, X, y=None, keys=None, proba=False):
         """Prequential ingestion: score each row against the state *before* it, then learn it.
 
         Returns float64 scores (higher = more anomalous; NaN for rows skipped as invalid).
+        With ``proba=True`` returns ``(scores, probabilities)``: each row's anomaly probability
+        (see :meth:`score_proba_many`), computed before the row is learned.
         """
-        return self._learn(X, y, keys, want_scores=True)
+        return self._learn(X, y, keys, want_scores=True, proba=bool(proba))
 
     def learn_one(self, x, y=None, key=None) -> None:
         """Learn one sample (array-like of shape [d] or a dict of features)."""
@@ -438,6 +466,34 @@ class _ClippedSGDBase:
         if nbad and self.on_invalid == "raise":
             raise ValueError(f"X has NaN/inf at row {int(np.flatnonzero(np.isnan(scores))[0])}")
         return scores
+
+    def score_proba_many(self, X, y=None, keys=None) -> np.ndarray:
+        """Calibrated anomaly probabilities in [0, 1] of the rows against the current state (pure).
+
+        The probability is the normal tail probability of the row's score, averaged with the
+        key's last ``proba_window - 1`` learned scores, against that short average's running
+        distribution over about the last ``proba_history`` scores of the same key (the spirit of
+        Numenta's anomaly likelihood). Unlike raw scores, it means the same on every stream and
+        every key: 0.5 is typical, 0.999 is a one-in-a-thousand excursion. It is 0.5 until the
+        key has learned ``5 * proba_window`` scores (or ``proba_history``, if smaller).
+        """
+        scores = self.score_many(X, y, keys)
+        out = np.empty(scores.shape[0])
+        if self._d is None:
+            out[:] = np.where(np.isfinite(scores), 0.5, np.nan)
+            return out
+        if keys is None:
+            _kernels()._proba_run(scores, self._SC, self._P, out, False)
+        else:
+            with self._cond:
+                slots, _ = self._slots_for(keys, scores.shape[0], add=False)
+            self._launch(_kernels()._proba_pure_keyed, scores, slots, self._SC, self._P, out)
+        return out
+
+    def score_proba_one(self, x, y=None, key=None) -> float:
+        """Anomaly probability of one sample (pure); see :meth:`score_proba_many`."""
+        return float(self.score_proba_many(self._one(x), None if y is None else [y],
+                                           None if key is None else self._one_key(key))[0])
 
     def _score_skip(self, X, y, V, SC):
         fin = np.isfinite(X).all(axis=1)
@@ -570,6 +626,11 @@ class _ClippedSGDBase:
         if "vectors" in arrays:
             V = np.asarray(arrays["vectors"])
             SC = np.asarray(arrays["scalars"], np.float64)
+            if SC.ndim == 2 and SC.shape[1] == L.N_SCALARS_V1:
+                # written before the scale floors and probabilities: those start afresh
+                SC = np.concatenate([SC, np.zeros((SC.shape[0], L.N_SCALARS - SC.shape[1]))], 1)
+            if self._kind == _MEAN and V.ndim == 3 and V.shape[1] == 2:
+                V = np.concatenate([V, V[:, 1:2]], 1)   # v1 archive: slow scale starts at scale
             if V.ndim != 3 or V.shape[1] != self._m or SC.shape != (V.shape[0], L.N_SCALARS):
                 raise ValueError("corrupt archive: state arrays have the wrong shapes")
             self._d = V.shape[2]
@@ -621,8 +682,11 @@ class ClippedSGDMean(_ClippedSGDBase):
     Learns the mean ``mu`` with clipped SGD on ``0.5 ||mu - x||^2`` and a per-dimension scale
     ``s`` (mean absolute deviation) with the same clipped steps. The score is the robust
     standardised distance ``sqrt(mean_j min(z_j^2, score_clip^2))`` with
-    ``z_j = (x_j - mu_j) / sqrt(s_j^2 + f^2)`` and ``f = scale_floor * mean(s)``: no feature
-    scaling is needed, and no single feature can dominate the score.
+    ``z_j = (x_j - mu_j) / sqrt(s_j^2 + f^2)``: no feature scaling is needed. The floor ``f``
+    combines ``scale_floor * mean(s)``, a quarter of the slow running mean of ``mean(s)`` (over
+    about the last 1,000 samples, so a long run of constant or zero values cannot collapse the
+    scale) and a few units of roundoff of the data's magnitude; the adaptive clip is floored
+    the same way. Finite input therefore always gives a finite score.
 
     Args:
         lr: learning-rate constant c in ``c * T**-alpha``.
@@ -632,25 +696,28 @@ class ClippedSGDMean(_ClippedSGDBase):
         clip_mult, clip_quantile, clip_lr: adaptive clip = ``clip_mult`` times a running
             ``clip_quantile`` of the gradient norms, updated multiplicatively by ``clip_lr``.
         scale_floor: per-dimension scale floor as a fraction of the mean scale.
-        score_clip: cap of each feature's standardised residual in the score (``None``: no
-            cap). The cap (Huber's 3) makes the score robust in high dimension (it raised
-            AUC on rotated MNIST from 0.80 to 0.85); on low-dimensional streams where a spike
-            in a single feature must stand out, use ``None``.
+        score_clip: cap of each feature's standardised residual in the score; ``None`` (the
+            default) for no cap. A cap such as 3 keeps one wild feature from dominating the
+            score in high dimension, but scores then tie at the cap and rank worse.
         threshold: an :class:`AdaptiveThreshold` (or its params as dict) configuring the
             per-key flagging threshold.
         on_invalid: ``"raise"`` or ``"skip"`` NaN/inf samples.
         dtype: state dtype, float32 (default) or float64.
+        proba_window, proba_history: windows (in samples of a key) of the anomaly probability
+            (:meth:`score_proba_many`): the short average of scores, and the history it is
+            compared with.
     """
     _kind = _MEAN
-    _m = 2
+    _m = 3                 # location, scale, slow scale
     _needs_y = False
     _reg_name = "scale_floor"
 
     def __init__(self, lr=1.0, alpha=0.5, horizon=None, clip="auto", clip_mult=2.0,
-                 clip_quantile=0.5, clip_lr=0.05, scale_floor=0.01, score_clip=3.0,
-                 threshold=None, on_invalid="raise", dtype="float32"):
+                 clip_quantile=0.5, clip_lr=0.05, scale_floor=0.01, score_clip=None,
+                 threshold=None, on_invalid="raise", dtype="float32", proba_window=10,
+                 proba_history=1000):
         super().__init__(lr, alpha, horizon, clip, clip_mult, clip_quantile, clip_lr,
-                         threshold, on_invalid, dtype)
+                         threshold, on_invalid, dtype, proba_window, proba_history)
         self.scale_floor = scale_floor
         self.score_clip = score_clip
 
@@ -668,9 +735,9 @@ class ClippedSGDMean(_ClippedSGDBase):
 class _GLM(_ClippedSGDBase):
     def __init__(self, lr=1.0, alpha=0.5, horizon=None, clip="auto", clip_mult=2.0,
                  clip_quantile=0.5, clip_lr=0.05, l2=0.0, threshold=None,
-                 on_invalid="raise", dtype="float32"):
+                 on_invalid="raise", dtype="float32", proba_window=10, proba_history=1000):
         super().__init__(lr, alpha, horizon, clip, clip_mult, clip_quantile, clip_lr,
-                         threshold, on_invalid, dtype)
+                         threshold, on_invalid, dtype, proba_window, proba_history)
         self.l2 = l2
 
     @property

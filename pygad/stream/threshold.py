@@ -119,11 +119,12 @@ class AdaptiveThreshold:
         for k, v in params.items():
             setattr(self, k, v)
         scalars = np.asarray(arrays.get("scalars", np.empty(0)), np.float64)
-        if scalars.size != L.N_SCALARS or not np.isfinite(scalars).all():
+        if scalars.size not in (L.N_SCALARS, L.N_SCALARS_V1) or not np.isfinite(scalars).all():
             raise ValueError(f"corrupt archive: 'scalars' must hold {L.N_SCALARS} finite numbers")
         self._P = np.zeros(L.N_PARAMS)
         self._fill(self._P)
-        self._sc = scalars.reshape(1, L.N_SCALARS).copy()
+        self._sc = np.zeros((1, L.N_SCALARS))
+        self._sc[0, :scalars.size] = scalars.reshape(-1)
         return self
 
     def to_bytes(self) -> bytes:
