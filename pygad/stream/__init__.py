@@ -5,6 +5,8 @@ Implements Sankararaman & Narayanaswamy, "Online robust non-stationary estimatio
 (doubling trick when the horizon is unknown) and a clip threshold adapted from the stream.
 
 * :class:`ClippedSGDMean` - location + per-dimension scale; robust standardised distance.
+* :class:`ClippedSGDForecaster` - the time-series detector: autoregressive forecast, change
+  detection, novelty score.
 * :class:`ClippedSGDLinear` - least squares ``y`` given ``x``.
 * :class:`ClippedSGDLogistic` - binary logistic regression.
 * :class:`AdaptiveThreshold` - streaming quantile + margin turning scores into flags.
@@ -14,7 +16,9 @@ process_many/predict_many`` (arrays, optional ``keys=`` for one state per key, p
 parallel), ``state_dict/load_state_dict``, ``save/load``, ``to_bytes/from_bytes``, pickling.
 Numba is imported on first use, not on import.
 """
-from .estimators import ClippedSGDLinear, ClippedSGDLogistic, ClippedSGDMean
+from .estimators import (ClippedSGDForecaster, ClippedSGDLinear, ClippedSGDLogistic,
+                         ClippedSGDMean)
 from .threshold import AdaptiveThreshold
 
-__all__ = ["ClippedSGDMean", "ClippedSGDLinear", "ClippedSGDLogistic", "AdaptiveThreshold"]
+__all__ = ["ClippedSGDMean", "ClippedSGDForecaster", "ClippedSGDLinear", "ClippedSGDLogistic",
+           "AdaptiveThreshold"]

@@ -46,11 +46,17 @@ P_EPS_MAG = 14        # magnitude floor: a few units of roundoff of the state dt
 P_LK_SHORT = 15       # anomaly probability: short window (scores)
 P_LK_LONG = 16        # anomaly probability: long-run window (scores)
 P_LK_WARMUP = 17      # anomaly probability: scores before it leaves 0.5
-N_PARAMS = 18
+P_FC_LAGS = 18        # Forecaster: number of lags
+P_FC_DRIFT = 19       # Forecaster: CUSUM allowance (slow-scale units)
+P_FC_CHANGE = 20      # Forecaster: CUSUM decision level (slow-scale units)
+P_FC_FAST = 21        # Forecaster: rate of the fast residual scale
+P_FC_WARMUP = 22      # Forecaster: samples before the score leaves 0
+N_PARAMS = 23
 
 SLOW_RATE = 1e-3      # the slow statistics average over about the last 1,000 samples
 SCALE_FLOOR_SLOW = 0.25   # a scale never falls below this fraction of its slow running mean
 CLIP_FLOOR_SLOW = 0.25    # nor the adaptive clip below this fraction of the slow gradient norm
 EPS_MAG_ULPS = 8.0        # magnitude floor in units of the dtype's machine epsilon
+ENVELOPE_RATE = 1e-5      # Forecaster: the envelope of values seen shrinks this fast
 
 TINY = 1e-30

@@ -23,9 +23,9 @@ from . import state as _state
 from ._keys import IntKeyMap, ObjectKeyMap, make_keymap
 from .threshold import AdaptiveThreshold
 
-__all__ = ["ClippedSGDMean", "ClippedSGDLinear", "ClippedSGDLogistic"]
+__all__ = ["ClippedSGDMean", "ClippedSGDLinear", "ClippedSGDLogistic", "ClippedSGDForecaster"]
 
-_MEAN, _LINEAR, _LOGISTIC = 0, 1, 2
+_MEAN, _LINEAR, _LOGISTIC, _FORECAST = 0, 1, 2, 3
 _EMPTY = np.empty(0, np.float64)
 
 
@@ -45,6 +45,10 @@ class _ClippedSGDBase:
     _m: int = 1            # vector-state rows per key
     _needs_y: bool = True
     _reg_name: str = "l2"
+    _extra_params: tuple = ()
+
+    def _kernel_module(self):
+        return _kernels()
 
     def __init__(self, lr=1.0, alpha=0.5, horizon=None, clip="auto", clip_mult=2.0,
                  clip_quantile=0.5, clip_lr=0.05, threshold=None, on_invalid="raise",
@@ -71,7 +75,7 @@ class _ClippedSGDBase:
 
     @classmethod
     def _param_names(cls):
-        extra = ["score_clip"] if cls._kind == _MEAN else []
+        extra = list(cls._extra_params)
         return ["lr", "alpha", "horizon", "clip", "clip_mult", "clip_quantile", "clip_lr",
                 "threshold", "on_invalid", "dtype", cls._reg_name, "proba_window",
                 "proba_history"] + extra
@@ -284,7 +288,7 @@ class _ClippedSGDBase:
         """Score-then-learn the rows; returns scores (and probabilities) when wanted.
 
         Scores are always computed: the anomaly-probability state learns from them."""
-        K = _kernels()
+        K = self._kernel_module()
         self._lazy_init()
         with self._cond:
             X = self._as_X(X)
@@ -386,7 +390,7 @@ class _ClippedSGDBase:
         good[ybad] = False
         Xg, yg = np.ascontiguousarray(X[good]), np.ascontiguousarray(y[good])
         sg = np.empty(Xg.shape[0] if scores.shape[0] else 0)
-        K = _kernels()
+        K = self._kernel_module()
         if slots is None:
             K._process_run(self._kind, Xg, yg, self._V, self._SC, self._P, sg, 1)
             self._SC[0, L.N_INVALID] += ybad.size
@@ -440,7 +444,7 @@ class _ClippedSGDBase:
     # ------------------------------------------------------------------ scoring (pure)
     def score_many(self, X, y=None, keys=None) -> np.ndarray:
         """Scores of the rows against the current state, without changing it."""
-        K = _kernels()
+        K = self._kernel_module()
         self._lazy_init()
         X = self._as_X(X)
         y = self._as_y(y, X.shape[0], required=self._kind == _LINEAR)
@@ -500,7 +504,7 @@ class _ClippedSGDBase:
         out = np.full(X.shape[0], np.nan)
         idx = np.flatnonzero(fin)
         sub = np.empty(idx.size)
-        _kernels()._score_run(self._kind, np.ascontiguousarray(X[idx]),
+        self._kernel_module()._score_run(self._kind, np.ascontiguousarray(X[idx]),
                               y[idx] if y.shape[0] else y, V, SC, self._P, sub)
         out[idx] = sub
         return out
@@ -709,6 +713,7 @@ class ClippedSGDMean(_ClippedSGDBase):
     """
     _kind = _MEAN
     _m = 3                 # location, scale, slow scale
+    _extra_params = ("score_clip",)
     _needs_y = False
     _reg_name = "scale_floor"
 
@@ -781,3 +786,254 @@ class ClippedSGDLogistic(_GLM):
     def predict_proba_many(self, X, keys=None) -> np.ndarray:
         """``P(y = 1 | x)`` for each row (pure)."""
         return self.score_many(X, None, keys)
+
+
+_SEASON_SECONDS = {"hour": 3600, "day": 86400, "week": 7 * 86400}
+_SEASON_BINS = {"hour": 60, "day": 24, "week": 168}
+
+
+def _as_seconds(t) -> np.ndarray:
+    """Timestamps as float64 seconds (datetime64 of any unit, or numbers taken as seconds)."""
+    t = np.asarray(t)
+    if t.dtype.kind == "M":
+        return t.astype("datetime64[ns]").astype(np.int64) / 1e9
+    if t.dtype.kind not in "iuf":
+        raise TypeError(f"t must be datetime64 or numeric seconds, got dtype {t.dtype}")
+    return t.astype(np.float64)
+
+
+def _forecast_kernels():
+    from . import _forecast_kernels
+    return _forecast_kernels
+
+
+class ClippedSGDForecaster(_ClippedSGDBase):
+    """The time-series detector: a clipped-SGD autoregressive forecaster with change detection.
+
+    Each coordinate of the stream has its own model. The forecast of ``x_t`` is the slow level
+    plus a linear function of the last ``lags`` values' deviations from it (standardised by
+    the slow scale), learned by clipped, normalised LMS; it starts as "same as last value".
+    Residuals are standardised by a clipped running scale, floored at a quarter of its slow
+    running mean (over about 1,000 samples) and at the data's own magnitude, so a long quiet or
+    constant run cannot make it collapse. A two-sided CUSUM (Page, 1954) of the deviation
+    from the slow level detects sustained shifts; after a detected change the level restarts
+    at the new value, so a shift is flagged, then adopted.
+
+    The score measures novelty: how far the value lies outside the envelope of the values the
+    key has seen (relative to the envelope's width; the envelope forgets over about 100,000
+    samples), and, at a tenth of that weight, how far the standardised forecast residual and
+    the change statistic exceed everything seen before. It is 0 for an unremarkable sample and
+    scale-free, so one threshold serves many streams; :meth:`score_proba_many` turns it into a
+    calibrated probability. Samples that are new in no respect are still ordered by their
+    forecast residual (a small bounded term), so the score also ranks.
+
+    Args:
+        lags: number of past values the forecast uses.
+        season: ``None``; an int period in samples (phase = position in the stream, or
+            ``t`` when given as a sample index); or ``"hour"``, ``"day"``, ``"week"`` with
+            timestamps ``t`` passed to every call. Each phase gets its own state (through the
+            keyed machinery), so the forecast of Monday 9:00 learns from earlier Mondays 9:00.
+        season_bins: phases per season period for ``"hour"``/``"day"``/``"week"`` (default:
+            minutes of the hour, hours of the day, hours of the week).
+        lr, alpha, horizon: learning rate ``lr * T**-alpha`` of the weights (doubling trick
+            when ``horizon`` is None).
+        clip, clip_mult, clip_quantile, clip_lr: gradient clipping as in
+            :class:`ClippedSGDMean`.
+        l2: decoupled weight decay of the autoregressive weights.
+        change_drift: CUSUM allowance, in units of the slow scale: deviations smaller than
+            this never accumulate.
+        change_threshold: CUSUM decision level, in the same units.
+        warmup: samples of a key before its score leaves 0.
+        threshold, on_invalid, dtype, proba_window, proba_history: as in
+            :class:`ClippedSGDMean` (``dtype`` defaults to float64: levels of monitoring
+            series are often large numbers with small changes).
+
+    Examples:
+        >>> import numpy as np
+        >>> from pygad.stream import ClippedSGDForecaster
+        >>> x = np.sin(np.arange(2000) / 10.0)[:, None]
+        >>> x[1500] += 5.0
+        >>> det = ClippedSGDForecaster(lags=4)
+        >>> scores, proba = det.process_many(x, proba=True)
+        >>> int(np.argmax(scores))
+        1500
+    """
+    _kind = _FORECAST
+    _needs_y = False
+    _reg_name = "l2"
+    _extra_params = ("lags", "season", "season_bins", "change_drift", "change_threshold",
+                     "warmup")
+
+    def __init__(self, lags=8, season=None, season_bins=None, lr=0.5, alpha=0.5,
+                 horizon=None, clip="auto", clip_mult=2.0, clip_quantile=0.5, clip_lr=0.05,
+                 l2=0.0, change_drift=0.5, change_threshold=20.0, warmup=50, threshold=None,
+                 on_invalid="raise", dtype="float64", proba_window=10, proba_history=1000):
+        super().__init__(lr, alpha, horizon, clip, clip_mult, clip_quantile, clip_lr,
+                         threshold, on_invalid, dtype, proba_window, proba_history)
+        self.lags = lags
+        self.season = season
+        self.season_bins = season_bins
+        self.l2 = l2
+        self.change_drift = change_drift
+        self.change_threshold = change_threshold
+        self.warmup = warmup
+
+    @property
+    def _m(self) -> int:
+        from ._forecast_kernels import N_EXTRA
+        return 2 * int(self.lags) + N_EXTRA
+
+    def _kernel_module(self):
+        return _forecast_kernels()
+
+    def _build_params(self) -> np.ndarray:
+        if not (isinstance(self.lags, (int, np.integer)) and self.lags >= 1):
+            raise ValueError(f"lags must be an int >= 1, got {self.lags!r}")
+        if not (self.change_drift >= 0 and self.change_threshold > 0):
+            raise ValueError("change_drift must be >= 0 and change_threshold > 0, got "
+                             f"{self.change_drift} and {self.change_threshold}")
+        if not (isinstance(self.warmup, (int, np.integer)) and self.warmup >= 0):
+            raise ValueError(f"warmup must be an int >= 0, got {self.warmup!r}")
+        self._season_period()                       # validates season / season_bins
+        P = super()._build_params()
+        P[L.P_FC_LAGS] = float(self.lags)
+        P[L.P_FC_DRIFT] = float(self.change_drift)
+        P[L.P_FC_CHANGE] = float(self.change_threshold)
+        P[L.P_FC_FAST] = 0.05
+        P[L.P_FC_WARMUP] = float(max(2, self.warmup))
+        return P
+
+    # ------------------------------------------------------------------ seasonality
+    def _season_period(self):
+        """(period, bins, in_seconds) or None."""
+        s = self.season
+        if s is None:
+            return None
+        if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
+            if s < 2:
+                raise ValueError(f"season must be >= 2 samples, got {s}")
+            if self.season_bins is not None:
+                raise ValueError("season_bins applies to 'hour', 'day' or 'week' seasons only")
+            return int(s), int(s), False
+        if s in _SEASON_SECONDS:
+            bins = _SEASON_BINS[s] if self.season_bins is None else self.season_bins
+            if not (isinstance(bins, (int, np.integer)) and bins >= 1):
+                raise ValueError(f"season_bins must be an int >= 1, got {bins!r}")
+            return _SEASON_SECONDS[s], int(bins), True
+        raise ValueError(f'season must be None, an int period, "hour", "day" or "week"; got {s!r}')
+
+    def _phase(self, n: int, t, advance: bool) -> np.ndarray | None:
+        per = self._season_period()
+        if per is None:
+            if t is not None:
+                np.asarray(t)              # accepted and unused without a season
+            return None
+        period, bins, in_seconds = per
+        if t is None:
+            if in_seconds:
+                raise ValueError(f"season={self.season!r} needs timestamps: pass t=")
+            self._lazy_init()
+            start = getattr(self, "_season_count", 0)
+            ph = (start + np.arange(n, dtype=np.int64)) % period
+            if advance:
+                self._season_count = start + n
+            return ph
+        sec = _as_seconds(t).reshape(-1)
+        if sec.shape[0] != n:
+            raise ValueError(f"t has {sec.shape[0]} values for {n} samples")
+        if not np.isfinite(sec).all():
+            raise ValueError(f"t has NaN/inf at row {int(np.flatnonzero(~np.isfinite(sec))[0])}")
+        if in_seconds:
+            return (np.floor(np.mod(sec, period) / (period / bins))).astype(np.int64) % bins
+        return np.mod(np.floor(sec), period).astype(np.int64)
+
+    def _season_keys(self, keys, phase):
+        if phase is None:
+            return keys
+        nph = self._season_period()[1]
+        if keys is None:
+            return phase
+        arr = np.asarray(keys)
+        if arr.dtype.kind in "iu":
+            k = arr.astype(np.int64)
+            if np.abs(k).max(initial=0) > (2 ** 62) // nph:
+                raise ValueError("integer keys are too large to combine with the season phase")
+            return k * nph + phase
+        return [f"{k}@{p}" for k, p in zip(keys, phase.tolist())]
+
+    # ------------------------------------------------------------------ public calls with t
+    def learn_many(self, X, keys=None, t=None) -> None:
+        """Learn the rows in order; ``t``: timestamps (or sample indices) for ``season``."""
+        n = len(X)
+        self._learn(X, None, self._season_keys(keys, self._phase(n, t, True)),
+                    want_scores=False)
+
+    def process_many(self, X, keys=None, t=None, proba=False):
+        """Score each row against the state before it, then learn it (prequential).
+
+        Returns float64 scores, or ``(scores, probabilities)`` with ``proba=True``.
+        """
+        n = len(X)
+        return self._learn(X, None, self._season_keys(keys, self._phase(n, t, True)),
+                           want_scores=True, proba=bool(proba))
+
+    def score_many(self, X, keys=None, t=None) -> np.ndarray:
+        """Scores against the current state (pure)."""
+        n = len(X)
+        return super().score_many(X, None, self._season_keys(keys, self._phase(n, t, False)))
+
+    def score_proba_many(self, X, keys=None, t=None) -> np.ndarray:
+        """Anomaly probabilities against the current state (pure); see
+        :meth:`ClippedSGDMean.score_proba_many`."""
+        n = len(X)
+        return super().score_proba_many(X, None,
+                                        self._season_keys(keys, self._phase(n, t, False)))
+
+    def predict_many(self, X, keys=None, t=None) -> np.ndarray:
+        n = len(X)
+        return super().predict_many(X, None, self._season_keys(keys, self._phase(n, t, False)))
+
+    def _one_t(self, t):
+        return None if t is None else [t]
+
+    def learn_one(self, x, key=None, t=None) -> None:
+        self.learn_many(self._one(x), None if key is None else self._one_key(key),
+                        self._one_t(t))
+
+    def process_one(self, x, key=None, t=None) -> float:
+        return float(self.process_many(self._one(x), None if key is None else
+                                       self._one_key(key), self._one_t(t))[0])
+
+    def score_one(self, x, key=None, t=None) -> float:
+        return float(self.score_many(self._one(x), None if key is None else self._one_key(key),
+                                     self._one_t(t))[0])
+
+    def score_proba_one(self, x, key=None, t=None) -> float:
+        return float(self.score_proba_many(self._one(x), None if key is None else
+                                           self._one_key(key), self._one_t(t))[0])
+
+    def predict_one(self, x, key=None, t=None) -> int:
+        return int(self.predict_many(self._one(x), None if key is None else self._one_key(key),
+                                     self._one_t(t))[0])
+
+    # ------------------------------------------------------------------ fitted attributes
+    def _theta(self, slot):
+        return self._V[slot, :int(self.lags)].copy()
+
+    @property
+    def coef_(self) -> np.ndarray:
+        """Autoregressive weights ``[lags, d]`` of the un-keyed stream (standardised lags)."""
+        self._check_fitted()
+        return self._theta(0)
+
+    def state_dict(self) -> dict:
+        st = super().state_dict()
+        if getattr(self, "_season_count", 0):
+            st["season_count"] = np.asarray(self._season_count, np.int64)
+        return st
+
+    def load_state_dict(self, state: dict):
+        super().load_state_dict(state)
+        sc = state.get("season_count") if hasattr(state, "get") else None
+        self._season_count = int(np.asarray(sc)) if sc is not None else 0
+        return self

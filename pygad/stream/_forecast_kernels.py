@@ -1,0 +1,291 @@
+"""Numba kernels of :class:`~pygad.stream.ClippedSGDForecaster` (the time-series detector).
+
+Same conventions as :mod:`._kernels` (state ``V [K, m, d]``, ``SC [K, N_SCALARS]``, ``P``;
+``*_run`` for slot 0, ``*_keyed`` over key groups in parallel; the first bad row or -1), so
+the estimator machinery (keys, validation, snapshots, persistence) is shared. Every
+coordinate ``j`` of a d-dimensional stream has its own model; the rows of ``V[k]`` are:
+
+* ``W`` (``lags`` rows): autoregressive weights on the standardised lag deviations;
+* ``B`` (``lags`` rows): the last ``lags`` values, most recent first;
+* ``LVL``, ``XS``: slow level and slow mean absolute deviation of the value;
+* ``RS``, ``RSL``: fast (clipped) and slow mean absolute forecast residual;
+* ``CP``, ``CN``: two-sided CUSUM of the standardised deviation from the slow level;
+* ``HI``, ``LO``: envelope of the values seen (running max/min, shrinking very slowly);
+* ``ZHI``, ``GHI``: envelopes of the standardised residual and of the change statistic.
+
+The naive twin is :func:`pygad.stream._reference.forecast_step`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import JIT, JIT_INLINE, JIT_PARALLEL
+from ._kernels import (_check_labels, _first_invalid_row, _group_by_slot,  # noqa: F401
+                       _proba_keyed, _proba_pure_keyed, _proba_run, _slow_rate,
+                       _threshold_flags_keyed, _threshold_local, _prefetch_next_row,
+                       PREFETCH_ROWS, BURN_IN)
+from ._layout import (CLIP_Q, ENVELOPE_RATE, EPOCH_END, ETA, GN_SLOW, MAG, N_INVALID, N_SEEN,
+                      CLIP_FLOOR_SLOW, P_ALPHA, P_CLIP, P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE,
+                      P_EPS_MAG, P_FC_CHANGE, P_FC_DRIFT, P_FC_FAST, P_FC_LAGS, P_FC_WARMUP,
+                      P_HORIZON, P_LR, P_REG, SCALE_FLOOR_SLOW, TH_DEV, TH_HI, TH_MED, TH_N, TINY)
+
+N_EXTRA = 10                 # state rows after W and B
+LVL, XS, RS, RSL, CP, CN, HI, LO, ZHI, GHI = range(N_EXTRA)
+NOVELTY_WEIGHT = 0.1         # weight of residual / change novelty against value novelty
+TIEBREAK = 1e-3              # weight of the bounded residual that orders non-novel samples
+RESID_CLIP = 4.0             # the fast residual scale learns |e| clipped at this many scales
+
+
+@njit(**JIT_INLINE)
+def _fc_row(x, v, sc, P, learn, tmp):
+    """(finite, score) of one row against key state (v, sc); with ``learn``, then learn it.
+    ``tmp`` is float64 scratch [7, d] (carries pass-1 quantities to the update pass).
+
+    Score: for each coordinate, the largest of (a) how far the value lies outside the envelope
+    of values seen, relative to the envelope's width, (b) and (c) NOVELTY_WEIGHT times how far
+    the standardised forecast residual and the CUSUM change statistic exceed their own
+    envelopes, relative to those; plus TIEBREAK * |z| / (1 + |z|) so that samples new in no
+    respect are still ordered by their forecast residual. The max over coordinates.
+    """
+    d = x.shape[0]
+    p = int(P[P_FC_LAGS])
+    n = sc[N_SEEN]
+    for j in range(d):
+        if not np.isfinite(x[j]):
+            return False, 0.0
+    o = 2 * p
+    if n == 0.0:
+        if learn:
+            xa = 0.0
+            for j in range(d):
+                for l in range(p):
+                    v[l, j] = 1.0 if l == 0 else 0.0     # start from the persistence forecast
+                    v[p + l, j] = x[j]
+                v[o + LVL, j] = x[j]
+                v[o + HI, j] = x[j]
+                v[o + LO, j] = x[j]
+                for r in (XS, RS, RSL, CP, CN, ZHI, GHI):
+                    v[o + r, j] = 0.0
+                xa += abs(x[j])
+            sc[MAG] = xa / d
+            sc[N_SEEN] = 1.0
+        return True, 0.0
+    epsm = P[P_EPS_MAG] * sc[MAG] + TINY
+    kdrift = P[P_FC_DRIFT]
+    hchange = P[P_FC_CHANGE]
+    best = 0.0
+    gsum = 0.0
+    for j in range(d):
+        xj = x[j]
+        lvl = v[o + LVL, j]
+        sx = v[o + XS, j] + epsm
+        pu = 0.0
+        uu = 1.0
+        for l in range(p):
+            u = (v[p + l, j] - lvl) / sx
+            pu += v[l, j] * u
+            uu += u * u
+        e = xj - (lvl + sx * pu)
+        rsl = v[o + RSL, j]
+        rs = v[o + RS, j]
+        den = math.sqrt(rs * rs + SCALE_FLOOR_SLOW * SCALE_FLOOR_SLOW * rsl * rsl + epsm * epsm)
+        z = abs(e) / den
+        c = (xj - lvl) / sx
+        cp = v[o + CP, j] + c - kdrift
+        cp = cp if cp > 0.0 else 0.0
+        cn = v[o + CN, j] - c - kdrift
+        cn = cn if cn > 0.0 else 0.0
+        g = (cp if cp > cn else cn) / hchange
+        hi = v[o + HI, j]
+        lo = v[o + LO, j]
+        ex = xj - hi
+        if lo - xj > ex:
+            ex = lo - xj
+        s = ex / (hi - lo + epsm) if ex > 0.0 else 0.0
+        zhi = v[o + ZHI, j]
+        if z > zhi:
+            t = NOVELTY_WEIGHT * (z - zhi) / (zhi + TINY)
+            if t > s:
+                s = t
+        ghi = v[o + GHI, j]
+        if g > ghi:
+            t = NOVELTY_WEIGHT * (g - ghi) / (ghi + TINY)
+            if t > s:
+                s = t
+        s += TIEBREAK * z / (1.0 + z)
+        if s > best:
+            best = s
+        if learn:
+            eu = e / sx
+            gsum += eu * eu * uu
+            tmp[0, j] = eu
+            tmp[1, j] = uu
+            tmp[2, j] = abs(e)
+            tmp[3, j] = den
+            tmp[4, j] = cp
+            tmp[5, j] = cn
+            tmp[6, j] = g
+    score = best if n >= P[P_FC_WARMUP] else 0.0
+    if not learn:
+        return True, score
+    # one clipped, normalised LMS step of every coordinate's weights, one clip per key
+    rate = _slow_rate(n, P)
+    rfast = 1.0 / (n + 1.0)
+    if rfast < P[P_FC_FAST]:
+        rfast = P[P_FC_FAST]
+    gn = math.sqrt(gsum / d)
+    lam = P[P_CLIP]
+    q = sc[CLIP_Q]
+    gslow = sc[GN_SLOW]
+    if lam <= 0.0:
+        if q <= 0.0:
+            lam = np.inf
+            if gn > 0.0:
+                q = gn
+        else:
+            lam = P[P_CLIP_MULT] * q
+            pq = P[P_CLIP_QUANTILE]
+            if gn > q:
+                q = q * (1.0 + P[P_CLIP_LR] * (1.0 - pq))
+            else:
+                q = q * (1.0 - P[P_CLIP_LR] * pq)
+            if q < CLIP_FLOOR_SLOW * gslow:
+                q = CLIP_FLOOR_SLOW * gslow
+    f = 1.0 if gn <= lam else lam / gn
+    sc[GN_SLOW] = gslow + rate * ((gn if gn < lam else lam) - gslow)
+    sc[CLIP_Q] = q
+    eta = sc[ETA] * f
+    decay = 1.0 - sc[ETA] * P[P_REG]
+    xa = 0.0
+    for j in range(d):
+        xj = x[j]
+        lvl = v[o + LVL, j]
+        sx = v[o + XS, j] + epsm
+        st = eta * tmp[0, j] / tmp[1, j]
+        for l in range(p):
+            v[l, j] = v[l, j] * decay + st * ((v[p + l, j] - lvl) / sx)
+        for l in range(p - 1, 0, -1):
+            v[p + l, j] = v[p + l - 1, j]
+        v[p, j] = xj
+        g = tmp[6, j]
+        if g >= 1.0:                      # a change: restart the CUSUM at the new level
+            v[o + CP, j] = 0.0
+            v[o + CN, j] = 0.0
+            v[o + LVL, j] = xj
+        else:
+            v[o + CP, j] = tmp[4, j]
+            v[o + CN, j] = tmp[5, j]
+            v[o + LVL, j] = lvl + rate * (xj - lvl)
+        a = tmp[2, j]
+        den = tmp[3, j]
+        if n > 10.0 and a > RESID_CLIP * den:
+            a = RESID_CLIP * den
+        rs = v[o + RS, j] + rfast * (a - v[o + RS, j])
+        v[o + RS, j] = rs
+        v[o + RSL, j] += rate * (rs - v[o + RSL, j])
+        dv = abs(xj - lvl)
+        if n > 10.0 and dv > RESID_CLIP * sx:
+            dv = RESID_CLIP * sx
+        v[o + XS, j] += rate * (dv - v[o + XS, j])
+        hi = v[o + HI, j]
+        lo = v[o + LO, j]
+        mid = 0.5 * (hi + lo)
+        hi = mid + (hi - mid) * (1.0 - ENVELOPE_RATE)
+        lo = mid + (lo - mid) * (1.0 - ENVELOPE_RATE)
+        v[o + HI, j] = xj if xj > hi else hi
+        v[o + LO, j] = xj if xj < lo else lo
+        z = tmp[2, j] / den
+        zhi = v[o + ZHI, j] * (1.0 - ENVELOPE_RATE)
+        v[o + ZHI, j] = z if z > zhi else zhi
+        ghi = v[o + GHI, j] * (1.0 - ENVELOPE_RATE)
+        v[o + GHI, j] = g if g > ghi else ghi
+        xa += abs(xj)
+    sc[MAG] += rate * (xa / d - sc[MAG])
+    n += 1.0
+    sc[N_SEEN] = n
+    if P[P_HORIZON] <= 0.0 and n >= sc[EPOCH_END]:
+        T = sc[EPOCH_END] + 1.0
+        sc[EPOCH_END] = sc[EPOCH_END] + T
+        sc[ETA] = P[P_LR] * T ** (-P[P_ALPHA])
+    if n > BURN_IN:
+        sc[TH_MED], sc[TH_HI], sc[TH_DEV], sc[TH_N] = _threshold_local(
+            score, sc[TH_MED], sc[TH_HI], sc[TH_DEV], sc[TH_N], P)
+    return True, score
+
+
+@njit(**JIT)
+def _seq_fc(X, order, lo, hi_, use_order, v, sc, P, scores, mode):
+    want = scores.shape[0] > 0
+    tmp = np.empty((7, X.shape[1]))
+    bad = -1
+    for t in range(lo, hi_):
+        i = order[t] if use_order else t
+        if use_order:
+            _prefetch_next_row(X, order, t + PREFETCH_ROWS)
+        ok, score = _fc_row(X[i], v, sc, P, True, tmp)
+        if not ok:
+            if mode == 0:
+                bad = i
+                break
+            sc[N_INVALID] += 1.0
+            score = np.nan
+        if want:
+            scores[i] = score
+    return bad
+
+
+@njit(**JIT)
+def _process_run(kind, X, y, V, SC, P, scores, mode):
+    """One stream (slot 0): score then learn each row. Returns the first bad row or -1."""
+    dummy = np.empty(0, np.int64)
+    return _seq_fc(X, dummy, 0, X.shape[0], False, V[0], SC[0], P, scores, mode)
+
+
+@njit(**JIT_PARALLEL)
+def _process_keyed(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
+    """Keyed prequential kernel (groups of rows per key slot, in parallel)."""
+    G = slots.shape[0]
+    bad = np.full(G, -1, np.int64)
+    for g in prange(G):
+        k = slots[g]
+        bad[g] = _seq_fc(X, order, starts[g], starts[g + 1], True, V[k], SC[k], P, scores, mode)
+    return bad
+
+
+@njit(**JIT)
+def _score_run(kind, X, y, V, SC, P, scores):
+    """Score rows against slot 0 without changing state. Returns the first bad row or -1."""
+    tmp = np.empty((7, 0))
+    for i in range(X.shape[0]):
+        ok, score = _fc_row(X[i], V[0], SC[0], P, False, tmp)
+        if not ok:
+            return i
+        scores[i] = score
+    return -1
+
+
+@njit(**JIT_PARALLEL)
+def _score_keyed(kind, X, y, rowslot, V, SC, P, scores, empty_score):
+    """Score row i against key rowslot[i] (-1: unseen, ``empty_score``). Pure; returns the
+    number of non-finite rows (scored NaN)."""
+    n = X.shape[0]
+    nbad = np.zeros(n, np.int64)
+    tmp = np.empty((7, 0))
+    for i in prange(n):
+        k = rowslot[i]
+        if k < 0:
+            ok = True
+            for j in range(X.shape[1]):
+                if not np.isfinite(X[i, j]):
+                    ok = False
+            score = empty_score
+        else:
+            ok, score = _fc_row(X[i], V[k], SC[k], P, False, tmp)
+        if not ok:
+            nbad[i] = 1
+            score = np.nan
+        scores[i] = score
+    return nbad.sum()
