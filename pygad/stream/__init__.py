@@ -7,6 +7,8 @@ Implements Sankararaman & Narayanaswamy, "Online robust non-stationary estimatio
 * :class:`ClippedSGDMean` - location + per-dimension scale; robust standardised distance.
 * :class:`ClippedSGDForecaster` - the time-series detector: autoregressive forecast, change
   detection, novelty score.
+* :class:`ClippedSGDSubspace` - robust streaming PCA (Oja-style): residual + in-subspace
+  distance.
 * :class:`ClippedSGDLinear` - least squares ``y`` given ``x``.
 * :class:`ClippedSGDLogistic` - binary logistic regression.
 * :class:`AdaptiveThreshold` - streaming quantile + margin turning scores into flags.
@@ -17,8 +19,8 @@ parallel), ``state_dict/load_state_dict``, ``save/load``, ``to_bytes/from_bytes`
 Numba is imported on first use, not on import.
 """
 from .estimators import (ClippedSGDForecaster, ClippedSGDLinear, ClippedSGDLogistic,
-                         ClippedSGDMean)
+                         ClippedSGDMean, ClippedSGDSubspace)
 from .threshold import AdaptiveThreshold
 
-__all__ = ["ClippedSGDMean", "ClippedSGDForecaster", "ClippedSGDLinear", "ClippedSGDLogistic",
-           "AdaptiveThreshold"]
+__all__ = ["ClippedSGDMean", "ClippedSGDForecaster", "ClippedSGDSubspace", "ClippedSGDLinear",
+           "ClippedSGDLogistic", "AdaptiveThreshold"]

@@ -23,9 +23,10 @@ from . import state as _state
 from ._keys import IntKeyMap, ObjectKeyMap, make_keymap
 from .threshold import AdaptiveThreshold
 
-__all__ = ["ClippedSGDMean", "ClippedSGDLinear", "ClippedSGDLogistic", "ClippedSGDForecaster"]
+__all__ = ["ClippedSGDMean", "ClippedSGDLinear", "ClippedSGDLogistic", "ClippedSGDForecaster",
+           "ClippedSGDSubspace"]
 
-_MEAN, _LINEAR, _LOGISTIC, _FORECAST = 0, 1, 2, 3
+_MEAN, _LINEAR, _LOGISTIC, _FORECAST, _SUBSPACE = 0, 1, 2, 3, 4
 _EMPTY = np.empty(0, np.float64)
 
 
@@ -1037,3 +1038,75 @@ class ClippedSGDForecaster(_ClippedSGDBase):
         sc = state.get("season_count") if hasattr(state, "get") else None
         self._season_count = int(np.asarray(sc)) if sc is not None else 0
         return self
+
+
+def _subspace_kernels():
+    from . import _subspace_kernels
+    return _subspace_kernels
+
+
+class ClippedSGDSubspace(_ClippedSGDBase):
+    """Robust streaming PCA: a clipped-SGD location plus a rank-``rank`` subspace (Oja-style).
+
+    Learns the location ``mu`` as :class:`ClippedSGDMean` does and an orthonormal basis ``U``
+    of the stream's main directions of variation by Sanger's generalised Hebbian rule (Oja's
+    rule for several components), with the same clipped, decaying steps, normalised by
+    ``||x - mu||^2`` so that no feature scaling is needed. The score adds what a diagonal scale
+    cannot see, correlation between features:
+    ``sqrt(0.5 * (res / res_var + mean_i c_i^2 / lam_i))`` with ``c = U (x - mu)`` the
+    coordinates in the subspace, ``res`` the squared residual off it, and ``res_var``,
+    ``lam_i`` their running (clipped) means, floored like :class:`ClippedSGDMean`'s scales.
+    Suited to image-like or many-sensor streams whose normal samples lie near a
+    low-dimensional subspace that drifts.
+
+    Args:
+        rank: dimension of the subspace (``1 <= rank <= n_features``).
+        lr, alpha, horizon, clip, clip_mult, clip_quantile, clip_lr, threshold, on_invalid,
+            dtype, proba_window, proba_history: as in :class:`ClippedSGDMean`.
+    """
+    _kind = _SUBSPACE
+    _needs_y = False
+    _reg_name = "rank"
+
+    def __init__(self, rank=8, lr=1.0, alpha=0.5, horizon=None, clip="auto", clip_mult=2.0,
+                 clip_quantile=0.5, clip_lr=0.05, threshold=None, on_invalid="raise",
+                 dtype="float32", proba_window=10, proba_history=1000):
+        super().__init__(lr, alpha, horizon, clip, clip_mult, clip_quantile, clip_lr,
+                         threshold, on_invalid, dtype, proba_window, proba_history)
+        self.rank = rank
+
+    @property
+    def _m(self) -> int:
+        return int(self.rank) + 3
+
+    def _kernel_module(self):
+        return _subspace_kernels()
+
+    def _build_params(self) -> np.ndarray:
+        if not (isinstance(self.rank, (int, np.integer)) and self.rank >= 1):
+            raise ValueError(f"rank must be an int >= 1, got {self.rank!r}")
+        return super()._build_params()
+
+    def _enter(self, X):
+        if self._d is None and self.rank > X.shape[1]:
+            raise ValueError(f"rank {self.rank} exceeds the number of features {X.shape[1]}")
+        super()._enter(X)
+
+    @property
+    def location_(self) -> np.ndarray:
+        self._check_fitted()
+        return self._V[0, 0].copy()
+
+    @property
+    def components_(self) -> np.ndarray:
+        """The basis ``[rank, d]`` of the un-keyed stream (unit rows)."""
+        self._check_fitted()
+        return self._V[0, 1:1 + int(self.rank)].copy()
+
+    @property
+    def explained_variance_(self) -> np.ndarray:
+        self._check_fitted()
+        return self._V[0, 1 + int(self.rank), :int(self.rank)].astype(np.float64)
+
+    def _theta(self, slot):
+        return self._V[slot, 0].copy()
