@@ -8,6 +8,8 @@ Groups (impl = peer | numpy | pygad; ratios in ``extra_info`` and printed at the
   ``LogisticRegression.learn_one`` vs a pure NumPy per-sample clipped-SGD loop;
 * mean-d16: ``ClippedSGDMean.process_many`` vs river ``HalfSpaceTrees`` score_one+learn_one
   vs NumPy loop;
+* forecaster-d1: ``ClippedSGDForecaster.process_many`` (with and without probabilities) vs
+  river ``HalfSpaceTrees`` on a univariate series;
 * keyed: ``ClippedSGDMean.process_many(keys=...)`` at 1k and 1M keys (d=16);
 * bandwidth-d784: bytes a call must move (read X, y, keys once; write the scores; read and
   write the touched state rows once) per second, as a fraction of a plain single-thread copy
@@ -146,6 +148,36 @@ def test_mean_process(benchmark, impl):
         benchmark.pedantic(lambda m: m.process_many(X),
                            setup=lambda: ((ps.ClippedSGDMean(),), {}), rounds=5, iterations=1)
     _record(benchmark, "mean-d16", impl, n)
+
+
+# ---------------------------------------------------------------- time-series detector
+@pytest.mark.parametrize("impl", ["river", "pygad", "pygad-proba"])
+def test_forecaster_process(benchmark, impl):
+    """ClippedSGDForecaster.process_many on a univariate series (the NAB setting) against river
+    HalfSpaceTrees score_one + learn_one on the same values; target >= 1M points/s."""
+    benchmark.group = "forecaster-d1"
+    if impl == "river":
+        anomaly = pytest.importorskip("river.anomaly")
+        n = 5000
+        x = RNG.random(n).tolist()
+
+        def run():
+            h = anomaly.HalfSpaceTrees(seed=0)
+            for v in x:
+                h.score_one({0: v})
+                h.learn_one({0: v})
+        benchmark.pedantic(run, rounds=3, iterations=1)
+        _record(benchmark, "forecaster-d1", "river", n)
+        return
+    n = 2_000_000
+    X = np.cumsum(RNG.standard_normal(n))[:, None]
+    proba = impl == "pygad-proba"
+    ps.ClippedSGDForecaster().process_many(X[:100], proba=proba)          # compile outside
+    benchmark.pedantic(lambda m: m.process_many(X, proba=proba),
+                       setup=lambda: ((ps.ClippedSGDForecaster(),), {}), rounds=5, iterations=1)
+    _record(benchmark, "forecaster-d1", "pygad" if not proba else impl, n)
+    if not proba:
+        benchmark.extra_info["impl"] = "pygad"
 
 
 # ---------------------------------------------------------------- keyed throughput

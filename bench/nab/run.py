@@ -66,14 +66,38 @@ for _det in baselines.PUBLISHED_DETECTORS:
     register(f"published:{_det}", baselines.published(_det))
 
 
+def _lag_features(values):
+    x = np.asarray(values, dtype=np.float64)
+    return np.column_stack([x, np.diff(x, prepend=x[:1])])
+
+
 @register("pygad-mean")
 def pygad_mean(values, timestamps=None):
-    """pygad's ClippedSGDMean on [x_t, x_t - x_(t-1)] (first difference 0), unclipped scores."""
+    """pygad's ClippedSGDMean (defaults) on [x_t, x_t - x_(t-1)]: its raw scores."""
     from pygad.stream import ClippedSGDMean
+    return ClippedSGDMean(dtype="float64").process_many(_lag_features(values))
 
-    x = np.asarray(values, dtype=np.float64)
-    X = np.column_stack([x, np.diff(x, prepend=x[:1])]).astype(np.float64)
-    return ClippedSGDMean(score_clip=None).process_many(X)
+
+@register("pygad-mean-proba")
+def pygad_mean_proba(values, timestamps=None):
+    """The same detector's anomaly probability."""
+    from pygad.stream import ClippedSGDMean
+    return ClippedSGDMean(dtype="float64").process_many(_lag_features(values), proba=True)[1]
+
+
+@register("pygad-forecaster")
+def pygad_forecaster(values, timestamps=None):
+    """pygad's ClippedSGDForecaster with its defaults on the raw series: its scores."""
+    from pygad.stream import ClippedSGDForecaster
+    return ClippedSGDForecaster().process_many(np.asarray(values, np.float64)[:, None])
+
+
+@register("pygad-forecaster-proba")
+def pygad_forecaster_proba(values, timestamps=None):
+    """The same detector's anomaly probability."""
+    from pygad.stream import ClippedSGDForecaster
+    x = np.asarray(values, np.float64)[:, None]
+    return ClippedSGDForecaster().process_many(x, proba=True)[1]
 
 
 # ---- running --------------------------------------------------------------------------------
