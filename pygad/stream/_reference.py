@@ -15,6 +15,7 @@ from ._layout import (AUX, AUX_SLOW, BIAS, CLIP_FLOOR_SLOW, CLIP_Q, EPOCH_END, E
                       P_LK_SHORT, P_LK_WARMUP, P_LR, P_REG, P_SCORE_CLIP, P_SLOW_RATE, P_TH_LR,
                       P_TH_MARGIN, P_TH_QUANTILE, P_TH_WARMUP, SCALE_FLOOR_SLOW, TH_DEV, TH_HI,
                       TH_MED, TH_N, TINY)
+from ._layout import P_FC_CHANGE, P_FC_DRIFT, P_FC_FAST, P_FC_LAGS, P_FC_WARMUP
 
 MEAN, LINEAR, LOGISTIC = 0, 1, 2
 
@@ -242,3 +243,173 @@ def proba_run(scores, SC, P, out, learn):
         p = proba_step(float(s), SC[0], P, learn)
         if len(out):
             out[i] = p
+
+
+# ----------------------------------------------------------------------------- forecaster
+# Twins of :mod:`._forecast_kernels` (ClippedSGDForecaster). The key's vector state ``v`` is
+# ``[2 * lags + 10, d]``: the AR weights (rows 0..lags-1), the last ``lags`` values (most
+# recent first), then one row each for the slow level, slow scale of the value, fast and slow
+# residual scale, the two CUSUM sums, the envelope of values (high, low) and the envelopes of
+# the standardised residual and of the change statistic.
+
+FC_LVL, FC_XS, FC_RS, FC_RSL, FC_CP, FC_CN, FC_HI, FC_LO, FC_ZHI, FC_GHI = range(10)
+FC_NOVELTY_WEIGHT = 0.1
+FC_TIEBREAK = 1e-3
+FC_RESID_CLIP = 4.0
+FC_ENVELOPE_RATE = 1e-5
+
+
+def _fc_coordinate(xj, v, j, p, epsm, P):
+    """Score-side quantities of coordinate ``j``: a dict of the forecast residual, its scale,
+    the CUSUM sums and change statistic, and this coordinate's score (pure)."""
+    o = 2 * p
+    lvl = float(v[o + FC_LVL, j])
+    sx = float(v[o + FC_XS, j]) + epsm
+    # standardised deviations of the last values from the slow level, and the forecast
+    u = [(float(v[p + lag, j]) - lvl) / sx for lag in range(p)]
+    forecast = lvl + sx * sum(float(v[lag, j]) * u[lag] for lag in range(p))
+    e = xj - forecast
+    rs, rsl = float(v[o + FC_RS, j]), float(v[o + FC_RSL, j])
+    den = math.sqrt(rs ** 2 + (SCALE_FLOOR_SLOW * rsl) ** 2 + epsm ** 2)
+    z = abs(e) / den
+    # two-sided CUSUM of the standardised deviation from the slow level
+    c = (xj - lvl) / sx
+    cp = max(0.0, float(v[o + FC_CP, j]) + c - P[P_FC_DRIFT])
+    cn = max(0.0, float(v[o + FC_CN, j]) - c - P[P_FC_DRIFT])
+    g = max(cp, cn) / P[P_FC_CHANGE]
+    # (a) value novelty: how far outside the envelope of values seen, relative to its width
+    hi, lo = float(v[o + FC_HI, j]), float(v[o + FC_LO, j])
+    outside = max(xj - hi, lo - xj)
+    s = outside / (hi - lo + epsm) if outside > 0 else 0.0
+    # (b), (c): residual and change novelty, relative to their envelopes
+    zhi, ghi = float(v[o + FC_ZHI, j]), float(v[o + FC_GHI, j])
+    if z > zhi:
+        s = max(s, FC_NOVELTY_WEIGHT * (z - zhi) / (zhi + TINY))
+    if g > ghi:
+        s = max(s, FC_NOVELTY_WEIGHT * (g - ghi) / (ghi + TINY))
+    s += FC_TIEBREAK * z / (1 + z)
+    return dict(lvl=lvl, sx=sx, u=u, e=e, den=den, z=z, cp=cp, cn=cn, g=g, score=s)
+
+
+def forecast_row(x, v, sc, P, learn):
+    """Twin of ``_forecast_kernels._fc_row``: (finite, score) of row ``x`` against the key
+    state (``v`` [2 lags + 10, d], ``sc`` scalars); with ``learn``, then learn it (in place)."""
+    x = [float(t) for t in x]
+    d = len(x)
+    p = int(P[P_FC_LAGS])
+    o = 2 * p
+    n = sc[N_SEEN]
+    if not all(math.isfinite(t) for t in x):
+        return False, 0.0
+    if n == 0:
+        # the first sample: persistence forecast (weight 1 on the last value), every buffer
+        # and the level at the value, scales and CUSUM at 0; its score is 0
+        if learn:
+            for j in range(d):
+                for lag in range(p):
+                    v[lag, j] = 1.0 if lag == 0 else 0.0
+                    v[p + lag, j] = x[j]
+                v[o + FC_LVL, j] = v[o + FC_HI, j] = v[o + FC_LO, j] = x[j]
+                for r in (FC_XS, FC_RS, FC_RSL, FC_CP, FC_CN, FC_ZHI, FC_GHI):
+                    v[o + r, j] = 0.0
+            sc[MAG] = sum(abs(t) for t in x) / d
+            sc[N_SEEN] = 1.0
+        return True, 0.0
+    epsm = P[P_EPS_MAG] * sc[MAG] + TINY
+    coords = [_fc_coordinate(x[j], v, j, p, epsm, P) for j in range(d)]
+    best = max(0.0, max(cq["score"] for cq in coords))
+    score = best if n >= P[P_FC_WARMUP] else 0.0
+    if not learn:
+        return True, score
+    # one clipped, normalised LMS step for all coordinates: one gradient norm per key
+    rate = slow_rate(n, P)
+    rfast = max(1.0 / (n + 1), P[P_FC_FAST])
+    gn = math.sqrt(sum((cq["e"] / cq["sx"]) ** 2 * (1 + sum(t * t for t in cq["u"]))
+                       for cq in coords) / d)
+    lam = P[P_CLIP]
+    q, gslow = sc[CLIP_Q], sc[GN_SLOW]
+    if lam <= 0:
+        if q <= 0:
+            lam = math.inf
+            if gn > 0:
+                q = gn
+        else:
+            lam = P[P_CLIP_MULT] * q
+            pq = P[P_CLIP_QUANTILE]
+            q = q * (1 + P[P_CLIP_LR] * (1 - pq)) if gn > q else q * (1 - P[P_CLIP_LR] * pq)
+            q = max(q, CLIP_FLOOR_SLOW * gslow)
+    f = 1.0 if gn <= lam else lam / gn
+    sc[GN_SLOW] = gslow + rate * (min(gn, lam) - gslow)
+    sc[CLIP_Q] = q
+    eta = sc[ETA] * f
+    decay = 1 - sc[ETA] * P[P_REG]
+    for j, cq in enumerate(coords):
+        xj, lvl, sx = x[j], cq["lvl"], cq["sx"]
+        # weights: normalised LMS on the standardised lags
+        stp = eta * (cq["e"] / sx) / (1 + sum(t * t for t in cq["u"]))
+        for lag in range(p):
+            v[lag, j] = v[lag, j] * decay + stp * cq["u"][lag]
+        # lag buffer: shift, newest first
+        for lag in range(p - 1, 0, -1):
+            v[p + lag, j] = v[p + lag - 1, j]
+        v[p, j] = xj
+        # CUSUM and level: a detected change restarts both at the new value
+        if cq["g"] >= 1:
+            v[o + FC_CP, j] = v[o + FC_CN, j] = 0.0
+            v[o + FC_LVL, j] = xj
+        else:
+            v[o + FC_CP, j], v[o + FC_CN, j] = cq["cp"], cq["cn"]
+            v[o + FC_LVL, j] = lvl + rate * (xj - lvl)
+        # residual scales (fast, clipped; slow), slow scale of the value (clipped)
+        a = abs(cq["e"])
+        if n > 10:
+            a = min(a, FC_RESID_CLIP * cq["den"])
+        v[o + FC_RS, j] = v[o + FC_RS, j] + rfast * (a - v[o + FC_RS, j])
+        v[o + FC_RSL, j] = v[o + FC_RSL, j] + rate * (v[o + FC_RS, j] - v[o + FC_RSL, j])
+        dv = abs(xj - lvl)
+        if n > 10:
+            dv = min(dv, FC_RESID_CLIP * sx)
+        v[o + FC_XS, j] = v[o + FC_XS, j] + rate * (dv - v[o + FC_XS, j])
+        # envelopes: shrink very slowly towards their middle, then take in the new sample
+        hi, lo = float(v[o + FC_HI, j]), float(v[o + FC_LO, j])
+        mid = (hi + lo) / 2
+        hi = mid + (hi - mid) * (1 - FC_ENVELOPE_RATE)
+        lo = mid + (lo - mid) * (1 - FC_ENVELOPE_RATE)
+        v[o + FC_HI, j] = max(xj, hi)
+        v[o + FC_LO, j] = min(xj, lo)
+        v[o + FC_ZHI, j] = max(cq["z"], v[o + FC_ZHI, j] * (1 - FC_ENVELOPE_RATE))
+        v[o + FC_GHI, j] = max(cq["g"], v[o + FC_GHI, j] * (1 - FC_ENVELOPE_RATE))
+    sc[MAG] += rate * (sum(abs(t) for t in x) / d - sc[MAG])
+    sc[N_SEEN] = n + 1
+    if P[P_HORIZON] <= 0 and sc[N_SEEN] >= sc[EPOCH_END]:
+        T = sc[EPOCH_END] + 1
+        sc[EPOCH_END] += T
+        sc[ETA] = P[P_LR] * T ** (-P[P_ALPHA])
+    if sc[N_SEEN] > 2:
+        threshold_step(score, sc, P)
+    return True, score
+
+
+def forecast_process_run(X, V, SC, P, scores, mode):
+    """Twin of ``_forecast_kernels._process_run`` (slot 0): score then learn each row.
+    Returns the first bad row (``mode`` 0: stop there) or -1 (``mode`` 1: count and skip)."""
+    for i in range(len(X)):
+        ok, score = forecast_row(X[i], V[0], SC[0], P, True)
+        if not ok:
+            if mode == 0:
+                return i
+            SC[0, N_INVALID] += 1
+            score = np.nan
+        if len(scores):
+            scores[i] = score
+    return -1
+
+
+def forecast_score_run(X, V, SC, P, scores):
+    """Twin of ``_forecast_kernels._score_run`` (pure)."""
+    for i in range(len(X)):
+        ok, score = forecast_row(X[i], V[0], SC[0], P, False)
+        if not ok:
+            return i
+        scores[i] = score
+    return -1

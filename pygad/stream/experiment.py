@@ -1,4 +1,9 @@
-"""The drift experiment of Sankararaman & Narayanaswamy (NeurIPS 2023) on real MNIST digits.
+"""The drift experiment of Sankararaman & Narayanaswamy (NeurIPS 2023) on real handwritten digits.
+
+Data: by default scikit-learn's bundled 8x8 digits (``sklearn.datasets.load_digits``: 1,797
+real digits, UCI "Optical Recognition of Handwritten Digits", shipped inside scikit-learn, so
+the experiment runs on a fresh install); or a ``.npz`` of 28x28 MNIST digits (keys ``x`` uint8
+[N, 28, 28], ``y``) such as ``../shared/data/mnist_mlxtend5k.npz`` (:data:`DEFAULT_DATA`).
 
 Protocol: one digit under random rotations is the normal stream; other digits (also rotated)
 arrive at a small rate as anomalies; at abrupt change points the normal digit switches to
@@ -26,19 +31,39 @@ from pathlib import Path
 
 import numpy as np
 
+# the 28x28 MNIST archive of the shared data folder beside a checkout (absent on an install)
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist_mlxtend5k.npz"
+BUILTIN_NAME = "scikit-learn 8x8 digits"
 
 
-def make_stream(path=DEFAULT_DATA, digits=(0, 1, 7, 4), segment_len=2000, anomaly_rate=0.05,
+def load_images(path=None) -> tuple[np.ndarray, np.ndarray, str]:
+    """(images float32 [N, h, w] in [0, 1], labels uint8 [N], description). ``path=None``:
+    scikit-learn's bundled 8x8 digits (pixels 0..16); else an ``.npz`` with ``x`` (uint8
+    pixels 0..255, [N, h, w] or [N, h*w] of a square image) and ``y``."""
+    if path is None:
+        from sklearn.datasets import load_digits
+        d = load_digits()
+        return (d.images.astype(np.float32) / 16.0, d.target.astype(np.uint8),
+                f"{BUILTIN_NAME} (sklearn.datasets.load_digits)")
+    with np.load(path, allow_pickle=False) as z:
+        imgs, labels = z["x"], z["y"]
+    if imgs.ndim == 2:
+        side = int(round(np.sqrt(imgs.shape[1])))
+        imgs = imgs.reshape(imgs.shape[0], side, side)
+    return (imgs.astype(np.float32) / 255.0, np.asarray(labels).astype(np.uint8),
+            f"{Path(path).name} ({imgs.shape[1]}x{imgs.shape[2]} digits)")
+
+
+def make_stream(path=None, digits=(0, 1, 7, 4), segment_len=2000, anomaly_rate=0.05,
                 max_angle=45.0, seed=0):
-    """Build the rotated-MNIST drift stream. Returns (X float32 [n, 784] in [0, 1],
+    """Build the rotated-digits drift stream (``path=None``: scikit-learn's 8x8 digits; or an
+    MNIST ``.npz``, see :func:`load_images`). Returns (X float32 [n, h*w] in [0, 1],
     is_anomaly uint8 [n], digit uint8 [n], change_points list[int])."""
     from scipy.ndimage import rotate
     rng = np.random.default_rng(seed)
-    with np.load(path, allow_pickle=False) as z:
-        imgs, labels = z["x"], z["y"]
+    imgs, labels, _ = load_images(path)
     n = segment_len * len(digits)
-    X = np.empty((n, 784), np.float32)
+    X = np.empty((n, imgs.shape[1] * imgs.shape[2]), np.float32)
     anom = np.zeros(n, np.uint8)
     dig = np.empty(n, np.uint8)
     for s, normal in enumerate(digits):
@@ -49,7 +74,7 @@ def make_stream(path=DEFAULT_DATA, digits=(0, 1, 7, 4), segment_len=2000, anomal
             is_anom = rng.random() < anomaly_rate
             src = rng.choice(other_idx if is_anom else normal_idx)
             angle = rng.uniform(-max_angle, max_angle)
-            img = rotate(imgs[src].astype(np.float32) / 255.0, angle, reshape=False, order=1,
+            img = rotate(imgs[src], angle, reshape=False, order=1,
                          mode="constant", cval=0.0)
             X[i] = np.clip(img, 0.0, 1.0).reshape(-1)
             anom[i] = is_anom
@@ -142,7 +167,7 @@ def evaluate(scores, anom, change_points, n):
 
 
 # ------------------------------------------------------------------------------ the run
-def run_experiment(data=DEFAULT_DATA, digits=(0, 1, 7, 4), segment_len=2000, anomaly_rate=0.05,
+def run_experiment(data=None, digits=(0, 1, 7, 4), segment_len=2000, anomaly_rate=0.05,
                    max_angle=45.0, seed=0, const_lr=0.02, window=500, hst=True,
                    progress=True) -> dict:
     import pygad.stream as ps
@@ -184,7 +209,8 @@ def run_experiment(data=DEFAULT_DATA, digits=(0, 1, 7, 4), segment_len=2000, ano
     return {"config": {"digits": list(digits), "segment_len": segment_len,
                        "anomaly_rate": anomaly_rate, "max_angle": max_angle, "seed": seed,
                        "n": n, "n_anomalies": int(anom.sum()), "change_points": cps,
-                       "note": skipped},
+                       "data": BUILTIN_NAME if data is None else str(data),
+                       "n_features": int(X.shape[1]), "note": skipped},
             "results": results, "threshold_flags": flag_stats,
             "_scores": methods, "_thresholds": thresholds, "_anom": anom, "_flags": flags}
 
