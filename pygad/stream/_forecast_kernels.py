@@ -10,8 +10,7 @@ coordinate ``j`` of a d-dimensional stream has its own model; the rows of ``V[k]
 * ``LVL``, ``XS``: slow level and slow mean absolute deviation of the value;
 * ``RS``, ``RSL``: fast (clipped) and slow mean absolute forecast residual;
 * ``CP``, ``CN``: two-sided CUSUM of the standardised deviation from the slow level;
-* ``HI``, ``LO``: envelope of the values seen (running max/min, shrinking very slowly);
-* ``ZHI``, ``GHI``: envelopes of the standardised residual and of the change statistic.
+* ``HI``, ``LO``: envelope of the values seen (running max/min, shrinking very slowly).
 
 The naive twin is :func:`pygad.stream._reference.forecast_step`.
 """
@@ -29,12 +28,11 @@ from ._kernels import (_check_labels, _first_invalid_row, _group_by_slot,  # noq
                        PREFETCH_ROWS, BURN_IN)
 from ._layout import (CLIP_Q, ENVELOPE_RATE, EPOCH_END, ETA, GN_SLOW, MAG, N_INVALID, N_SEEN,
                       CLIP_FLOOR_SLOW, P_ALPHA, P_CLIP, P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE,
-                      P_EPS_MAG, P_FC_CHANGE, P_FC_DRIFT, P_FC_FAST, P_FC_LAGS, P_FC_WARMUP,
+                      P_EPS_MAG, P_FC_CHANGE, P_FC_DRIFT, P_FC_FAST, P_FC_LAGS, P_FC_MODE, P_FC_WARMUP,
                       P_HORIZON, P_LR, P_REG, SCALE_FLOOR_SLOW, TH_DEV, TH_HI, TH_MED, TH_N, TINY)
 
-N_EXTRA = 10                 # state rows after W and B
-LVL, XS, RS, RSL, CP, CN, HI, LO, ZHI, GHI = range(N_EXTRA)
-NOVELTY_WEIGHT = 0.1         # weight of residual / change novelty against value novelty
+N_EXTRA = 8                  # state rows after W and B
+LVL, XS, RS, RSL, CP, CN, HI, LO = range(N_EXTRA)
 TIEBREAK = 1e-3              # weight of the bounded residual that orders non-novel samples
 RESID_CLIP = 4.0             # the fast residual scale learns |e| clipped at this many scales
 
@@ -44,11 +42,11 @@ def _fc_row(x, v, sc, P, learn, tmp):
     """(finite, score) of one row against key state (v, sc); with ``learn``, then learn it.
     ``tmp`` is float64 scratch [7, d] (carries pass-1 quantities to the update pass).
 
-    Score: for each coordinate, the largest of (a) how far the value lies outside the envelope
-    of values seen, relative to the envelope's width, (b) and (c) NOVELTY_WEIGHT times how far
-    the standardised forecast residual and the CUSUM change statistic exceed their own
-    envelopes, relative to those; plus TIEBREAK * |z| / (1 + |z|) so that samples new in no
-    respect are still ordered by their forecast residual. The max over coordinates.
+    Score (``P_FC_MODE`` 0, novelty): the largest over coordinates of how far the value lies
+    outside the envelope of values seen, relative to the envelope's width, plus
+    TIEBREAK * z / (1 + z), z the largest standardised forecast residual, so that samples that
+    are not new are still ordered by how well they were forecast. Mode 1 (residual): the root
+    mean square over coordinates of the standardised forecast residual.
     """
     d = x.shape[0]
     p = int(P[P_FC_LAGS])
@@ -67,7 +65,7 @@ def _fc_row(x, v, sc, P, learn, tmp):
                 v[o + LVL, j] = x[j]
                 v[o + HI, j] = x[j]
                 v[o + LO, j] = x[j]
-                for r in (XS, RS, RSL, CP, CN, ZHI, GHI):
+                for r in (XS, RS, RSL, CP, CN):
                     v[o + r, j] = 0.0
                 xa += abs(x[j])
             sc[MAG] = xa / d
@@ -77,6 +75,8 @@ def _fc_row(x, v, sc, P, learn, tmp):
     kdrift = P[P_FC_DRIFT]
     hchange = P[P_FC_CHANGE]
     best = 0.0
+    zmax = 0.0
+    zsum = 0.0
     gsum = 0.0
     for j in range(d):
         xj = x[j]
@@ -105,19 +105,11 @@ def _fc_row(x, v, sc, P, learn, tmp):
         if lo - xj > ex:
             ex = lo - xj
         s = ex / (hi - lo + epsm) if ex > 0.0 else 0.0
-        zhi = v[o + ZHI, j]
-        if z > zhi:
-            t = NOVELTY_WEIGHT * (z - zhi) / (zhi + TINY)
-            if t > s:
-                s = t
-        ghi = v[o + GHI, j]
-        if g > ghi:
-            t = NOVELTY_WEIGHT * (g - ghi) / (ghi + TINY)
-            if t > s:
-                s = t
-        s += TIEBREAK * z / (1.0 + z)
         if s > best:
             best = s
+        if z > zmax:
+            zmax = z
+        zsum += z * z
         if learn:
             eu = e / sx
             gsum += eu * eu * uu
@@ -128,7 +120,12 @@ def _fc_row(x, v, sc, P, learn, tmp):
             tmp[4, j] = cp
             tmp[5, j] = cn
             tmp[6, j] = g
-    score = best if n >= P[P_FC_WARMUP] else 0.0
+    if P[P_FC_MODE] == 0.0:
+        score = best + TIEBREAK * zmax / (1.0 + zmax)
+    else:
+        score = math.sqrt(zsum / d)
+    if n < P[P_FC_WARMUP]:
+        score = 0.0
     if not learn:
         return True, score
     # one clipped, normalised LMS step of every coordinate's weights, one clip per key
@@ -197,11 +194,6 @@ def _fc_row(x, v, sc, P, learn, tmp):
         lo = mid + (lo - mid) * (1.0 - ENVELOPE_RATE)
         v[o + HI, j] = xj if xj > hi else hi
         v[o + LO, j] = xj if xj < lo else lo
-        z = tmp[2, j] / den
-        zhi = v[o + ZHI, j] * (1.0 - ENVELOPE_RATE)
-        v[o + ZHI, j] = z if z > zhi else zhi
-        ghi = v[o + GHI, j] * (1.0 - ENVELOPE_RATE)
-        v[o + GHI, j] = g if g > ghi else ghi
         xa += abs(xj)
     sc[MAG] += rate * (xa / d - sc[MAG])
     n += 1.0

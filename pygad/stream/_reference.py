@@ -288,7 +288,8 @@ def _fc_coordinate(xj, v, j, p, epsm, P):
     if g > ghi:
         s = max(s, FC_NOVELTY_WEIGHT * (g - ghi) / (ghi + TINY))
     s += FC_TIEBREAK * z / (1 + z)
-    return dict(lvl=lvl, sx=sx, u=u, e=e, den=den, z=z, cp=cp, cn=cn, g=g, score=s)
+    return {"lvl": lvl, "sx": sx, "u": u, "e": e, "den": den, "z": z, "cp": cp, "cn": cn,
+            "g": g, "score": s}
 
 
 def forecast_row(x, v, sc, P, learn):

@@ -1,62 +1,193 @@
-"""``pygad stream``: the rotated-MNIST drift experiment (cheap to import: numba loads in run)."""
+"""``pygad stream``: ``detect`` scores a CSV/Parquet time series, ``drift`` runs the
+rotated-digits drift experiment. Cheap to import: numba, pandas and matplotlib load in the run.
+"""
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
+
+
+# ------------------------------------------------------------------------------ detectors
+@dataclass(frozen=True)
+class Detector:
+    """A ``--detector`` choice: the estimator class in :mod:`pygad.stream`, whether its calls
+    take timestamps ``t=``, the constructor parameters settable from the command line
+    (``--lags``, ``--season``, ``--rank``), and defaults that depend on the value columns."""
+    class_name: str
+    takes_t: bool = False
+    options: tuple = ()
+    defaults: Callable[[int], dict] = field(default=lambda d: {})
+
+
+DETECTORS = {
+    "forecaster": Detector("ClippedSGDForecaster", takes_t=True, options=("lags", "season")),
+    "mean": Detector("ClippedSGDMean"),
+    "subspace": Detector("ClippedSGDSubspace", options=("rank",),
+                         defaults=lambda d: {"rank": min(8, d)}),
+}
+DEFAULT_DETECTOR = "forecaster"
+DEFAULT_ALARM_PROBA = 0.9997
+CLI_FORMAT = "pygad.stream.cli/1"          # the detect command's bookkeeping in --state archives
+OUTPUT_COLUMNS = ("score", "probability", "flag")
+
+
+def _detector_class(name: str):
+    import pygad.stream as ps
+    return getattr(ps, DETECTORS[name].class_name, None)
+
+
+# ------------------------------------------------------------------------------ parsers
+def _add_drift_options(p, alias: bool = False) -> None:
+    # as an alias on ``pygad stream`` itself: hidden, and absent from the namespace unless given
+    def add(*names, **kw):
+        if alias:
+            kw["help"] = argparse.SUPPRESS
+            kw["default"] = argparse.SUPPRESS
+        p.add_argument(*names, **kw)
+    add("--data", type=Path, default=None,
+        help="an MNIST .npz (x uint8 [N, 28, 28], y), e.g. ../shared/data/mnist_mlxtend5k.npz "
+             "(default: scikit-learn's bundled 8x8 digits, sklearn.datasets.load_digits)")
+    add("--digits", default="0,1,7,4", help="normal digit of each segment (default 0,1,7,4)")
+    add("--segment-len", type=int, default=2000, help="samples per segment (default 2000)")
+    add("--anomaly-rate", type=float, default=0.05, help="anomaly rate (default 0.05)")
+    add("--max-angle", type=float, default=45.0, help="max rotation in degrees (default 45)")
+    add("--seed", type=int, default=0, help="random seed (default 0)")
+    add("--no-hst", action="store_true", default=False,
+        help="skip river's HalfSpaceTrees (slow, needs river)")
+    add("--plot", type=Path, default=None, help="write a PNG of scores, threshold, change points")
+    add("--json", type=Path, default=None, help="write the results as JSON ('-' = stdout)")
+    add("--quiet", action="store_true", default=False, help="no progress bar")
+
+
+_DRIFT_DESCRIPTION = (
+    "Drift experiment (Sankararaman & Narayanaswamy, NeurIPS 2023) on real handwritten digits: "
+    "one rotated digit is normal, other digits are anomalies, the normal digit switches at "
+    "change points. Compares pygad's ClippedSGDMean() with unclipped SGD (1/t and constant "
+    "rate), a sliding-window mean and river's HalfSpaceTrees; prints AUC/AP per segment and "
+    "recovery after each change. Default data: scikit-learn's bundled 8x8 digits; --data "
+    "selects a 28x28 MNIST archive.")
+
+_DETECT_DESCRIPTION = (
+    "Score every row of a CSV or Parquet time series (one or more value columns, optionally one "
+    "series per --key) with a clipped-SGD stream detector, prequentially: each row is scored "
+    "against the state before it, then learned. Writes --out (CSV: the time, key and value "
+    "columns, score, probability, flag = probability >= --alarm-proba) in input order. Rows "
+    "are processed in file order; timestamps must strictly increase per key. With --state the "
+    "detector is loaded from and saved to an archive, so a later run continues exactly where "
+    "this one stopped. On any input error nothing is written and the exit code is 2.")
+
+
+def _add_detect_options(p) -> None:
+    p.add_argument("file", metavar="FILE", help="input table: .csv (or .csv.gz) or .parquet")
+    p.add_argument("--time", required=True, metavar="COL",
+                   help="time column: ISO-8601 date/times or numbers (e.g. unix seconds)")
+    p.add_argument("--value", required=True, nargs="+", metavar="COL",
+                   help="value column(s) scored together as one multivariate row")
+    p.add_argument("--key", default=None, metavar="COL",
+                   help="key column: one independent detector state per key (rows may interleave)")
+    p.add_argument("--detector", default=None, metavar="NAME",
+                   help=f"{' | '.join(DETECTORS)} (default {DEFAULT_DETECTOR}; with an existing "
+                        "--state: the saved one)")
+    p.add_argument("--lags", type=int, default=None,
+                   help="forecaster: past values the forecast uses (default 8)")
+    p.add_argument("--season", default=None, metavar="day|week|hour|N",
+                   help="forecaster: seasonal phases from the timestamps (hour, day, week) or a "
+                        "period of N rows per key (default none)")
+    p.add_argument("--rank", type=int, default=None,
+                   help="subspace: dimension of the subspace (default min(8, value columns))")
+    p.add_argument("--alarm-proba", type=float, default=DEFAULT_ALARM_PROBA, metavar="P",
+                   help=f"flag rows whose anomaly probability is >= P (default {DEFAULT_ALARM_PROBA})")
+    p.add_argument("--out", required=True, type=Path, metavar="SCORES.csv",
+                   help="output CSV, written atomically")
+    p.add_argument("--state", type=Path, default=None, metavar="STATE.npz",
+                   help="detector archive: loaded if it exists, saved (atomically) after the run")
+    p.add_argument("--plot", type=Path, default=None, metavar="PLOT.png",
+                   help="PNG of the values with flagged rows and the score/probability "
+                        "(keyed input: the key with the most flags); needs matplotlib")
+    p.add_argument("--chunk-size", type=int, default=50_000, metavar="N",
+                   help="rows per detector call (default 50000)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "stream", help="drift experiment: clipped-SGD stream anomaly detection vs baselines",
-        description="Rotated-MNIST drift experiment (Sankararaman & Narayanaswamy, NeurIPS 2023): "
-                    "one rotated digit is normal, other digits are anomalies, the normal digit "
-                    "switches at change points. Compares pygad's ClippedSGDMean() with unclipped "
-                    "SGD (1/t and constant rate), a sliding-window mean and river's "
-                    "HalfSpaceTrees; prints AUC/AP per segment and recovery after each change.")
-    p.add_argument("--data", type=Path, default=None,
-                   help="mnist_mlxtend5k.npz (default: ../shared/data beside the checkout)")
-    p.add_argument("--digits", default="0,1,7,4", help="normal digit of each segment (default 0,1,7,4)")
-    p.add_argument("--segment-len", type=int, default=2000, help="samples per segment (default 2000)")
-    p.add_argument("--anomaly-rate", type=float, default=0.05, help="anomaly rate (default 0.05)")
-    p.add_argument("--max-angle", type=float, default=45.0, help="max rotation in degrees (default 45)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-hst", action="store_true", help="skip river's HalfSpaceTrees (slow, needs river)")
-    p.add_argument("--plot", type=Path, default=None, help="write a PNG of scores, threshold, change points")
-    p.add_argument("--json", type=Path, default=None, help="write the results as JSON ('-' = stdout)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+        "stream", help="stream anomaly detection: score a CSV/Parquet time series (detect); "
+                       "drift experiment (drift)",
+        description="Clipped-SGD stream anomaly detection. `pygad stream detect FILE ...` scores "
+                    "a table; `pygad stream drift` runs the drift experiment (`pygad stream "
+                    "[drift options]` is the same as `pygad stream drift`).")
+    _add_drift_options(p, alias=True)
+    sub = p.add_subparsers(dest="stream_command", metavar="SUBCOMMAND")
+    det = sub.add_parser("detect", help="score a CSV/Parquet time series: score, probability, flag",
+                         description=_DETECT_DESCRIPTION)
+    _add_detect_options(det)
+    det.set_defaults(func=run_detect)
+    dr = sub.add_parser("drift", help="rotated-digits drift experiment: clipped SGD vs baselines",
+                        description=_DRIFT_DESCRIPTION)
+    _add_drift_options(dr)
+    dr.set_defaults(func=run_drift)
+    p.set_defaults(func=run, _stream_parsers=(p, det, dr))
     return p
 
 
-def run(args) -> int:
-    import sys
+def _drift_dests() -> dict:
+    p = argparse.ArgumentParser(add_help=False)
+    _add_drift_options(p)
+    return vars(p.parse_args([]))
 
+
+def run(args) -> int:
+    """``pygad stream``: with drift options, the drift experiment; bare, the help of both
+    subcommands (exit 2)."""
+    defaults = _drift_dests()
+    if any(k in vars(args) for k in defaults):
+        for k, v in defaults.items():
+            if not hasattr(args, k):
+                setattr(args, k, v)
+        return run_drift(args)
+    parsers = getattr(args, "_stream_parsers", None)
+    if parsers:
+        print(parsers[0].format_help())
+        for sp in parsers[1:]:
+            print(sp.format_help())
+    return 2
+
+
+# ------------------------------------------------------------------------------ drift
+def run_drift(args) -> int:
     from . import experiment as E
-    data = args.data or E.DEFAULT_DATA
-    if not Path(data).exists():
-        print(f"pygad stream: data file not found: {data}", file=sys.stderr)
+    me = "pygad stream drift"
+    if args.data is not None and not Path(args.data).exists():
+        print(f"{me}: data file not found: {args.data}", file=sys.stderr)
         return 2
     try:
         digits = tuple(int(d) for d in str(args.digits).split(","))
     except ValueError:
         digits = ()
     if not digits or any(not 0 <= d <= 9 for d in digits):
-        print(f"pygad stream: --digits must be comma-separated digits 0-9, got {args.digits!r}",
+        print(f"{me}: --digits must be comma-separated digits 0-9, got {args.digits!r}",
               file=sys.stderr)
         return 2
     if not 0.0 < args.anomaly_rate < 1.0:
-        print(f"pygad stream: --anomaly-rate must be in (0, 1), got {args.anomaly_rate}", file=sys.stderr)
+        print(f"{me}: --anomaly-rate must be in (0, 1), got {args.anomaly_rate}", file=sys.stderr)
         return 2
     if args.segment_len < 1:
-        print(f"pygad stream: --segment-len must be >= 1, got {args.segment_len}", file=sys.stderr)
+        print(f"{me}: --segment-len must be >= 1, got {args.segment_len}", file=sys.stderr)
         return 2
-    out = E.run_experiment(data, digits=digits, segment_len=args.segment_len,
+    out = E.run_experiment(args.data, digits=digits, segment_len=args.segment_len,
                            anomaly_rate=args.anomaly_rate, max_angle=args.max_angle,
                            seed=args.seed, hst=not args.no_hst, progress=not args.quiet)
     cfg = out["config"]
     if str(args.json) != "-":
-        print(f"rotated MNIST, normal digits {cfg['digits']}, {cfg['n']} samples, "
-              f"{cfg['n_anomalies']} anomalies, change points {cfg['change_points']}, seed {cfg['seed']}")
+        print(f"rotated digits from {cfg['data']}, normal digits {cfg['digits']}, {cfg['n']} "
+              f"samples, {cfg['n_anomalies']} anomalies, change points {cfg['change_points']}, "
+              f"seed {cfg['seed']}")
         if cfg.get("note"):
             print(cfg["note"])
         print(E.format_table(out))
@@ -73,3 +204,384 @@ def run(args) -> int:
         if str(args.json) != "-":
             print(f"plot written to {args.plot}")
     return 0
+
+
+# ------------------------------------------------------------------------------ detect
+def run_detect(args) -> int:
+    from .io import InputError
+    try:
+        return _detect(args)
+    except InputError as exc:
+        print(f"pygad stream detect: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parse_season(s):
+    from .io import InputError
+    if s is None:
+        return None
+    if s in ("hour", "day", "week"):
+        return s
+    try:
+        n = int(s)
+    except ValueError:
+        n = 0
+    if n < 2:
+        raise InputError(f"--season must be hour, day, week or a period of N >= 2 rows, got {s!r}")
+    return n
+
+
+def _check_target(path, what, input_path) -> None:
+    from .io import InputError
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputError(f"{what} {path}: the folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise InputError(f"{what} {path} is a folder")
+    if os.path.exists(input_path) and os.path.exists(path) and os.path.samefile(path, input_path):
+        raise InputError(f"{what} {path} would overwrite the input file")
+
+
+def _load_state(path, InputError):
+    """(detector name, params, state dict, bookkeeping dict or None) of an existing archive."""
+    from . import state as S
+    try:
+        st = S.load_file(path)
+        class_name, params, arrays = S.unpack(st)
+    except (ValueError, KeyError, OSError) as exc:
+        raise InputError(f"--state {path}: {' '.join(str(exc).split())}") from None
+    names = [n for n, d in DETECTORS.items() if d.class_name == class_name]
+    if not names:
+        raise InputError(f"--state {path} holds a {class_name}; stream detect uses "
+                         f"{', '.join(d.class_name for d in DETECTORS.values())}")
+    book = None
+    if "cli_format" in arrays:
+        if str(arrays["cli_format"]) != CLI_FORMAT:
+            raise InputError(f"--state {path}: unknown bookkeeping format {str(arrays['cli_format'])!r}")
+        book = {k: arrays[k] for k in arrays if k.startswith("cli_")}
+    return names[0], params, st, book
+
+
+def _cumcount(codes):
+    """Position of each row among the earlier rows of its key (0, 1, 2, ...)."""
+    import numpy as np
+    n = codes.shape[0]
+    order = np.lexsort((np.arange(n), codes))
+    sc = codes[order]
+    start = np.ones(n, bool)
+    start[1:] = sc[1:] != sc[:-1]
+    idx = np.arange(n)
+    first = np.maximum.accumulate(np.where(start, idx, 0))
+    out = np.empty(n, np.int64)
+    out[order] = idx - first
+    return out
+
+
+def _detect(args) -> int:
+    import numpy as np
+
+    from . import io as tio
+    from .io import InputError
+    t_start = time.perf_counter()
+
+    # ---- options (nothing read yet)
+    if not 0.0 <= args.alarm_proba <= 1.0:
+        raise InputError(f"--alarm-proba must be in [0, 1], got {args.alarm_proba}")
+    if args.chunk_size < 1:
+        raise InputError(f"--chunk-size must be >= 1, got {args.chunk_size}")
+    if args.detector is not None and args.detector not in DETECTORS:
+        raise InputError(f"unknown --detector {args.detector!r}; choose from "
+                         f"{', '.join(DETECTORS)}")
+    if args.lags is not None and args.lags < 1:
+        raise InputError(f"--lags must be >= 1, got {args.lags}")
+    if args.rank is not None and args.rank < 1:
+        raise InputError(f"--rank must be >= 1, got {args.rank}")
+    season = _parse_season(args.season)
+    given = {k: v for k, v in (("lags", args.lags), ("season", season), ("rank", args.rank))
+             if v is not None}
+    clash = sorted(set(OUTPUT_COLUMNS) & {args.time, args.key, *args.value})
+    if clash:
+        raise InputError(f"input column {clash[0]!r} has the name of an output column "
+                         f"({', '.join(OUTPUT_COLUMNS)}); rename it")
+    if not os.path.exists(args.file):
+        raise InputError(f"{args.file}: no such file")
+    _check_target(args.out, "--out", args.file)
+    if args.plot is not None:
+        _check_target(args.plot, "--plot", args.file)
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise InputError("--plot needs matplotlib: pip install matplotlib") from None
+    if args.state is not None:
+        _check_target(args.state, "--state", args.file)
+    if tio.is_parquet(args.file):
+        tio.require_pyarrow()
+
+    # ---- the saved state, if any
+    saved = None
+    if args.state is not None and os.path.exists(args.state):
+        saved = _load_state(args.state, InputError)
+        name, params = saved[0], saved[1]
+        if args.detector is not None and args.detector != name:
+            raise InputError(f"--state {args.state} holds a {name} detector, not --detector "
+                             f"{args.detector}; omit --detector or use another --state")
+    else:
+        name, params = args.detector or DEFAULT_DETECTOR, None
+    spec = DETECTORS[name]
+    for opt, val in given.items():
+        if opt not in spec.options:
+            users = [n for n, d in DETECTORS.items() if opt in d.options]
+            raise InputError(f"--{opt} applies to --detector {' or '.join(users)}, not {name}")
+        if params is not None and params.get(opt) != val:
+            raise InputError(f"--{opt} {val} does not match the saved detector in --state "
+                             f"{args.state} ({opt}={params.get(opt)!r}); omit --{opt} to continue it")
+    cls = _detector_class(name)
+    if cls is None:
+        raise InputError(f"--detector {name} needs pygad.stream.{spec.class_name}, which this "
+                         "pygad does not have; upgrade pygad or choose another --detector")
+
+    # ---- the table
+    t_read = time.perf_counter()
+    table = tio.read_table(args.file, args.time, args.value, args.key)
+    n, d = table.values.shape
+    book = saved[3] if saved else None
+    last = {}
+    counts = {}
+    if saved is not None:
+        st = saved[2]
+        if "vectors" in st and st["vectors"].shape[-1] != d:
+            raise InputError(f"--state {args.state} was built on {st['vectors'].shape[-1]} value "
+                             f"column(s); this run has {d} ({', '.join(args.value)})")
+    if book is not None:
+        was_keyed = str(book["cli_key_column"]) != ""
+        if was_keyed != (args.key is not None):
+            raise InputError(f"--state {args.state} was built "
+                             + ("with --key " + repr(str(book['cli_key_column'])) if was_keyed
+                                else "without --key")
+                             + "; this run must " + ("use one too" if was_keyed else "not use one"))
+        kind = str(book["cli_time_kind"])
+        if kind != table.time_kind:
+            raise InputError(f"--state {args.state} was built from {kind} timestamps; column "
+                             f"{args.time!r} of {args.file} holds {table.time_kind} ones")
+        bkeys = [None] if not was_keyed else [str(k) for k in book["cli_keys"]]
+        last = dict(zip(bkeys, book["cli_last_time"].tolist()))
+        counts = dict(zip(bkeys, book["cli_count"].tolist()))
+    tio.check_time_order(table, last, f"--state {args.state}")
+    read_s = time.perf_counter() - t_read
+
+    # ---- the detector
+    if saved is not None:
+        det = cls().load_state_dict(saved[2])
+    else:
+        kw = dict(spec.defaults(d))
+        kw.update(given)
+        try:
+            det = cls(**kw)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"--detector {name}: {exc}") from None
+    keys_all = table.keys
+    if keys_all is None:
+        codes, uniq = np.zeros(n, np.int64), [None]
+    else:
+        u, codes = np.unique(keys_all, return_inverse=True)
+        codes = codes.reshape(-1)
+        uniq = [str(k) for k in u]
+    t_arg = None
+    if spec.takes_t:
+        per = getattr(det, "season", None)
+        if isinstance(per, (int, np.integer)) and not isinstance(per, bool):
+            base = np.array([counts.get(k, 0) for k in uniq], np.int64)
+            t_arg = (base[codes] + _cumcount(codes)).astype(np.float64)   # row index per key
+        elif per is not None:
+            t_arg = table.time_for_detector()
+
+    scores = np.empty(n, np.float64)
+    proba = np.empty(n, np.float64)
+    bar = _progress(n, args.quiet)
+    t_det = time.perf_counter()
+    try:
+        for a in range(0, n, args.chunk_size):
+            b = min(n, a + args.chunk_size)
+            kw = {} if keys_all is None else {"keys": keys_all[a:b].tolist()}
+            if t_arg is not None:
+                kw["t"] = t_arg[a:b]
+            s, p = det.process_many(table.values[a:b], proba=True, **kw)
+            scores[a:b] = s
+            proba[a:b] = p
+            bar.update(b - a)
+    except ValueError as exc:
+        raise InputError(f"the detector refused {args.file}: {' '.join(str(exc).split())}") from None
+    finally:
+        bar.close()
+    det_s = time.perf_counter() - t_det
+    flags = (proba >= args.alarm_proba).astype(np.int8)
+
+    # ---- bookkeeping for the next run: last timestamp and row count per key
+    order = np.lexsort((np.arange(n), codes))
+    ends = np.ones(n, bool)
+    ends[:-1] = codes[order[1:]] != codes[order[:-1]]
+    last_rows = order[ends]
+    per_key_n = np.bincount(codes, minlength=len(uniq))
+    for r in last_rows:
+        k = uniq[codes[r]]
+        last[k] = table.time[r]
+        counts[k] = counts.get(k, 0) + int(per_key_n[codes[r]])
+
+    # ---- outputs: temp files beside the targets, renamed at the end
+    temps = []
+    try:
+        out_tmp = _temp_beside(args.out, ".csv")
+        temps.append(out_tmp)
+        _write_scores(out_tmp, table, scores, proba, flags)
+        plot_key = None
+        if args.plot is not None:
+            plot_tmp = _temp_beside(args.plot, ".png")
+            temps.append(plot_tmp)
+            plot_key = _plot(plot_tmp, table, scores, proba, flags, args.alarm_proba,
+                             f"{name} {_describe(det, spec)}")
+        if args.state is not None:
+            from . import state as S
+            st = det.state_dict()
+            ks = list(last)
+            st["cli_format"] = np.array(CLI_FORMAT)
+            st["cli_time_kind"] = np.array(table.time_kind)
+            st["cli_key_column"] = np.array(args.key or "")
+            st["cli_value_columns"] = np.array(list(args.value), dtype=str)
+            if args.key is not None:
+                st["cli_keys"] = np.array(ks, dtype=str)
+            dt = np.int64 if table.time_kind == "datetime" else np.float64
+            st["cli_last_time"] = np.array([last[k] for k in ks], dtype=dt)
+            st["cli_count"] = np.array([counts[k] for k in ks], dtype=np.int64)
+            S.save_atomic(args.state, st)
+        os.replace(out_tmp, args.out)
+        temps.remove(out_tmp)
+        if args.plot is not None:
+            os.replace(plot_tmp, args.plot)
+            temps.remove(plot_tmp)
+    finally:
+        for tmp in temps:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    # ---- summary
+    total_s = time.perf_counter() - t_start
+    n_flag = int(flags.sum())
+    n_keys = 1 if keys_all is None else len(uniq)
+    keys_txt = f"{n_keys:,} keys ({args.key})" if keys_all is not None else "no key"
+    parts = [f"{os.path.basename(args.file)}: {n:,} rows, {d} value column{'s' if d > 1 else ''} "
+             f"({', '.join(args.value)}), {keys_txt}; detector {name} ({_describe(det, spec)})"
+             + (f" resumed from {args.state}" if saved is not None else "")
+             + f"; {n_flag:,} rows flagged ({n_flag / n:.2%}) at probability >= {args.alarm_proba}"
+             + (f" in {int((np.bincount(codes, weights=flags) > 0).sum()):,} keys"
+                if keys_all is not None else "")
+             + f"; {total_s:.2f} s ({read_s:.2f} s reading, {det_s:.2f} s detecting: "
+             f"{n / max(det_s, 1e-9):,.0f} rows/s). Scores written to {args.out}"]
+    if args.state is not None:
+        parts.append(f"state saved to {args.state}")
+    if args.plot is not None:
+        parts.append(f"plot written to {args.plot}"
+                     + (f" (key {plot_key!r})" if plot_key is not None else ""))
+    print("; ".join(parts) + ".")
+    return 0
+
+
+def _describe(det, spec) -> str:
+    p = det.get_params()
+    shown = [f"{k}={p[k]!r}" for k in spec.options if k in p]
+    return ", ".join(shown) if shown else "defaults"
+
+
+class _NoBar:
+    def update(self, k):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(n, quiet):
+    if quiet or not getattr(sys.stderr, "isatty", lambda: False)() or not sys.stderr.isatty():
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(total=n, unit="row", unit_scale=True, file=sys.stderr, desc="pygad stream detect",
+                leave=False)
+
+
+def _temp_beside(path, suffix) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+    os.close(fd)
+    return tmp
+
+
+def _write_scores(path, table, scores, proba, flags) -> None:
+    import csv
+    cols = [table.time_name] + ([table.key_name] if table.key_name is not None else []) \
+        + list(table.value_names)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(cols + list(OUTPUT_COLUMNS))
+        w.writerows(zip(*(table.text[c] for c in cols), map(repr, scores.tolist()),
+                        map(repr, proba.tolist()), flags.tolist()))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _plot(path, table, scores, proba, flags, alarm, detector_txt):
+    """Values with flagged rows marked; score; probability (as -log10(1 - p)). Returns the
+    key plotted (keyed input: the one with the most flags), else None."""
+    import numpy as np
+    from matplotlib.figure import Figure
+    rows = np.arange(table.n_rows)
+    key = None
+    if table.keys is not None:
+        u, codes = np.unique(table.keys, return_inverse=True)
+        codes = codes.reshape(-1)
+        nflag = np.bincount(codes, weights=flags, minlength=len(u))
+        nrow = np.bincount(codes, minlength=len(u))
+        best = int(np.lexsort((-nrow, -nflag))[0])
+        key = str(u[best])
+        rows = np.flatnonzero(codes == best)
+    t = table.time[rows]
+    x = t.view("datetime64[ns]") if table.time_kind == "datetime" else t
+    f = flags[rows].astype(bool)
+    fig = Figure(figsize=(12, 7.5))
+    axes = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [2.2, 1, 1]})
+    ax = axes[0]
+    for j, c in enumerate(table.value_names):
+        v = table.values[rows, j]
+        ax.plot(x, v, lw=0.8, label=c, zorder=1)
+        if f.any():
+            ax.scatter(x[f], v[f], s=28, facecolors="none", edgecolors="tab:red", lw=1.4,
+                       zorder=3, label="flagged" if j == 0 else None)
+    ax.set_ylabel("value")
+    ax.legend(loc="upper right", fontsize=8)
+    title = f"{os.path.basename(table.path)}"
+    if key is not None:
+        title += f", key {key!r} (the key with the most flags: {int(f.sum())} of {len(rows)} rows)"
+    else:
+        title += f": {int(f.sum())} of {len(rows)} rows flagged"
+    ax.set_title(f"{title}\ndetector {detector_txt}, flag = probability >= {alarm}", fontsize=10)
+    ax = axes[1]
+    ax.plot(x, scores[rows], lw=0.8, c="tab:gray")
+    if f.any():
+        ax.scatter(x[f], scores[rows][f], s=12, c="tab:red", zorder=3)
+    ax.set_ylabel("score")
+    ax = axes[2]
+    nines = -np.log10(np.clip(1.0 - proba[rows], 1e-12, 1.0))
+    ax.plot(x, nines, lw=0.8, c="tab:purple")
+    if alarm < 1.0:
+        ax.axhline(-np.log10(max(1.0 - alarm, 1e-12)), c="tab:red", ls="--", lw=0.9,
+                   label=f"alarm: probability {alarm}")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_ylabel("-log10(1 - probability)")
+    ax.set_xlabel(table.time_name)
+    fig.autofmt_xdate() if table.time_kind == "datetime" else None
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=110)
+    return key

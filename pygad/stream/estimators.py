@@ -818,15 +818,17 @@ class ClippedSGDForecaster(_ClippedSGDBase):
     running mean (over about 1,000 samples) and at the data's own magnitude, so a long quiet or
     constant run cannot make it collapse. A two-sided CUSUM (Page, 1954) of the deviation
     from the slow level detects sustained shifts; after a detected change the level restarts
-    at the new value, so a shift is flagged, then adopted.
+    at the new value, so the forecast adopts a shift instead of lagging behind it for
+    thousands of samples.
 
-    The score measures novelty: how far the value lies outside the envelope of the values the
-    key has seen (relative to the envelope's width; the envelope forgets over about 100,000
-    samples), and, at a tenth of that weight, how far the standardised forecast residual and
-    the change statistic exceed everything seen before. It is 0 for an unremarkable sample and
-    scale-free, so one threshold serves many streams; :meth:`score_proba_many` turns it into a
-    calibrated probability. Samples that are new in no respect are still ordered by their
-    forecast residual (a small bounded term), so the score also ranks.
+    The default score (``score="novelty"``) measures how far the value lies outside the
+    envelope of the values the key has seen (relative to the envelope's width; the envelope
+    forgets over about 100,000 samples), plus a bounded term below 0.001 that orders the other
+    samples by their standardised forecast residual. It is scale-free, so one threshold serves
+    many streams: on the NAB corpus the best single threshold is about 0.01 (a value 1% of the
+    envelope's width beyond anything seen). ``score="residual"`` gives the standardised
+    forecast residual itself (root mean square over coordinates), which ranks every sample
+    and suits :meth:`score_proba_many`.
 
     Args:
         lags: number of past values the forecast uses.
@@ -836,6 +838,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
             keyed machinery), so the forecast of Monday 9:00 learns from earlier Mondays 9:00.
         season_bins: phases per season period for ``"hour"``/``"day"``/``"week"`` (default:
             minutes of the hour, hours of the day, hours of the week).
+        score: ``"novelty"`` (default) or ``"residual"``, see above.
         lr, alpha, horizon: learning rate ``lr * T**-alpha`` of the weights (doubling trick
             when ``horizon`` is None).
         clip, clip_mult, clip_quantile, clip_lr: gradient clipping as in
@@ -853,7 +856,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
         >>> import numpy as np
         >>> from pygad.stream import ClippedSGDForecaster
         >>> x = np.sin(np.arange(2000) / 10.0)[:, None]
-        >>> x[1500] += 5.0
+        >>> x[1500] += 5.0                       # a spike beyond anything seen
         >>> det = ClippedSGDForecaster(lags=4)
         >>> scores, proba = det.process_many(x, proba=True)
         >>> int(np.argmax(scores))
@@ -862,18 +865,20 @@ class ClippedSGDForecaster(_ClippedSGDBase):
     _kind = _FORECAST
     _needs_y = False
     _reg_name = "l2"
-    _extra_params = ("lags", "season", "season_bins", "change_drift", "change_threshold",
-                     "warmup")
+    _extra_params = ("lags", "season", "season_bins", "score", "change_drift",
+                     "change_threshold", "warmup")
 
-    def __init__(self, lags=8, season=None, season_bins=None, lr=0.5, alpha=0.5,
-                 horizon=None, clip="auto", clip_mult=2.0, clip_quantile=0.5, clip_lr=0.05,
-                 l2=0.0, change_drift=0.5, change_threshold=20.0, warmup=50, threshold=None,
-                 on_invalid="raise", dtype="float64", proba_window=10, proba_history=1000):
+    def __init__(self, lags=8, season=None, season_bins=None, score="novelty", lr=0.5,
+                 alpha=0.5, horizon=None, clip="auto", clip_mult=2.0, clip_quantile=0.5,
+                 clip_lr=0.05, l2=0.0, change_drift=0.5, change_threshold=20.0, warmup=50,
+                 threshold=None, on_invalid="raise", dtype="float64", proba_window=10,
+                 proba_history=1000):
         super().__init__(lr, alpha, horizon, clip, clip_mult, clip_quantile, clip_lr,
                          threshold, on_invalid, dtype, proba_window, proba_history)
         self.lags = lags
         self.season = season
         self.season_bins = season_bins
+        self.score = score
         self.l2 = l2
         self.change_drift = change_drift
         self.change_threshold = change_threshold
@@ -895,6 +900,8 @@ class ClippedSGDForecaster(_ClippedSGDBase):
                              f"{self.change_drift} and {self.change_threshold}")
         if not (isinstance(self.warmup, (int, np.integer)) and self.warmup >= 0):
             raise ValueError(f"warmup must be an int >= 0, got {self.warmup!r}")
+        if self.score not in ("novelty", "residual"):
+            raise ValueError(f'score must be "novelty" or "residual", got {self.score!r}')
         self._season_period()                       # validates season / season_bins
         P = super()._build_params()
         P[L.P_FC_LAGS] = float(self.lags)
@@ -902,6 +909,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
         P[L.P_FC_CHANGE] = float(self.change_threshold)
         P[L.P_FC_FAST] = 0.05
         P[L.P_FC_WARMUP] = float(max(2, self.warmup))
+        P[L.P_FC_MODE] = 0.0 if self.score == "novelty" else 1.0
         return P
 
     # ------------------------------------------------------------------ seasonality
