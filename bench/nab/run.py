@@ -87,9 +87,11 @@ def pygad_mean_proba(values, timestamps=None):
 
 @register("pygad-forecaster")
 def pygad_forecaster(values, timestamps=None):
-    """pygad's ClippedSGDForecaster with its defaults on the raw series: its scores."""
+    """pygad's ClippedSGDForecaster with its defaults on the raw series and its timestamps
+    (the default daily season reads them): its scores."""
     from pygad.stream import ClippedSGDForecaster
-    return ClippedSGDForecaster().process_many(np.asarray(values, np.float64)[:, None])
+    return ClippedSGDForecaster().process_many(np.asarray(values, np.float64)[:, None],
+                                               t=timestamps)
 
 
 @register("pygad-forecaster-proba")
@@ -97,7 +99,14 @@ def pygad_forecaster_proba(values, timestamps=None):
     """The same detector's anomaly probability."""
     from pygad.stream import ClippedSGDForecaster
     x = np.asarray(values, np.float64)[:, None]
-    return ClippedSGDForecaster().process_many(x, proba=True)[1]
+    return ClippedSGDForecaster().process_many(x, t=timestamps, proba=True)[1]
+
+
+@register("pygad-forecaster-no-season")
+def pygad_forecaster_no_season(values, timestamps=None):
+    """ClippedSGDForecaster(season=None): no seasonal envelope."""
+    from pygad.stream import ClippedSGDForecaster
+    return ClippedSGDForecaster(season=None).process_many(np.asarray(values, np.float64)[:, None])
 
 
 # ---- running --------------------------------------------------------------------------------

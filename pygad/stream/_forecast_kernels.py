@@ -10,7 +10,10 @@ coordinate ``j`` of a d-dimensional stream has its own model; the rows of ``V[k]
 * ``LVL``, ``XS``: slow level and slow mean absolute deviation of the value;
 * ``RS``, ``RSL``: fast (clipped) and slow mean absolute forecast residual;
 * ``CP``, ``CN``: two-sided CUSUM of the standardised deviation from the slow level;
-* ``HI``, ``LO``: envelope of the values seen (running max/min, shrinking very slowly).
+* ``HI``, ``LO``: envelope of the values seen (running max/min, shrinking very slowly);
+* per season phase ``b`` (``P_FC_BINS`` phases, none without a season): ``SHI``, ``SLO``,
+  ``SN``, the envelope of the values seen at that phase and their count (``SHI < SLO``:
+  empty). The phase of each row arrives in the ``y`` argument (-1: none).
 
 The naive twin is :func:`pygad.stream._reference.forecast_step`.
 """
@@ -28,22 +31,25 @@ from ._kernels import (_check_labels, _first_invalid_row, _group_by_slot,  # noq
                        PREFETCH_ROWS, BURN_IN)
 from ._layout import (CLIP_Q, ENVELOPE_RATE, EPOCH_END, ETA, GN_SLOW, MAG, N_INVALID, N_SEEN,
                       CLIP_FLOOR_SLOW, P_ALPHA, P_CLIP, P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE,
-                      P_EPS_MAG, P_FC_CHANGE, P_FC_DRIFT, P_FC_FAST, P_FC_LAGS, P_FC_MODE, P_FC_WARMUP,
+                      P_EPS_MAG, P_FC_CHANGE, P_FC_DRIFT, P_FC_FAST, P_FC_LAGS, P_FC_BINS, P_FC_MODE, P_FC_WARMUP,
                       P_HORIZON, P_LR, P_REG, SCALE_FLOOR_SLOW, TH_DEV, TH_HI, TH_MED, TH_N, TINY)
 
 N_EXTRA = 8                  # state rows after W and B
 LVL, XS, RS, RSL, CP, CN, HI, LO = range(N_EXTRA)
 TIEBREAK = 1e-3              # weight of the bounded residual that orders non-novel samples
+SEASON_WEIGHT = 0.3          # weight of novelty at the sample's season phase
 RESID_CLIP = 4.0             # the fast residual scale learns |e| clipped at this many scales
 
 
 @njit(**JIT_INLINE)
-def _fc_row(x, v, sc, P, learn, tmp):
+def _fc_row(x, v, sc, P, learn, tmp, ph):
     """(finite, score) of one row against key state (v, sc); with ``learn``, then learn it.
     ``tmp`` is float64 scratch [7, d] (carries pass-1 quantities to the update pass).
 
     Score (``P_FC_MODE`` 0, novelty): the largest over coordinates of how far the value lies
-    outside the envelope of values seen, relative to the envelope's width, plus
+    outside the envelope of values seen, relative to the envelope's width, and SEASON_WEIGHT
+    times the same for the envelope of the values seen at this row's season phase ``ph``
+    (once that phase has seen ``P_FC_WARMUP`` samples), plus
     TIEBREAK * z / (1 + z), z the largest standardised forecast residual, so that samples that
     are not new are still ordered by how well they were forecast. Mode 1 (residual): the root
     mean square over coordinates of the standardised forecast residual.
@@ -55,6 +61,10 @@ def _fc_row(x, v, sc, P, learn, tmp):
         if not np.isfinite(x[j]):
             return False, 0.0
     o = 2 * p
+    so = o + N_EXTRA
+    b = -1
+    if ph >= 0.0 and ph < P[P_FC_BINS]:
+        b = int(ph)
     if n == 0.0:
         if learn:
             xa = 0.0
@@ -68,6 +78,14 @@ def _fc_row(x, v, sc, P, learn, tmp):
                 for r in (XS, RS, RSL, CP, CN):
                     v[o + r, j] = 0.0
                 xa += abs(x[j])
+                for bb in range(int(P[P_FC_BINS])):
+                    v[so + 3 * bb, j] = -np.inf
+                    v[so + 3 * bb + 1, j] = np.inf
+                    v[so + 3 * bb + 2, j] = 0.0
+                if b >= 0:
+                    v[so + 3 * b, j] = x[j]
+                    v[so + 3 * b + 1, j] = x[j]
+                    v[so + 3 * b + 2, j] = 1.0
             sc[MAG] = xa / d
             sc[N_SEEN] = 1.0
         return True, 0.0
@@ -107,6 +125,16 @@ def _fc_row(x, v, sc, P, learn, tmp):
         s = ex / (hi - lo + epsm) if ex > 0.0 else 0.0
         if s > best:
             best = s
+        if b >= 0 and v[so + 3 * b + 2, j] >= P[P_FC_WARMUP]:
+            shi = v[so + 3 * b, j]
+            slo = v[so + 3 * b + 1, j]
+            ex = xj - shi
+            if slo - xj > ex:
+                ex = slo - xj
+            if ex > 0.0:
+                s = SEASON_WEIGHT * ex / (shi - slo + epsm)
+                if s > best:
+                    best = s
         if z > zmax:
             zmax = z
         zsum += z * z
@@ -194,6 +222,18 @@ def _fc_row(x, v, sc, P, learn, tmp):
         lo = mid + (lo - mid) * (1.0 - ENVELOPE_RATE)
         v[o + HI, j] = xj if xj > hi else hi
         v[o + LO, j] = xj if xj < lo else lo
+        if b >= 0:
+            shi = v[so + 3 * b, j]
+            slo = v[so + 3 * b + 1, j]
+            if shi < slo:                 # the phase's first sample
+                shi = xj
+                slo = xj
+            mid = 0.5 * (shi + slo)
+            shi = mid + (shi - mid) * (1.0 - ENVELOPE_RATE)
+            slo = mid + (slo - mid) * (1.0 - ENVELOPE_RATE)
+            v[so + 3 * b, j] = xj if xj > shi else shi
+            v[so + 3 * b + 1, j] = xj if xj < slo else slo
+            v[so + 3 * b + 2, j] += 1.0
         xa += abs(xj)
     sc[MAG] += rate * (xa / d - sc[MAG])
     n += 1.0
@@ -209,15 +249,16 @@ def _fc_row(x, v, sc, P, learn, tmp):
 
 
 @njit(**JIT)
-def _seq_fc(X, order, lo, hi_, use_order, v, sc, P, scores, mode):
+def _seq_fc(X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
     want = scores.shape[0] > 0
+    has_ph = y.shape[0] > 0
     tmp = np.empty((7, X.shape[1]))
     bad = -1
     for t in range(lo, hi_):
         i = order[t] if use_order else t
         if use_order:
             _prefetch_next_row(X, order, t + PREFETCH_ROWS)
-        ok, score = _fc_row(X[i], v, sc, P, True, tmp)
+        ok, score = _fc_row(X[i], v, sc, P, True, tmp, y[i] if has_ph else -1.0)
         if not ok:
             if mode == 0:
                 bad = i
@@ -233,7 +274,7 @@ def _seq_fc(X, order, lo, hi_, use_order, v, sc, P, scores, mode):
 def _process_run(kind, X, y, V, SC, P, scores, mode):
     """One stream (slot 0): score then learn each row. Returns the first bad row or -1."""
     dummy = np.empty(0, np.int64)
-    return _seq_fc(X, dummy, 0, X.shape[0], False, V[0], SC[0], P, scores, mode)
+    return _seq_fc(X, y, dummy, 0, X.shape[0], False, V[0], SC[0], P, scores, mode)
 
 
 @njit(**JIT_PARALLEL)
@@ -243,7 +284,8 @@ def _process_keyed(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
     bad = np.full(G, -1, np.int64)
     for g in prange(G):
         k = slots[g]
-        bad[g] = _seq_fc(X, order, starts[g], starts[g + 1], True, V[k], SC[k], P, scores, mode)
+        bad[g] = _seq_fc(X, y, order, starts[g], starts[g + 1], True, V[k], SC[k], P, scores,
+                         mode)
     return bad
 
 
@@ -251,8 +293,9 @@ def _process_keyed(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
 def _score_run(kind, X, y, V, SC, P, scores):
     """Score rows against slot 0 without changing state. Returns the first bad row or -1."""
     tmp = np.empty((7, 0))
+    has_ph = y.shape[0] > 0
     for i in range(X.shape[0]):
-        ok, score = _fc_row(X[i], V[0], SC[0], P, False, tmp)
+        ok, score = _fc_row(X[i], V[0], SC[0], P, False, tmp, y[i] if has_ph else -1.0)
         if not ok:
             return i
         scores[i] = score
@@ -266,6 +309,7 @@ def _score_keyed(kind, X, y, rowslot, V, SC, P, scores, empty_score):
     n = X.shape[0]
     nbad = np.zeros(n, np.int64)
     tmp = np.empty((7, 0))
+    has_ph = y.shape[0] > 0
     for i in prange(n):
         k = rowslot[i]
         if k < 0:
@@ -275,7 +319,7 @@ def _score_keyed(kind, X, y, rowslot, V, SC, P, scores, empty_score):
                     ok = False
             score = empty_score
         else:
-            ok, score = _fc_row(X[i], V[k], SC[k], P, False, tmp)
+            ok, score = _fc_row(X[i], V[k], SC[k], P, False, tmp, y[i] if has_ph else -1.0)
         if not ok:
             nbad[i] = 1
             score = np.nan

@@ -8,9 +8,9 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 
 # ------------------------------------------------------------------------------ detectors
@@ -489,7 +489,7 @@ def _detect(args) -> int:
 
 def _describe(det, spec) -> str:
     p = det.get_params()
-    shown = [f"{k}={p[k]!r}" for k in spec.options if k in p]
+    shown = [f"{k}={p[k]!r}" for k in spec.options if p.get(k) is not None]
     return ", ".join(shown) if shown else "defaults"
 
 
@@ -502,7 +502,8 @@ class _NoBar:
 
 
 def _progress(n, quiet):
-    if quiet or not getattr(sys.stderr, "isatty", lambda: False)() or not sys.stderr.isatty():
+    isatty = getattr(sys.stderr, "isatty", None)
+    if quiet or not (isatty and isatty()):
         return _NoBar()
     try:
         from tqdm import tqdm
@@ -524,7 +525,7 @@ def _write_scores(path, table, scores, proba, flags) -> None:
     cols = [table.time_name] + ([table.key_name] if table.key_name is not None else []) \
         + list(table.value_names)
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
+        w = csv.writer(f, lineterminator="\n")
         w.writerow(cols + list(OUTPUT_COLUMNS))
         w.writerows(zip(*(table.text[c] for c in cols), map(repr, scores.tolist()),
                         map(repr, proba.tolist()), flags.tolist()))
@@ -563,10 +564,10 @@ def _plot(path, table, scores, proba, flags, alarm, detector_txt):
     ax.legend(loc="upper right", fontsize=8)
     title = f"{os.path.basename(table.path)}"
     if key is not None:
-        title += f", key {key!r} (the key with the most flags: {int(f.sum())} of {len(rows)} rows)"
+        title += f", key {key!r} (the key with the most flags: {int(f.sum()):,} of {len(rows):,} rows)"
     else:
-        title += f": {int(f.sum())} of {len(rows)} rows flagged"
-    ax.set_title(f"{title}\ndetector {detector_txt}, flag = probability >= {alarm}", fontsize=10)
+        title += f": {int(f.sum()):,} of {len(rows):,} rows flagged"
+    ax.set_title(f"{title}\ndetector {detector_txt}; flag = probability >= {alarm}", fontsize=10)
     ax = axes[1]
     ax.plot(x, scores[rows], lw=0.8, c="tab:gray")
     if f.any():
@@ -581,7 +582,8 @@ def _plot(path, table, scores, proba, flags, alarm, detector_txt):
         ax.legend(loc="upper right", fontsize=8)
     ax.set_ylabel("-log10(1 - probability)")
     ax.set_xlabel(table.time_name)
-    fig.autofmt_xdate() if table.time_kind == "datetime" else None
+    if table.time_kind == "datetime":
+        fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=110)
     return key

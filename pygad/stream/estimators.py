@@ -790,7 +790,7 @@ class ClippedSGDLogistic(_GLM):
 
 
 _SEASON_SECONDS = {"hour": 3600, "day": 86400, "week": 7 * 86400}
-_SEASON_BINS = {"hour": 60, "day": 24, "week": 168}
+_SEASON_BINS = {"hour": 6, "day": 6, "week": 7}
 
 
 def _as_seconds(t) -> np.ndarray:
@@ -823,8 +823,9 @@ class ClippedSGDForecaster(_ClippedSGDBase):
 
     The default score (``score="novelty"``) measures how far the value lies outside the
     envelope of the values the key has seen (relative to the envelope's width; the envelope
-    forgets over about 100,000 samples), plus a bounded term below 0.001 that orders the other
-    samples by their standardised forecast residual. It is scale-free, so one threshold serves
+    forgets over about 100,000 samples), or, at 0.3 of that weight, outside the envelope of
+    the values seen at the same phase of the ``season``, plus a bounded term below 0.001 that
+    orders the other samples by their standardised forecast residual. It is scale-free, so one threshold serves
     many streams: on the NAB corpus the best single threshold is about 0.01 (a value 1% of the
     envelope's width beyond anything seen). ``score="residual"`` gives the standardised
     forecast residual itself (root mean square over coordinates), which ranks every sample
@@ -832,12 +833,15 @@ class ClippedSGDForecaster(_ClippedSGDBase):
 
     Args:
         lags: number of past values the forecast uses.
-        season: ``None``; an int period in samples (phase = position in the stream, or
-            ``t`` when given as a sample index); or ``"hour"``, ``"day"``, ``"week"`` with
-            timestamps ``t`` passed to every call. Each phase gets its own state (through the
-            keyed machinery), so the forecast of Monday 9:00 learns from earlier Mondays 9:00.
-        season_bins: phases per season period for ``"hour"``/``"day"``/``"week"`` (default:
-            minutes of the hour, hours of the day, hours of the week).
+        season: the period whose phases get their own envelope of values: ``"day"`` (the
+            default), ``"hour"`` or ``"week"``, read from the timestamps ``t`` passed with
+            the samples (without ``t`` the seasonal envelope is simply not used); an int
+            period in samples (phase = position in the stream, or ``t`` as sample indices);
+            or ``None``. A value that is ordinary for the series but new for its time of
+            day (a flat night where traffic always dips, a missing daily peak) then scores
+            too, at SEASON_WEIGHT = 0.3 of the weight of global novelty.
+        season_bins: phases per period for ``"hour"``/``"day"``/``"week"`` (default 6, 6
+            and 7: ten-minute, four-hour and one-day blocks).
         score: ``"novelty"`` (default) or ``"residual"``, see above.
         lr, alpha, horizon: learning rate ``lr * T**-alpha`` of the weights (doubling trick
             when ``horizon`` is None).
@@ -868,7 +872,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
     _extra_params = ("lags", "season", "season_bins", "score", "change_drift",
                      "change_threshold", "warmup")
 
-    def __init__(self, lags=8, season=None, season_bins=None, score="novelty", lr=0.5,
+    def __init__(self, lags=8, season="day", season_bins=None, score="novelty", lr=0.5,
                  alpha=0.5, horizon=None, clip="auto", clip_mult=2.0, clip_quantile=0.5,
                  clip_lr=0.05, l2=0.0, change_drift=0.5, change_threshold=20.0, warmup=50,
                  threshold=None, on_invalid="raise", dtype="float64", proba_window=10,
@@ -887,7 +891,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
     @property
     def _m(self) -> int:
         from ._forecast_kernels import N_EXTRA
-        return 2 * int(self.lags) + N_EXTRA
+        return 2 * int(self.lags) + N_EXTRA + 3 * self._n_bins()
 
     def _kernel_module(self):
         return _forecast_kernels()
@@ -910,6 +914,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
         P[L.P_FC_FAST] = 0.05
         P[L.P_FC_WARMUP] = float(max(2, self.warmup))
         P[L.P_FC_MODE] = 0.0 if self.score == "novelty" else 1.0
+        P[L.P_FC_BINS] = float(self._n_bins())
         return P
 
     # ------------------------------------------------------------------ seasonality
@@ -924,83 +929,76 @@ class ClippedSGDForecaster(_ClippedSGDBase):
             if self.season_bins is not None:
                 raise ValueError("season_bins applies to 'hour', 'day' or 'week' seasons only")
             return int(s), int(s), False
-        if s in _SEASON_SECONDS:
+        if isinstance(s, str) and s in _SEASON_SECONDS:
             bins = _SEASON_BINS[s] if self.season_bins is None else self.season_bins
             if not (isinstance(bins, (int, np.integer)) and bins >= 1):
                 raise ValueError(f"season_bins must be an int >= 1, got {bins!r}")
             return _SEASON_SECONDS[s], int(bins), True
         raise ValueError(f'season must be None, an int period, "hour", "day" or "week"; got {s!r}')
 
-    def _phase(self, n: int, t, advance: bool) -> np.ndarray | None:
+    def _n_bins(self) -> int:
+        per = self._season_period()
+        return 0 if per is None else per[1]
+
+    def _phase(self, n: int, t, keys, advance: bool):
+        """Season phase of each row as float64 (the kernels' ``y``), or None for no phase."""
         per = self._season_period()
         if per is None:
-            if t is not None:
-                np.asarray(t)              # accepted and unused without a season
             return None
         period, bins, in_seconds = per
         if t is None:
             if in_seconds:
-                raise ValueError(f"season={self.season!r} needs timestamps: pass t=")
+                return None               # without timestamps the seasonal envelope is unused
+            if keys is not None:
+                raise ValueError(f"season={self.season} with keys needs t= (each row's sample "
+                                 "index in its key's stream)")
             self._lazy_init()
             start = getattr(self, "_season_count", 0)
             ph = (start + np.arange(n, dtype=np.int64)) % period
             if advance:
                 self._season_count = start + n
-            return ph
+            return ph.astype(np.float64)
         sec = _as_seconds(t).reshape(-1)
         if sec.shape[0] != n:
             raise ValueError(f"t has {sec.shape[0]} values for {n} samples")
         if not np.isfinite(sec).all():
             raise ValueError(f"t has NaN/inf at row {int(np.flatnonzero(~np.isfinite(sec))[0])}")
         if in_seconds:
-            return (np.floor(np.mod(sec, period) / (period / bins))).astype(np.int64) % bins
-        return np.mod(np.floor(sec), period).astype(np.int64)
+            ph = np.floor(np.mod(sec, period) / (period / bins)) % bins
+        else:
+            ph = np.mod(np.floor(sec), period)
+        return np.ascontiguousarray(ph, np.float64)
 
-    def _season_keys(self, keys, phase):
-        if phase is None:
-            return keys
-        nph = self._season_period()[1]
-        if keys is None:
-            return phase
-        arr = np.asarray(keys)
-        if arr.dtype.kind in "iu":
-            k = arr.astype(np.int64)
-            if np.abs(k).max(initial=0) > (2 ** 62) // nph:
-                raise ValueError("integer keys are too large to combine with the season phase")
-            return k * nph + phase
-        return [f"{k}@{p}" for k, p in zip(keys, phase.tolist())]
+    def _as_y(self, y, n: int, required: bool) -> np.ndarray:
+        self._y_first_bad = -1
+        return _EMPTY if y is None else y       # y carries the season phases (see _phase)
 
     # ------------------------------------------------------------------ public calls with t
     def learn_many(self, X, keys=None, t=None) -> None:
-        """Learn the rows in order; ``t``: timestamps (or sample indices) for ``season``."""
-        n = len(X)
-        self._learn(X, None, self._season_keys(keys, self._phase(n, t, True)),
-                    want_scores=False)
+        """Learn the rows in order (one state per key with ``keys``); ``t``: timestamps
+        (datetime64 or seconds) for an hour/day/week ``season``, or sample indices for an
+        int season."""
+        self._learn(X, self._phase(len(X), t, keys, True), keys, want_scores=False)
 
     def process_many(self, X, keys=None, t=None, proba=False):
         """Score each row against the state before it, then learn it (prequential).
 
         Returns float64 scores, or ``(scores, probabilities)`` with ``proba=True``.
         """
-        n = len(X)
-        return self._learn(X, None, self._season_keys(keys, self._phase(n, t, True)),
-                           want_scores=True, proba=bool(proba))
+        return self._learn(X, self._phase(len(X), t, keys, True), keys, want_scores=True,
+                           proba=bool(proba))
 
     def score_many(self, X, keys=None, t=None) -> np.ndarray:
         """Scores against the current state (pure)."""
-        n = len(X)
-        return super().score_many(X, None, self._season_keys(keys, self._phase(n, t, False)))
+        return super().score_many(X, self._phase(len(X), t, keys, False), keys)
 
     def score_proba_many(self, X, keys=None, t=None) -> np.ndarray:
         """Anomaly probabilities against the current state (pure); see
         :meth:`ClippedSGDMean.score_proba_many`."""
-        n = len(X)
-        return super().score_proba_many(X, None,
-                                        self._season_keys(keys, self._phase(n, t, False)))
+        return super().score_proba_many(X, self._phase(len(X), t, keys, False), keys)
 
     def predict_many(self, X, keys=None, t=None) -> np.ndarray:
-        n = len(X)
-        return super().predict_many(X, None, self._season_keys(keys, self._phase(n, t, False)))
+        return super().predict_many(X, self._phase(len(X), t, keys, False), keys)
 
     def _one_t(self, t):
         return None if t is None else [t]

@@ -26,6 +26,7 @@ needs after a change point to recover (see :func:`recovery_samples`).
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def load_images(path=None) -> tuple[np.ndarray, np.ndarray, str]:
     with np.load(path, allow_pickle=False) as z:
         imgs, labels = z["x"], z["y"]
     if imgs.ndim == 2:
-        side = int(round(np.sqrt(imgs.shape[1])))
+        side = math.isqrt(imgs.shape[1])
         imgs = imgs.reshape(imgs.shape[0], side, side)
     return (imgs.astype(np.float32) / 255.0, np.asarray(labels).astype(np.uint8),
             f"{Path(path).name} ({imgs.shape[1]}x{imgs.shape[2]} digits)")

@@ -239,7 +239,6 @@ def _is_float(s: str) -> bool:
 
 def _parse_datetimes(v: np.ndarray, use_pandas: bool) -> np.ndarray:
     """int64 ns since the epoch (UTC) of ISO-8601 strings; the int64 minimum where unparsable."""
-    nat = np.iinfo(np.int64).min
     if use_pandas:
         import pandas as pd
         s = pd.Series(v, dtype=object).str.strip()
@@ -272,7 +271,7 @@ def _parse_one_datetime(s) -> int:
 def to_time(path, name, raw, use_pandas) -> tuple[str, np.ndarray]:
     """The time column as ("datetime", int64 ns) or ("numeric", float64). The first data row
     decides: a number makes the column numeric, anything else must parse as ISO-8601."""
-    arr, nulls = raw if isinstance(raw, tuple) else (raw, None)
+    arr = raw[0] if isinstance(raw, tuple) else raw
     nat = np.iinfo(np.int64).min
     if arr.dtype.kind == "M":
         ns = arr.astype("datetime64[ns]").view(np.int64)
@@ -301,7 +300,7 @@ def to_time(path, name, raw, use_pandas) -> tuple[str, np.ndarray]:
 
 def to_keys(path, name, raw) -> np.ndarray:
     """The key column as strings; an empty cell is an error."""
-    arr, nulls = raw if isinstance(raw, tuple) else (raw, None)
+    nulls = raw[1] if isinstance(raw, tuple) else None
     if nulls is not None and nulls.any():
         raise _cell_error(path, _first(nulls), name, None, "")
     keys = _text(raw)
