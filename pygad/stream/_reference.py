@@ -15,7 +15,8 @@ from ._layout import (AUX, AUX_SLOW, BIAS, CLIP_FLOOR_SLOW, CLIP_Q, EPOCH_END, E
                       P_LK_SHORT, P_LK_WARMUP, P_LR, P_REG, P_SCORE_CLIP, P_SLOW_RATE, P_TH_LR,
                       P_TH_MARGIN, P_TH_QUANTILE, P_TH_WARMUP, SCALE_FLOOR_SLOW, TH_DEV, TH_HI,
                       TH_MED, TH_N, TINY)
-from ._layout import P_FC_CHANGE, P_FC_DRIFT, P_FC_FAST, P_FC_LAGS, P_FC_WARMUP
+from ._layout import (P_FC_BINS, P_FC_CHANGE, P_FC_DRIFT, P_FC_FAST, P_FC_LAGS, P_FC_MODE,
+                      P_FC_WARMUP)
 
 MEAN, LINEAR, LOGISTIC = 0, 1, 2
 
@@ -245,84 +246,111 @@ def proba_run(scores, SC, P, out, learn):
             out[i] = p
 
 
-# ----------------------------------------------------------------------------- forecaster
-# Twins of :mod:`._forecast_kernels` (ClippedSGDForecaster). The key's vector state ``v`` is
-# ``[2 * lags + 10, d]``: the AR weights (rows 0..lags-1), the last ``lags`` values (most
-# recent first), then one row each for the slow level, slow scale of the value, fast and slow
-# residual scale, the two CUSUM sums, the envelope of values (high, low) and the envelopes of
-# the standardised residual and of the change statistic.
 
-FC_LVL, FC_XS, FC_RS, FC_RSL, FC_CP, FC_CN, FC_HI, FC_LO, FC_ZHI, FC_GHI = range(10)
-FC_NOVELTY_WEIGHT = 0.1
+# ----------------------------------------------------------------------------- forecaster
+# Twins of :mod:`._forecast_kernels` (ClippedSGDForecaster). The key's vector state ``v`` has
+# one column per coordinate and the rows: AR weights (``lags``), the last ``lags`` values
+# (most recent first), slow level, slow scale of the value, fast and slow residual scale, the
+# two CUSUM sums, the envelope of values (high, low), then per season phase its envelope
+# (high, low; empty while high < low) and its count of samples.
+
+FC_LVL, FC_XS, FC_RS, FC_RSL, FC_CP, FC_CN, FC_HI, FC_LO = range(8)
+FC_N_EXTRA = 8
 FC_TIEBREAK = 1e-3
+FC_SEASON_WEIGHT = 0.3
 FC_RESID_CLIP = 4.0
 FC_ENVELOPE_RATE = 1e-5
 
 
-def _fc_coordinate(xj, v, j, p, epsm, P):
-    """Score-side quantities of coordinate ``j``: a dict of the forecast residual, its scale,
-    the CUSUM sums and change statistic, and this coordinate's score (pure)."""
+def _fc_phase(ph, P):
+    """Index of the season phase of a row, or -1 (none, or outside the phases)."""
+    return int(ph) if 0 <= ph < P[P_FC_BINS] else -1
+
+
+def _fc_outside(x, hi, lo, epsm):
+    """How far ``x`` lies outside [lo, hi], relative to the width (0 inside)."""
+    ex = max(x - hi, lo - x)
+    return ex / (hi - lo + epsm) if ex > 0 else 0.0
+
+
+def _fc_shrink(hi, lo):
+    """An envelope after one sample: both ends move towards the middle by ENVELOPE_RATE."""
+    mid = (hi + lo) / 2
+    return mid + (hi - mid) * (1 - FC_ENVELOPE_RATE), mid + (lo - mid) * (1 - FC_ENVELOPE_RATE)
+
+
+def _fc_coordinate(xj, v, j, p, b, epsm, P):
+    """Quantities of coordinate ``j`` before learning (pure): the standardised lags ``u``, the
+    forecast residual ``e`` and its scale ``den``, ``z = |e| / den``, the CUSUM sums and the
+    change statistic ``g``, and the value novelty ``s`` (global and seasonal envelopes)."""
     o = 2 * p
+    so = o + FC_N_EXTRA
     lvl = float(v[o + FC_LVL, j])
     sx = float(v[o + FC_XS, j]) + epsm
-    # standardised deviations of the last values from the slow level, and the forecast
+    # forecast: slow level + the AR weights times the lags' standardised deviations from it
     u = [(float(v[p + lag, j]) - lvl) / sx for lag in range(p)]
-    forecast = lvl + sx * sum(float(v[lag, j]) * u[lag] for lag in range(p))
-    e = xj - forecast
+    e = xj - (lvl + sx * sum(float(v[lag, j]) * u[lag] for lag in range(p)))
     rs, rsl = float(v[o + FC_RS, j]), float(v[o + FC_RSL, j])
     den = math.sqrt(rs ** 2 + (SCALE_FLOOR_SLOW * rsl) ** 2 + epsm ** 2)
-    z = abs(e) / den
     # two-sided CUSUM of the standardised deviation from the slow level
     c = (xj - lvl) / sx
     cp = max(0.0, float(v[o + FC_CP, j]) + c - P[P_FC_DRIFT])
     cn = max(0.0, float(v[o + FC_CN, j]) - c - P[P_FC_DRIFT])
-    g = max(cp, cn) / P[P_FC_CHANGE]
-    # (a) value novelty: how far outside the envelope of values seen, relative to its width
-    hi, lo = float(v[o + FC_HI, j]), float(v[o + FC_LO, j])
-    outside = max(xj - hi, lo - xj)
-    s = outside / (hi - lo + epsm) if outside > 0 else 0.0
-    # (b), (c): residual and change novelty, relative to their envelopes
-    zhi, ghi = float(v[o + FC_ZHI, j]), float(v[o + FC_GHI, j])
-    if z > zhi:
-        s = max(s, FC_NOVELTY_WEIGHT * (z - zhi) / (zhi + TINY))
-    if g > ghi:
-        s = max(s, FC_NOVELTY_WEIGHT * (g - ghi) / (ghi + TINY))
-    s += FC_TIEBREAK * z / (1 + z)
-    return {"lvl": lvl, "sx": sx, "u": u, "e": e, "den": den, "z": z, "cp": cp, "cn": cn,
-            "g": g, "score": s}
+    # novelty of the value: outside the envelope of all values, or (weighted) outside the
+    # envelope of the values of this season phase once the phase has seen `warmup` samples
+    s = _fc_outside(xj, float(v[o + FC_HI, j]), float(v[o + FC_LO, j]), epsm)
+    if b >= 0 and v[so + 3 * b + 2, j] >= P[P_FC_WARMUP]:
+        s = max(s, FC_SEASON_WEIGHT * _fc_outside(xj, float(v[so + 3 * b, j]),
+                                                  float(v[so + 3 * b + 1, j]), epsm))
+    return {"lvl": lvl, "sx": sx, "u": u, "e": e, "den": den, "z": abs(e) / den, "cp": cp,
+            "cn": cn, "g": max(cp, cn) / P[P_FC_CHANGE], "s": s}
 
 
-def forecast_row(x, v, sc, P, learn):
-    """Twin of ``_forecast_kernels._fc_row``: (finite, score) of row ``x`` against the key
-    state (``v`` [2 lags + 10, d], ``sc`` scalars); with ``learn``, then learn it (in place)."""
+def forecast_row(x, v, sc, P, learn, ph=-1.0):
+    """Twin of ``_forecast_kernels._fc_row``: (finite, score) of row ``x`` (season phase
+    ``ph``, -1 for none) against the key state ``v``, ``sc``; with ``learn``, then learn it
+    (in place)."""
     x = [float(t) for t in x]
     d = len(x)
     p = int(P[P_FC_LAGS])
     o = 2 * p
+    so = o + FC_N_EXTRA
     n = sc[N_SEEN]
+    b = _fc_phase(ph, P)
     if not all(math.isfinite(t) for t in x):
         return False, 0.0
     if n == 0:
-        # the first sample: persistence forecast (weight 1 on the last value), every buffer
-        # and the level at the value, scales and CUSUM at 0; its score is 0
+        # the first sample: the persistence forecast (weight 1 on the last value), the lags,
+        # the level and the envelope at the value, scales and CUSUM at 0, the season phases
+        # empty but this row's; its score is 0
         if learn:
             for j in range(d):
                 for lag in range(p):
                     v[lag, j] = 1.0 if lag == 0 else 0.0
                     v[p + lag, j] = x[j]
                 v[o + FC_LVL, j] = v[o + FC_HI, j] = v[o + FC_LO, j] = x[j]
-                for r in (FC_XS, FC_RS, FC_RSL, FC_CP, FC_CN, FC_ZHI, FC_GHI):
+                for r in (FC_XS, FC_RS, FC_RSL, FC_CP, FC_CN):
                     v[o + r, j] = 0.0
+                for bb in range(int(P[P_FC_BINS])):
+                    v[so + 3 * bb, j], v[so + 3 * bb + 1, j], v[so + 3 * bb + 2, j] = \
+                        -math.inf, math.inf, 0.0
+                if b >= 0:
+                    v[so + 3 * b, j], v[so + 3 * b + 1, j], v[so + 3 * b + 2, j] = x[j], x[j], 1.0
             sc[MAG] = sum(abs(t) for t in x) / d
             sc[N_SEEN] = 1.0
         return True, 0.0
     epsm = P[P_EPS_MAG] * sc[MAG] + TINY
-    coords = [_fc_coordinate(x[j], v, j, p, epsm, P) for j in range(d)]
-    best = max(0.0, max(cq["score"] for cq in coords))
-    score = best if n >= P[P_FC_WARMUP] else 0.0
+    coords = [_fc_coordinate(x[j], v, j, p, b, epsm, P) for j in range(d)]
+    if P[P_FC_MODE] == 0:
+        zmax = max(cq["z"] for cq in coords)
+        score = max(cq["s"] for cq in coords) + FC_TIEBREAK * zmax / (1 + zmax)
+    else:
+        score = math.sqrt(sum(cq["z"] ** 2 for cq in coords) / d)
+    if n < P[P_FC_WARMUP]:
+        score = 0.0
     if not learn:
         return True, score
-    # one clipped, normalised LMS step for all coordinates: one gradient norm per key
+    # one clipped, normalised LMS step of all coordinates' weights: one gradient norm per key
     rate = slow_rate(n, P)
     rfast = max(1.0 / (n + 1), P[P_FC_FAST])
     gn = math.sqrt(sum((cq["e"] / cq["sx"]) ** 2 * (1 + sum(t * t for t in cq["u"]))
@@ -350,7 +378,7 @@ def forecast_row(x, v, sc, P, learn):
         stp = eta * (cq["e"] / sx) / (1 + sum(t * t for t in cq["u"]))
         for lag in range(p):
             v[lag, j] = v[lag, j] * decay + stp * cq["u"][lag]
-        # lag buffer: shift, newest first
+        # lags: shift, newest first
         for lag in range(p - 1, 0, -1):
             v[p + lag, j] = v[p + lag - 1, j]
         v[p, j] = xj
@@ -361,7 +389,7 @@ def forecast_row(x, v, sc, P, learn):
         else:
             v[o + FC_CP, j], v[o + FC_CN, j] = cq["cp"], cq["cn"]
             v[o + FC_LVL, j] = lvl + rate * (xj - lvl)
-        # residual scales (fast, clipped; slow), slow scale of the value (clipped)
+        # residual scales (fast, of |e| clipped; slow) and the slow scale of the value
         a = abs(cq["e"])
         if n > 10:
             a = min(a, FC_RESID_CLIP * cq["den"])
@@ -371,15 +399,16 @@ def forecast_row(x, v, sc, P, learn):
         if n > 10:
             dv = min(dv, FC_RESID_CLIP * sx)
         v[o + FC_XS, j] = v[o + FC_XS, j] + rate * (dv - v[o + FC_XS, j])
-        # envelopes: shrink very slowly towards their middle, then take in the new sample
-        hi, lo = float(v[o + FC_HI, j]), float(v[o + FC_LO, j])
-        mid = (hi + lo) / 2
-        hi = mid + (hi - mid) * (1 - FC_ENVELOPE_RATE)
-        lo = mid + (lo - mid) * (1 - FC_ENVELOPE_RATE)
-        v[o + FC_HI, j] = max(xj, hi)
-        v[o + FC_LO, j] = min(xj, lo)
-        v[o + FC_ZHI, j] = max(cq["z"], v[o + FC_ZHI, j] * (1 - FC_ENVELOPE_RATE))
-        v[o + FC_GHI, j] = max(cq["g"], v[o + FC_GHI, j] * (1 - FC_ENVELOPE_RATE))
+        # envelopes: shrink very slowly towards their middle, then take in the value
+        hi, lo = _fc_shrink(float(v[o + FC_HI, j]), float(v[o + FC_LO, j]))
+        v[o + FC_HI, j], v[o + FC_LO, j] = max(xj, hi), min(xj, lo)
+        if b >= 0:
+            shi, slo = float(v[so + 3 * b, j]), float(v[so + 3 * b + 1, j])
+            if shi < slo:                                  # the phase's first sample
+                shi = slo = xj
+            shi, slo = _fc_shrink(shi, slo)
+            v[so + 3 * b, j], v[so + 3 * b + 1, j] = max(xj, shi), min(xj, slo)
+            v[so + 3 * b + 2, j] += 1
     sc[MAG] += rate * (sum(abs(t) for t in x) / d - sc[MAG])
     sc[N_SEEN] = n + 1
     if P[P_HORIZON] <= 0 and sc[N_SEEN] >= sc[EPOCH_END]:
@@ -391,11 +420,17 @@ def forecast_row(x, v, sc, P, learn):
     return True, score
 
 
-def forecast_process_run(X, V, SC, P, scores, mode):
-    """Twin of ``_forecast_kernels._process_run`` (slot 0): score then learn each row.
-    Returns the first bad row (``mode`` 0: stop there) or -1 (``mode`` 1: count and skip)."""
+#: the name the kernel module's docstring uses
+forecast_step = forecast_row
+
+
+def forecast_process_run(X, V, SC, P, scores, mode, phases=()):
+    """Twin of ``_forecast_kernels._process_run`` (slot 0; ``phases``: the kernel's ``y``, the
+    season phase of each row, empty for none): score then learn each row. Returns the first
+    bad row (``mode`` 0: stop there) or -1 (``mode`` 1: count it and go on)."""
     for i in range(len(X)):
-        ok, score = forecast_row(X[i], V[0], SC[0], P, True)
+        ph = float(phases[i]) if len(phases) else -1.0
+        ok, score = forecast_row(X[i], V[0], SC[0], P, True, ph)
         if not ok:
             if mode == 0:
                 return i
@@ -406,10 +441,11 @@ def forecast_process_run(X, V, SC, P, scores, mode):
     return -1
 
 
-def forecast_score_run(X, V, SC, P, scores):
+def forecast_score_run(X, V, SC, P, scores, phases=()):
     """Twin of ``_forecast_kernels._score_run`` (pure)."""
     for i in range(len(X)):
-        ok, score = forecast_row(X[i], V[0], SC[0], P, False)
+        ph = float(phases[i]) if len(phases) else -1.0
+        ok, score = forecast_row(X[i], V[0], SC[0], P, False, ph)
         if not ok:
             return i
         scores[i] = score

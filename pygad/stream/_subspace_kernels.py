@@ -23,7 +23,7 @@ from ._kernels import (_check_labels, _clip_local, _first_invalid_row,  # noqa: 
                        _proba_run, _slow_rate, _threshold_flags_keyed, _threshold_local,
                        BURN_IN, PREFETCH_ROWS)
 from ._layout import (AUX, AUX_SLOW, CLIP_Q, EPOCH_END, ETA, GN_SLOW, MAG, N_INVALID, N_SEEN,
-                      P_ALPHA, P_EPS_MAG, P_HORIZON, P_LR, P_REG, SCALE_FLOOR_SLOW, TH_DEV,
+                      P_ALPHA, P_EPS_MAG, P_HORIZON, P_LR, P_REG, P_SUB_BASIS_LR, SCALE_FLOOR_SLOW, TH_DEV,
                       TH_HI, TH_MED, TH_N, TINY)
 
 VAR_CLIP = 16.0    # variances learn squared deviations clipped at this many variances
@@ -94,6 +94,9 @@ def _sub_row(x, v, sc, P, learn, c):
     # Sanger's rule, normalised by ||x - mu||^2 (scale-free): U_i += step * c_i * e_i / rr,
     # e_i = (x - mu) - sum_{l <= i} c_l U_l; an all-zero row (not started) takes e_i itself
     inv = 1.0 / (rr + TINY)
+    bstep = step * P[P_SUB_BASIS_LR]
+    if bstep > 1.0:
+        bstep = 1.0
     for i in range(r_):
         ui = v[1 + i]
         nrm0 = 0.0
@@ -108,7 +111,7 @@ def _sub_row(x, v, sc, P, learn, c):
             if nrm0 == 0.0:
                 ui[j] = e
             else:
-                ui[j] += step * c[i] * e * inv
+                ui[j] += bstep * c[i] * e * inv
             e2 += ui[j] * ui[j]
         if e2 > 0.0:
             s = 1.0 / math.sqrt(e2)

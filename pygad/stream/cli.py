@@ -96,9 +96,10 @@ def _add_detect_options(p) -> None:
                         "--state: the saved one)")
     p.add_argument("--lags", type=int, default=None,
                    help="forecaster: past values the forecast uses (default 8)")
-    p.add_argument("--season", default=None, metavar="day|week|hour|N",
-                   help="forecaster: seasonal phases from the timestamps (hour, day, week) or a "
-                        "period of N rows per key (default none)")
+    p.add_argument("--season", default=None, metavar="day|week|hour|none|N",
+                   help="forecaster: the period whose phases get their own envelope of values: "
+                        "hour, day or week of the timestamps (numbers are taken as seconds), "
+                        "a period of N rows per key, or none (default: the forecaster's, day)")
     p.add_argument("--rank", type=int, default=None,
                    help="subspace: dimension of the subspace (default min(8, value columns))")
     p.add_argument("--alarm-proba", type=float, default=DEFAULT_ALARM_PROBA, metavar="P",
@@ -216,9 +217,15 @@ def run_detect(args) -> int:
         return 2
 
 
+_NOT_GIVEN = object()
+
+
 def _parse_season(s):
+    """``--season`` as the forecaster's ``season`` (``none`` -> None); _NOT_GIVEN if omitted."""
     from .io import InputError
     if s is None:
+        return _NOT_GIVEN
+    if s.lower() == "none":
         return None
     if s in ("hour", "day", "week"):
         return s
@@ -227,7 +234,8 @@ def _parse_season(s):
     except ValueError:
         n = 0
     if n < 2:
-        raise InputError(f"--season must be hour, day, week or a period of N >= 2 rows, got {s!r}")
+        raise InputError(f"--season must be hour, day, week, none or a period of N >= 2 rows, "
+                         f"got {s!r}")
     return n
 
 
@@ -297,8 +305,9 @@ def _detect(args) -> int:
     if args.rank is not None and args.rank < 1:
         raise InputError(f"--rank must be >= 1, got {args.rank}")
     season = _parse_season(args.season)
-    given = {k: v for k, v in (("lags", args.lags), ("season", season), ("rank", args.rank))
-             if v is not None}
+    given = {k: v for k, v in (("lags", args.lags), ("rank", args.rank)) if v is not None}
+    if season is not _NOT_GIVEN:
+        given["season"] = season
     clash = sorted(set(OUTPUT_COLUMNS) & {args.time, args.key, *args.value})
     if clash:
         raise InputError(f"input column {clash[0]!r} has the name of an output column "
@@ -333,7 +342,7 @@ def _detect(args) -> int:
             users = [n for n, d in DETECTORS.items() if opt in d.options]
             raise InputError(f"--{opt} applies to --detector {' or '.join(users)}, not {name}")
         if params is not None and params.get(opt) != val:
-            raise InputError(f"--{opt} {val} does not match the saved detector in --state "
+            raise InputError(f"--{opt} {_opt_text(val)} does not match the saved detector in --state "
                              f"{args.state} ({opt}={params.get(opt)!r}); omit --{opt} to continue it")
     cls = _detector_class(name)
     if cls is None:
@@ -485,6 +494,10 @@ def _detect(args) -> int:
                      + (f" (key {plot_key!r})" if plot_key is not None else ""))
     print("; ".join(parts) + ".")
     return 0
+
+
+def _opt_text(v) -> str:
+    return "none" if v is None else str(v)
 
 
 def _describe(det, spec) -> str:
