@@ -7,8 +7,8 @@
   are shorter chains than what re-association would produce (small-d GLM kernel).
 * ``CACHE``: compiled kernels are cached on disk (``__pycache__``) so later processes skip
   the compile.
-* ``NOGIL``: kernels release the GIL, so Python threads of an ingestion job run them
-  concurrently.
+* ``NOGIL``: batch kernels release the GIL, so Python threads of an ingestion job run them
+  concurrently (the single-event kernels keep it: :data:`JIT_ONE`).
 * ``PARALLEL``: the keyed kernels spread keys over threads with ``prange``.
 
 Numba's threading layer must be thread-safe for two Python threads to launch parallel
@@ -36,6 +36,11 @@ JIT_INLINE = dict(JIT, inline="always")
 #: without ``reassoc``: for kernels whose hand-written partial sums must stay independent
 #: (LLVM would otherwise re-linearise them into one long dependency chain)
 JIT_STRICT = dict(JIT, fastmath=set(FASTMATH - {"reassoc"}))
+#: keyword arguments of the single-event kernels: they keep the GIL. A call takes about a
+#: microsecond, less than releasing and re-taking the GIL would cost, and holding it makes
+#: the call atomic with respect to key insertions (which may reallocate the state arrays) by
+#: other threads.
+JIT_ONE = dict(JIT, nogil=False)
 
 
 def _threadsafe_layer_available() -> bool:

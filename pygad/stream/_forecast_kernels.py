@@ -24,12 +24,12 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._config import JIT, JIT_INLINE, JIT_PARALLEL
-from ._kernels import (_check_labels, _first_invalid_row, _group_by_slot,  # noqa: F401
+from ._config import JIT, JIT_INLINE, JIT_ONE, JIT_PARALLEL
+from ._kernels import (_flag_of, _proba_step, _row_ok, _threshold_value, _check_labels, _first_invalid_row, _group_by_slot,  # noqa: F401
                        _proba_keyed, _proba_pure_keyed, _proba_run, _slow_rate,
                        _threshold_flags_keyed, _threshold_local, _prefetch_next_row,
                        PREFETCH_ROWS, BURN_IN)
-from ._layout import (CLIP_Q, ENVELOPE_RATE, EPOCH_END, ETA, GN_SLOW, MAG, N_INVALID, N_SEEN,
+from ._layout import (P_TH_WARMUP, CLIP_Q, ENVELOPE_RATE, EPOCH_END, ETA, GN_SLOW, MAG, N_INVALID, N_SEEN,
                       CLIP_FLOOR_SLOW, P_ALPHA, P_CLIP, P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE,
                       P_EPS_MAG, P_FC_CHANGE, P_FC_DRIFT, P_FC_FAST, P_FC_LAGS, P_FC_BINS, P_FC_MODE, P_FC_WARMUP,
                       P_HORIZON, P_LR, P_REG, SCALE_FLOOR_SLOW, TH_DEV, TH_HI, TH_MED, TH_N, TINY)
@@ -325,3 +325,33 @@ def _score_keyed(kind, X, y, rowslot, V, SC, P, scores, empty_score):
             score = np.nan
         scores[i] = score
     return nbad.sum()
+
+
+_NO_ORDER = np.empty(0, np.int64)   # a frozen constant of the single-event kernel
+
+
+@njit(**JIT_ONE)
+def _one(kind, x, yv, has_y, V, SC, P, slot, learn, mode, scores, y1):
+    """One event (see :func:`pygad.stream._kernels._one`)."""
+    if not _row_ok(x, 0.0, False):
+        if learn and mode == 1 and slot >= 0:
+            SC[slot, N_INVALID] += 1.0
+        return np.nan, np.nan, 0
+    if slot < 0:
+        return 0.0, 0.5, 0
+    sc = SC[slot]
+    if not learn:
+        tmp = np.empty((7, 0))
+        ok, score = _fc_row(x, V[slot], sc, P, False, tmp, yv if has_y else -1.0)
+        return score, _proba_step(score, sc, P, False), _flag_of(score, sc, P)
+    X1 = x.reshape((1, x.shape[0]))     # a view: rows reach this kernel C-contiguous
+    if has_y:
+        y1[0] = yv
+    yy = y1[:1] if has_y else y1[:0]
+    warm = sc[TH_N] >= P[P_TH_WARMUP] and sc[TH_N] > 0.0
+    thr = _threshold_value(sc, P)
+    bad = _seq_fc(X1, yy, _NO_ORDER, 0, 1, False, V[slot], sc, P, scores, mode)
+    if bad >= 0:
+        return np.nan, np.nan, 0
+    score = scores[0]
+    return score, _proba_step(score, sc, P, True), 1 if (warm and score > thr) else 0

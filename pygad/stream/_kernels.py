@@ -29,7 +29,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._config import JIT, JIT_INLINE, JIT_PARALLEL, JIT_STRICT
+from ._config import JIT, JIT_INLINE, JIT_ONE, JIT_PARALLEL, JIT_STRICT
 from ._layout import (AUX, AUX_SLOW, BIAS, CLIP_FLOOR_SLOW, CLIP_Q, EPOCH_END, ETA, GN_SLOW,
                       LK_MEAN, LK_N, LK_SHORT, LK_VAR, MAG, N_INVALID, N_SEEN, P_ALPHA, P_CLIP,
                       P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE, P_EPS_MAG, P_HORIZON, P_LK_LONG,
@@ -175,7 +175,7 @@ def _threshold_step(score, sc, P):
 
 
 # ----------------------------------------------------------------------------- steps
-@njit(**JIT_INLINE)
+@njit(**JIT)
 def _mean_distances(x, mu, s, sl, fl, P, buf):
     """(sum_j min(z_j^2, c^2), ||x - mu||^2) for z_j = (x_j - mu_j) / sqrt(s_j^2 + (k sl_j)^2
     + fl^2), sl the slow running scale and k = SCALE_FLOOR_SLOW: the one pass over a row that
@@ -445,6 +445,26 @@ def _store_scalars(sc, n_seen, n_invalid, epoch_end, eta, q, aux, bias, th_med, 
 
 
 @njit(**JIT)
+def _mean_update(x, w, s, sl, step, rt):
+    """The clipped step of the location and scales over one row; returns (sum of scales,
+    sum of |x|). Vectorised (``reassoc``) like _mean_distances."""
+    ssum = s[0] - s[0]
+    xa = x[0] - x[0]
+    for j in range(x.shape[0]):
+        r = x[j] - w[j]
+        w[j] += step * r
+        s[j] += step * (abs(r) - s[j])
+        sl[j] += rt * (s[j] - sl[j])
+        ssum += s[j]
+        xa += abs(x[j])
+    return ssum, xa
+
+
+# _seq is compiled without ``reassoc``: its scalar updates then round the same way whether it
+# runs over a batch or, inlined into the single-event kernel, over one row (bit-identical
+# results). The vector loops it calls (_mean_distances, _mean_update) are separate functions,
+# not inlined at the Numba level, so they keep ``reassoc`` and vectorise.
+@njit(**JIT_STRICT)
 def _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
     """Prequential score+learn of the Mean over rows order[lo:hi_] (or lo:hi_) of one key.
     Returns the first bad row (mode 0) or -1. Same arithmetic as _mean_step, scalar state kept
@@ -497,16 +517,7 @@ def _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
                 f, q, gslow = _clip_local(math.sqrt(rr), q, gslow, rate, P)
                 buf[0] = eta * f
                 buf[1] = rate
-                step = buf[0]
-                rt = buf[1]
-                ssum = s[0] - s[0]
-                for j in range(d):
-                    r = x[j] - w[j]
-                    w[j] += step * r
-                    s[j] += step * (abs(r) - s[j])
-                    sl[j] += rt * (s[j] - sl[j])
-                    ssum += s[j]
-                    xa += abs(x[j])
+                ssum, xa = _mean_update(x, w, s, sl, buf[0], buf[1])
                 aux = ssum / d
             mag += rate * (xa / d - mag)
         if not ok:
@@ -1146,3 +1157,54 @@ def _proba_pure_keyed(scores, rowslot, SC, P, out):
             out[i] = 0.5 if np.isfinite(scores[i]) else np.nan
         else:
             out[i] = _proba_step(scores[i], SC[k], P, False)
+
+
+# ----------------------------------------------------------------------------- single events
+@njit(**JIT_INLINE)
+def _row_ok(x, yv, has_y):
+    for j in range(x.shape[0]):
+        if not np.isfinite(x[j]):
+            return False
+    return (not has_y) or np.isfinite(yv)
+
+
+@njit(**JIT_INLINE)
+def _flag_of(score, sc, P):
+    """The flag of ``score`` against the key's threshold as it stands (none while warming up)."""
+    if sc[TH_N] >= P[P_TH_WARMUP] and sc[TH_N] > 0.0 and score > _threshold_value(sc, P):
+        return 1
+    return 0
+
+
+_NO_ORDER = np.empty(0, np.int64)   # a frozen constant of the single-event kernel
+
+
+@njit(**JIT_ONE)
+def _one(kind, x, yv, has_y, V, SC, P, slot, learn, mode, scores, y1):
+    """One event of key ``slot`` (-1: an unseen key, scored as a fresh state): its
+    (score, probability, flag) against the state before it; with ``learn``, then learn it by
+    the same sequence kernel as the batch path (so the numbers are the same, bit for bit).
+    A row with NaN/inf (or a non-finite label) returns NaN scores and leaves the state as it
+    was, except that ``mode == 1`` (skip) counts it in N_INVALID when learning."""
+    if not _row_ok(x, yv, has_y):
+        if learn and mode == 1 and slot >= 0:
+            SC[slot, N_INVALID] += 1.0
+        return np.nan, np.nan, 0
+    if slot < 0:
+        return (0.5 if (kind == LOGISTIC and not has_y) else 0.0), 0.5, 0
+    sc = SC[slot]
+    if not learn:
+        buf = np.empty(4, V.dtype)
+        ok, score = _score(kind, x, V[slot], sc, yv, has_y, P, buf)
+        return score, _proba_step(score, sc, P, False), _flag_of(score, sc, P)
+    X1 = x.reshape((1, x.shape[0]))     # a view: rows reach this kernel C-contiguous
+    if has_y:
+        y1[0] = yv
+    yy = y1[:1] if has_y else y1[:0]
+    warm = sc[TH_N] >= P[P_TH_WARMUP] and sc[TH_N] > 0.0
+    thr = _threshold_value(sc, P)       # the threshold before this event (prequential flag)
+    bad = _seq_any(kind, X1, yy, _NO_ORDER, 0, 1, False, V[slot], sc, P, scores, mode)
+    if bad >= 0:                         # overflow inside the step: the caller restores
+        return np.nan, np.nan, 0
+    score = scores[0]
+    return score, _proba_step(score, sc, P, True), 1 if (warm and score > thr) else 0

@@ -1,6 +1,8 @@
 """Key -> state-slot maps for the keyed estimators (slot 0 is the un-keyed stream)."""
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 
@@ -15,9 +17,26 @@ class IntKeyMap:
         self.keys = np.empty(0, np.int64)   # sorted
         self.slots = np.empty(0, np.int64)  # slot of keys[i]
         self.table = np.full(1024, -1, np.int64)   # None once keys are too sparse/negative
+        self._pos: dict | None = None       # key -> slot for single lookups of sparse keys
 
     def __len__(self):
         return self.keys.shape[0]
+
+    def lookup_one(self, key) -> int:
+        """Slot of one key or -1: O(1) (the direct table, or a dict built on first use)."""
+        if type(key) is not int:
+            try:
+                key = operator.index(key)
+            except TypeError:
+                raise TypeError(f"this estimator has integer keys; got {type(key).__name__} "
+                                f"key {key!r}") from None
+        t = self.table
+        if t is not None:                    # the table holds every key while it exists
+            return int(t[key]) if 0 <= key < t.shape[0] else -1
+        pos = self._pos
+        if pos is None:
+            pos = self._pos = dict(zip(self.keys.tolist(), self.slots.tolist()))
+        return pos.get(key, -1)
 
     @staticmethod
     def coerce(keys) -> np.ndarray:
@@ -44,6 +63,8 @@ class IntKeyMap:
         pos = np.searchsorted(self.keys, nk)
         self.keys = np.insert(self.keys, pos, nk)
         self.slots = np.insert(self.slots, pos, ns)
+        if self._pos is not None:
+            self._pos.update(zip(nk.tolist(), ns.tolist()))
         if self.table is not None and nk.shape[0]:
             lo, hi = int(nk[0]), int(nk[-1])
             limit = max(1 << 20, 4 * len(self))
@@ -59,6 +80,9 @@ class IntKeyMap:
     def remove(self, keys: np.ndarray) -> None:
         keep = ~np.isin(self.keys, keys)
         self.keys, self.slots = self.keys[keep], self.slots[keep]
+        if self._pos is not None:
+            for k in np.asarray(keys, np.int64).tolist():
+                self._pos.pop(k, None)
         if self.table is not None:
             k = np.asarray(keys, np.int64)
             k = k[(k >= 0) & (k < self.table.shape[0])]
@@ -88,6 +112,9 @@ class ObjectKeyMap:
 
     def __len__(self):
         return len(self.map)
+
+    def lookup_one(self, key) -> int:
+        return self.map.get(key, -1)
 
     @staticmethod
     def coerce(keys) -> list:

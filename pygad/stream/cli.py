@@ -8,28 +8,26 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
 # ------------------------------------------------------------------------------ detectors
 @dataclass(frozen=True)
 class Detector:
-    """A ``--detector`` choice: the estimator class in :mod:`pygad.stream`, whether its calls
-    take timestamps ``t=``, the constructor parameters settable from the command line
-    (``--lags``, ``--season``, ``--rank``), and defaults that depend on the value columns."""
+    """A ``--detector`` choice: the estimator class in :mod:`pygad.stream` (built with its
+    defaults plus the options given), whether its calls take timestamps ``t=``, and the
+    constructor parameters settable from the command line (``--lags``, ``--season``,
+    ``--rank``)."""
     class_name: str
     takes_t: bool = False
     options: tuple = ()
-    defaults: Callable[[int], dict] = field(default=lambda d: {})
 
 
 DETECTORS = {
     "forecaster": Detector("ClippedSGDForecaster", takes_t=True, options=("lags", "season")),
     "mean": Detector("ClippedSGDMean"),
-    "subspace": Detector("ClippedSGDSubspace", options=("rank",),
-                         defaults=lambda d: {"rank": min(8, d)}),
+    "subspace": Detector("ClippedSGDSubspace", options=("rank",)),
 }
 DEFAULT_DETECTOR = "forecaster"
 DEFAULT_ALARM_PROBA = 0.9997
@@ -101,9 +99,11 @@ def _add_detect_options(p) -> None:
                         "hour, day or week of the timestamps (numbers are taken as seconds), "
                         "a period of N rows per key, or none (default: the forecaster's, day)")
     p.add_argument("--rank", type=int, default=None,
-                   help="subspace: dimension of the subspace (default min(8, value columns))")
+                   help="subspace: dimension of the subspace (default: the subspace's own, "
+                        "min(24, value columns // 2))")
     p.add_argument("--alarm-proba", type=float, default=DEFAULT_ALARM_PROBA, metavar="P",
-                   help=f"flag rows whose anomaly probability is >= P (default {DEFAULT_ALARM_PROBA})")
+                   help="flag rows whose anomaly probability is >= P "
+                        f"(default {DEFAULT_ALARM_PROBA})")
     p.add_argument("--out", required=True, type=Path, metavar="SCORES.csv",
                    help="output CSV, written atomically")
     p.add_argument("--state", type=Path, default=None, metavar="STATE.npz",
@@ -250,9 +250,10 @@ def _check_target(path, what, input_path) -> None:
         raise InputError(f"{what} {path} would overwrite the input file")
 
 
-def _load_state(path, InputError):
+def _load_state(path):
     """(detector name, params, state dict, bookkeeping dict or None) of an existing archive."""
     from . import state as S
+    from .io import InputError
     try:
         st = S.load_file(path)
         class_name, params, arrays = S.unpack(st)
@@ -265,7 +266,8 @@ def _load_state(path, InputError):
     book = None
     if "cli_format" in arrays:
         if str(arrays["cli_format"]) != CLI_FORMAT:
-            raise InputError(f"--state {path}: unknown bookkeeping format {str(arrays['cli_format'])!r}")
+            raise InputError(f"--state {path}: unknown bookkeeping format "
+                             f"{str(arrays['cli_format'])!r} (written by a newer pygad?)")
         book = {k: arrays[k] for k in arrays if k.startswith("cli_")}
     return names[0], params, st, book
 
@@ -329,7 +331,7 @@ def _detect(args) -> int:
     # ---- the saved state, if any
     saved = None
     if args.state is not None and os.path.exists(args.state):
-        saved = _load_state(args.state, InputError)
+        saved = _load_state(args.state)
         name, params = saved[0], saved[1]
         if args.detector is not None and args.detector != name:
             raise InputError(f"--state {args.state} holds a {name} detector, not --detector "
@@ -342,8 +344,9 @@ def _detect(args) -> int:
             users = [n for n, d in DETECTORS.items() if opt in d.options]
             raise InputError(f"--{opt} applies to --detector {' or '.join(users)}, not {name}")
         if params is not None and params.get(opt) != val:
-            raise InputError(f"--{opt} {_opt_text(val)} does not match the saved detector in --state "
-                             f"{args.state} ({opt}={params.get(opt)!r}); omit --{opt} to continue it")
+            raise InputError(f"--{opt} {_opt_text(val)} does not match the saved detector in "
+                             f"--state {args.state} ({opt}={params.get(opt)!r}); omit --{opt} "
+                             "to continue it")
     cls = _detector_class(name)
     if cls is None:
         raise InputError(f"--detector {name} needs pygad.stream.{spec.class_name}, which this "
@@ -382,10 +385,8 @@ def _detect(args) -> int:
     if saved is not None:
         det = cls().load_state_dict(saved[2])
     else:
-        kw = dict(spec.defaults(d))
-        kw.update(given)
         try:
-            det = cls(**kw)
+            det = cls(**given)
         except (TypeError, ValueError) as exc:
             raise InputError(f"--detector {name}: {exc}") from None
     keys_all = table.keys
@@ -419,7 +420,8 @@ def _detect(args) -> int:
             proba[a:b] = p
             bar.update(b - a)
     except ValueError as exc:
-        raise InputError(f"the detector refused {args.file}: {' '.join(str(exc).split())}") from None
+        raise InputError(f"the detector refused {args.file}: "
+                         f"{' '.join(str(exc).split())}") from None
     finally:
         bar.close()
     det_s = time.perf_counter() - t_det
@@ -577,7 +579,8 @@ def _plot(path, table, scores, proba, flags, alarm, detector_txt):
     ax.legend(loc="upper right", fontsize=8)
     title = f"{os.path.basename(table.path)}"
     if key is not None:
-        title += f", key {key!r} (the key with the most flags: {int(f.sum()):,} of {len(rows):,} rows)"
+        title += (f", key {key!r} (the key with the most flags: {int(f.sum()):,} of "
+                  f"{len(rows):,} rows)")
     else:
         title += f": {int(f.sum()):,} of {len(rows):,} rows flagged"
     ax.set_title(f"{title}\ndetector {detector_txt}; flag = probability >= {alarm}", fontsize=10)

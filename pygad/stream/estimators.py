@@ -30,6 +30,9 @@ _MEAN, _LINEAR, _LOGISTIC, _FORECAST, _SUBSPACE = 0, 1, 2, 3, 4
 _EMPTY = np.empty(0, np.float64)
 
 
+_ROW_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _finite_bound(X) -> float:
     """Largest |x| accepted without an overflow risk in the kernels' sums of squares."""
     big = 1e37 if X.dtype == np.float32 else 1e300
@@ -135,6 +138,12 @@ class _ClippedSGDBase:
             self._cond = threading.Condition()
             self._active = 0
             self._P = self._build_params()
+            self._mode = 0 if self.on_invalid == "raise" else 1
+            self._K1 = self._kernel_module()
+            self._one_eps: dict = {}           # row dtype -> compiled single-event kernel
+            self._s1 = np.empty(1)                 # scratch of the single-event kernel
+            self._y1buf = np.empty(1, np.float64 if self._kind == _FORECAST
+                                   else np.dtype(self.dtype))
             self._V = None
             self._SC = None
             self._d = None
@@ -428,10 +437,119 @@ class _ClippedSGDBase:
         """
         return self._learn(X, y, keys, want_scores=True, proba=bool(proba))
 
+    # ------------------------------------------------------------------ single events
+    # One event is one serial njit call (no parallel launch, no batch bookkeeping) through
+    # the same sequence kernel as the batch path, so both give the same numbers bit for bit.
+    def _row1(self, x):
+        """``x`` as a 1-D float row of the fitted dimension (no copy if it already is one)."""
+        if type(x) is np.ndarray and x.ndim == 1 and x.shape[0] == self._d \
+                and x.dtype in _ROW_DTYPES:
+            return x
+        if isinstance(x, dict):
+            names = self._feature_names
+            if names is None:
+                raise ValueError(f"{type(self).__name__} was fitted on arrays, not dicts")
+            try:
+                x = [x[k] for k in names]
+            except KeyError as exc:
+                raise ValueError(f"x lacks feature {exc.args[0]!r}") from None
+        a = np.asarray(x)
+        if a.dtype not in _ROW_DTYPES:
+            if a.dtype == object or a.dtype.kind not in "biuf":
+                raise TypeError(f"x must be numeric, got dtype {a.dtype}")
+            a = a.astype(np.float32)
+        a = a.reshape(-1)
+        if a.shape[0] != self._d:
+            raise ValueError(f"x has {a.shape[0]} features, but {type(self).__name__} "
+                             f"was fitted with {self._d}")
+        return a
+
+    def _slot1(self, key, add: bool):
+        """(slot, added) of one key: an O(1) lookup; unseen keys go through the batch
+        bookkeeping (added when ``add``, else slot -1)."""
+        km = self._keymap
+        if km is not None:
+            s = km.lookup_one(key)
+            if s >= 0:
+                return s, None
+        with self._cond:
+            slots, added = self._slots_for(self._one_key(key), 1, add=add)
+        return int(slots[0]), added
+
+    def _y1(self, y, learn: bool):
+        if y is None:
+            if self._needs_y and (learn or self._kind == _LINEAR):
+                raise ValueError(f"{type(self).__name__} needs y")
+            return 0.0, False
+        if not self._needs_y:
+            raise TypeError(f"{type(self).__name__} takes no y")
+        yv = float(y)
+        if self._kind == _LOGISTIC and yv == yv and yv not in (0.0, 1.0):
+            raise ValueError(f"ClippedSGDLogistic needs binary labels y in {{0, 1}}; got {y}")
+        return yv, True
+
+    def _remember_entry(self, row, args) -> None:
+        """Numba's dispatcher resolves the argument types on every call (about half a
+        microsecond); after the first call of a row dtype we call the compiled entry point of
+        that exact signature directly. Rows reach it only 1-D, C-contiguous, aligned and of
+        that dtype (``_event`` makes sure); the state arrays are always ours."""
+        import numba
+        cres = self._K1._one.overloads.get(tuple(numba.typeof(a) for a in args))
+        if cres is not None:
+            self._one_eps[row.dtype] = cres.entry_point
+
+    def _event(self, x, y, key, learn: bool):
+        """(score, probability, flag) of one event, or None before the first sample (the
+        batch path then allocates the state)."""
+        d = self.__dict__.get("_d")
+        if d is None:
+            return None
+        if not (type(x) is np.ndarray and x.dtype in _ROW_DTYPES and x.shape == (d,)):
+            x = self._row1(x)
+        if not x.flags.carray:
+            x = np.require(x, requirements="CAW")
+        if y is None and not self._needs_y:
+            yv, has_y = 0.0, False
+        else:
+            yv, has_y = self._y1(y, learn)
+        if key is None:
+            slot, added = 0, None
+        else:
+            slot, added = self._slot1(key, learn)
+        ep = self._one_eps.get(x.dtype)
+        args = (self._kind, x, yv, has_y, self._V, self._SC, self._P, slot, learn,
+                self._mode, self._s1, self._y1buf)
+        if ep is not None:
+            out = ep(*args)
+        else:
+            out = self._K1._one(*args)
+            self._remember_entry(x, args)
+        if out[0] != out[0] and self._mode == 0:        # NaN: the event was rejected
+            self._forget(added)
+            what = "y" if has_y and not np.isfinite(yv) else "x"
+            raise ValueError(f"{what} has NaN/inf (on_invalid='raise'); state left unchanged")
+        return out
+
     def learn_one(self, x, y=None, key=None) -> None:
         """Learn one sample (array-like of shape [d] or a dict of features)."""
-        self._learn(self._one(x), None if y is None else [y],
-                    None if key is None else self._one_key(key), want_scores=False)
+        if self._event(x, y, key, True) is None:
+            self._learn(self._one(x), None if y is None else [y],
+                        None if key is None else self._one_key(key), want_scores=False)
+
+    def process_one(self, x, y=None, key=None, proba=False, flag=False):
+        """The ingestion call for one event: its score against the state before it, then
+        learn it. Returns the score, or a tuple ``(score, probability)``, ``(score, flag)`` or
+        ``(score, probability, flag)`` as asked (flag: 0/1 against the key's threshold before
+        this event)."""
+        out = self._event(x, y, key, True)
+        if out is None:
+            s, p = self._learn(self._one(x), None if y is None else [y],
+                               None if key is None else self._one_key(key), want_scores=True,
+                               proba=True)
+            out = (float(s[0]), float(p[0]), 0)
+        if not (proba or flag):
+            return out[0]
+        return (out[0],) + ((out[1],) if proba else ()) + ((out[2],) if flag else ())
 
     @staticmethod
     def _one_key(key):
@@ -498,6 +616,9 @@ class _ClippedSGDBase:
 
     def score_proba_one(self, x, y=None, key=None) -> float:
         """Anomaly probability of one sample (pure); see :meth:`score_proba_many`."""
+        out = self._event(x, y, key, False)
+        if out is not None:
+            return out[1]
         return float(self.score_proba_many(self._one(x), None if y is None else [y],
                                            None if key is None else self._one_key(key))[0])
 
@@ -513,6 +634,9 @@ class _ClippedSGDBase:
 
     def score_one(self, x, y=None, key=None) -> float:
         """Score of one sample (pure: never changes state)."""
+        out = self._event(x, y, key, False)
+        if out is not None:
+            return out[0]
         return float(self.score_many(self._one(x), None if y is None else [y],
                                      None if key is None else self._one_key(key))[0])
 
@@ -531,6 +655,10 @@ class _ClippedSGDBase:
         return flags
 
     def predict_one(self, x, y=None, key=None) -> int:
+        """0/1 flag of one sample against its key's adaptive threshold (pure)."""
+        out = self._event(x, y, key, False)
+        if out is not None:
+            return out[2]
         return int(self.predict_many(self._one(x), None if y is None else [y],
                                      None if key is None else self._one_key(key))[0])
 
@@ -1001,28 +1129,60 @@ class ClippedSGDForecaster(_ClippedSGDBase):
     def predict_many(self, X, keys=None, t=None) -> np.ndarray:
         return super().predict_many(X, self._phase(len(X), t, keys, False), keys)
 
-    def _one_t(self, t):
-        return None if t is None else [t]
+    def _y1(self, y, learn: bool):
+        return (0.0, False) if y is None else (float(y), True)     # y: the season phase
+
+    def _event_t(self, x, key, t, learn: bool):
+        if self.__dict__.get("_d") is None:
+            return None
+        if t is None and (self.season is None or isinstance(self.season, str)):
+            ph = None                     # no season, or timestamps not given: no phase
+        else:
+            p = self._phase(1, None if t is None else [t], None if key is None else [key],
+                            learn)
+            ph = None if p is None else p[0]
+        return self._event(x, ph, key, learn)
+
+    def _first(self, x, key, t, proba=False):
+        out = self.process_many(self._one(x), None if key is None else self._one_key(key),
+                                None if t is None else [t], proba=True)
+        return float(out[0][0]), float(out[1][0]), 0
 
     def learn_one(self, x, key=None, t=None) -> None:
-        self.learn_many(self._one(x), None if key is None else self._one_key(key),
-                        self._one_t(t))
+        """Learn one sample; ``t``: its timestamp (or sample index) for the season."""
+        if self._event_t(x, key, t, True) is None:
+            self._first(x, key, t)
 
-    def process_one(self, x, key=None, t=None) -> float:
-        return float(self.process_many(self._one(x), None if key is None else
-                                       self._one_key(key), self._one_t(t))[0])
+    def process_one(self, x, key=None, t=None, proba=False, flag=False):
+        """Score one event against the state before it, then learn it (see
+        :meth:`ClippedSGDMean.process_one`)."""
+        out = self._event_t(x, key, t, True)
+        if out is None:
+            out = self._first(x, key, t)
+        if not (proba or flag):
+            return out[0]
+        return (out[0],) + ((out[1],) if proba else ()) + ((out[2],) if flag else ())
 
     def score_one(self, x, key=None, t=None) -> float:
+        out = self._event_t(x, key, t, False)
+        if out is not None:
+            return out[0]
         return float(self.score_many(self._one(x), None if key is None else self._one_key(key),
-                                     self._one_t(t))[0])
+                                     None if t is None else [t])[0])
 
     def score_proba_one(self, x, key=None, t=None) -> float:
+        out = self._event_t(x, key, t, False)
+        if out is not None:
+            return out[1]
         return float(self.score_proba_many(self._one(x), None if key is None else
-                                           self._one_key(key), self._one_t(t))[0])
+                                           self._one_key(key), None if t is None else [t])[0])
 
     def predict_one(self, x, key=None, t=None) -> int:
+        out = self._event_t(x, key, t, False)
+        if out is not None:
+            return out[2]
         return int(self.predict_many(self._one(x), None if key is None else self._one_key(key),
-                                     self._one_t(t))[0])
+                                     None if t is None else [t])[0])
 
     # ------------------------------------------------------------------ fitted attributes
     def _theta(self, slot):

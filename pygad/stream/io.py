@@ -104,12 +104,10 @@ def _read_csv_pandas(path, needed) -> tuple[int, dict]:
         raise InputError(f"{path}: not a readable CSV file ({_one_line(exc)})") from None
     cols = {}
     for c in needed:
-        v = df[c].to_numpy(dtype=object)
-        bad = np.array([not isinstance(x, str) for x in v], bool) if v.size else np.zeros(0, bool)
-        if bad.any():                    # short rows: pandas fills the missing fields with NaN
-            v = v.copy()
-            v[bad] = ""
-        cols[c] = v
+        col = df[c]
+        if col.isna().any():             # (na_filter=False gives "" for short rows; be sure)
+            col = col.fillna("")
+        cols[c] = col.to_numpy(dtype=object)
     return len(df), cols
 
 
@@ -194,7 +192,7 @@ def _strings_to_float(v: np.ndarray, use_pandas: bool) -> np.ndarray:
     """float64 of string cells, NaN where a cell is not a number."""
     if use_pandas:
         import pandas as pd
-        return pd.to_numeric(pd.Series(v, dtype=object).str.strip(), errors="coerce") \
+        return pd.to_numeric(pd.Series(v, dtype=object), errors="coerce") \
             .to_numpy(dtype=np.float64, na_value=np.nan)
     out = np.empty(v.shape[0], np.float64)
     for i, s in enumerate(v):
@@ -314,9 +312,13 @@ def _text(raw) -> np.ndarray:
     """A column as the strings written to the output (CSV: the cells as read)."""
     arr, _ = raw if isinstance(raw, tuple) else (raw, None)
     if arr.dtype == object:
-        return np.array([str(x).strip() for x in arr], dtype=object)
+        return arr                       # strings as read
     if arr.dtype.kind == "M":
-        return np.datetime_as_string(arr.astype("datetime64[ns]"), unit="auto").astype(object)
+        ns = arr.astype("datetime64[ns]")
+        iv = ns.view(np.int64)
+        unit = next((u for u, q in (("s", 10**9), ("ms", 10**6), ("us", 10**3))
+                     if not (iv % q).any()), "ns")
+        return np.datetime_as_string(ns, unit=unit).astype(object)
     if arr.dtype.kind == "f":
         return np.array([str(int(x)) if x.is_integer() and abs(x) < 1e16 else repr(x)
                          for x in arr.tolist()], dtype=object)
@@ -396,12 +398,13 @@ def check_time_order(table: Table, last: dict | None = None, state_name: str = "
     cur = format_time(table.time_kind, t[worst])
     if first_bad_resume is not None:
         word = "repeats" if t[worst] == first_bad_resume else "is before"
-        raise InputError(f"{where}: {col} {cur} {word} the last timestamp already processed "
-                         f"for this key in {state_name} ({format_time(table.time_kind, first_bad_resume)}); "
-                         "timestamps must keep increasing across runs")
+        before = format_time(table.time_kind, first_bad_resume)
+        raise InputError(f"{where}: time {cur} in column {col!r} {word} the last one processed "
+                         f"for this key in {state_name} ({before}); timestamps must keep "
+                         "increasing across runs")
     prev = format_time(table.time_kind, t[prev_row])
     word = "duplicate" if t[worst] == t[prev_row] else "decreasing"
     scope = "of the same key " if table.keys is not None else ""
-    raise InputError(f"{where}: {word} {col} {cur} (data row {prev_row + 1} {scope}has {prev}); "
-                     "timestamps must strictly increase" +
-                     (" per key" if table.keys is not None else ""))
+    raise InputError(f"{where}: {word} time {cur} in column {col!r} (data row {prev_row + 1} "
+                     f"{scope}has {prev}); timestamps must strictly increase"
+                     + (" per key" if table.keys is not None else ""))
