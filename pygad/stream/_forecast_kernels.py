@@ -24,8 +24,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._config import JIT, JIT_INLINE, JIT_ONE, JIT_PARALLEL
-from ._kernels import (_flag_of, _proba_step, _row_ok, _threshold_value, _check_labels, _first_invalid_row, _group_by_slot,  # noqa: F401
+from ._config import JIT, JIT_ONE, JIT_PARALLEL, JIT_STRICT
+from ._kernels import (_first_invalid_row_serial, _proba_keyed_serial,  # noqa: F401
+                       _flag_of, _proba_step, _row_ok, _threshold_value, _check_labels, _first_invalid_row, _group_by_slot,  # noqa: F401
                        _proba_keyed, _proba_pure_keyed, _proba_run, _slow_rate,
                        _threshold_flags_keyed, _threshold_local, _prefetch_next_row,
                        PREFETCH_ROWS, BURN_IN)
@@ -41,7 +42,9 @@ SEASON_WEIGHT = 0.3          # weight of novelty at the sample's season phase
 RESID_CLIP = 4.0             # the fast residual scale learns |e| clipped at this many scales
 
 
-@njit(**JIT_INLINE)
+# Compiled without ``reassoc`` and not inlined at the Numba level, so a row rounds the same way
+# in the batch, keyed and single-event kernels (bit-identical results across the paths).
+@njit(**JIT_STRICT)
 def _fc_row(x, v, sc, P, learn, tmp, ph):
     """(finite, score) of one row against key state (v, sc); with ``learn``, then learn it.
     ``tmp`` is float64 scratch [7, d] (carries pass-1 quantities to the update pass).
@@ -283,6 +286,19 @@ def _process_keyed(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
     G = slots.shape[0]
     bad = np.full(G, -1, np.int64)
     for g in prange(G):
+        k = slots[g]
+        bad[g] = _seq_fc(X, y, order, starts[g], starts[g + 1], True, V[k], SC[k], P, scores,
+                         mode)
+    return bad
+
+
+@njit(**JIT)
+def _process_keyed_serial(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
+    """Serial twin of _process_keyed for small batches (a parallel launch costs more than it
+    saves below the measured crossover). Keyed prequential kernel (groups of rows per key slot, in parallel)."""
+    G = slots.shape[0]
+    bad = np.full(G, -1, np.int64)
+    for g in range(G):
         k = slots[g]
         bad[g] = _seq_fc(X, y, order, starts[g], starts[g + 1], True, V[k], SC[k], P, scores,
                          mode)

@@ -33,7 +33,7 @@ from ._config import JIT, JIT_INLINE, JIT_ONE, JIT_PARALLEL, JIT_STRICT
 from ._layout import (AUX, AUX_SLOW, BIAS, CLIP_FLOOR_SLOW, CLIP_Q, EPOCH_END, ETA, GN_SLOW,
                       LK_MEAN, LK_N, LK_SHORT, LK_VAR, MAG, N_INVALID, N_SEEN, P_ALPHA, P_CLIP,
                       P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE, P_EPS_MAG, P_HORIZON, P_LK_LONG,
-                      P_LK_SHORT, P_LK_WARMUP, P_LR, P_REG, P_SCORE_CLIP, P_SLOW_RATE, P_TH_LR,
+                      P_LK_SHORT, P_LK_SKIP, P_LK_WARMUP, P_LR, P_REG, P_SCORE_CLIP, P_SLOW_RATE, P_TH_LR,
                       P_TH_MARGIN, P_TH_QUANTILE, P_TH_WARMUP, SCALE_FLOOR_SLOW, TH_DEV, TH_HI,
                       TH_MED, TH_N, TINY)
 
@@ -907,6 +907,21 @@ def _process_keyed(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
     return bad
 
 
+@njit(**JIT)
+def _process_keyed_serial(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
+    """Serial twin of _process_keyed for small batches (a parallel launch costs more than it
+    saves below the measured crossover). Keyed prequential kernel: group g holds rows order[starts[g]:starts[g+1]] of key slot
+    slots[g], in arrival order; groups run in parallel (one writer per key).
+    Returns per group the first bad row or -1."""
+    G = slots.shape[0]
+    bad = np.full(G, -1, np.int64)
+    for g in range(G):
+        k = slots[g]
+        bad[g] = _seq_any(kind, X, y, order, starts[g], starts[g + 1], True, V[k], SC[k], P,
+                      scores, mode)
+    return bad
+
+
 # ----------------------------------------------------------------------------- scoring (pure)
 @njit(**JIT)
 def _score_run(kind, X, y, V, SC, P, scores):
@@ -1017,6 +1032,16 @@ def _group_by_slot(slots, n_slots):
     return order, starts, group_slots
 
 
+@njit(**JIT)
+def _first_invalid_row_serial(X, bound):
+    """Serial _first_invalid_row for small batches."""
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            if not (abs(X[i, j]) <= bound):   # also true for NaN
+                return i
+    return -1
+
+
 @njit(**JIT_PARALLEL)
 def _first_invalid_row(X, bound):
     """Smallest row index holding NaN/inf or |x| > bound, or -1 (parallel, read-only)."""
@@ -1085,13 +1110,19 @@ LK_SD_REL = 1e-3   # the long-run spread is floored at this fraction of its mean
 LK_SD_ABS = 1e-12  # ...and at this absolute value (a constant score stream has none)
 
 
-@njit(**JIT_INLINE)
+# Compiled without ``reassoc`` and not inlined at the Numba level: the probability then rounds
+# the same way in every kernel that calls it (batch, keyed, serial, single event).
+@njit(**JIT_STRICT)
 def _proba_step(score, sc, P, learn):
     """P(short-window mean below its long-run distribution) for ``score`` (NaN: NaN), against
     the state before it; with ``learn``, then fold ``score`` into the state."""
     if not np.isfinite(score):
         return np.nan
-    n = sc[LK_N]
+    n = sc[LK_N] - P[P_LK_SKIP]            # scores that count (the first P_LK_SKIP do not)
+    if n < 0.0:
+        if learn:
+            sc[LK_N] += 1.0
+        return 0.5
     v = math.log1p(score) if score > 0.0 else 0.0
     if n == 0.0:
         a = v
@@ -1100,26 +1131,27 @@ def _proba_step(score, sc, P, learn):
         if rs < 1.0 / P[P_LK_SHORT]:
             rs = 1.0 / P[P_LK_SHORT]
         a = sc[LK_SHORT] + rs * (v - sc[LK_SHORT])
+    g = a
     m = sc[LK_MEAN]
     var = sc[LK_VAR]
     p = 0.5
     if n >= P[P_LK_WARMUP]:
         fl = LK_SD_REL * abs(m) + LK_SD_ABS
-        z = (a - m) / math.sqrt(var + fl * fl)
+        z = (g - m) / math.sqrt(var + fl * fl)
         p = 0.5 * math.erfc(-z * 0.7071067811865476)
     if learn:
         sc[LK_SHORT] = a
         if n == 0.0:
-            sc[LK_MEAN] = a
+            sc[LK_MEAN] = g
             sc[LK_VAR] = 0.0
         else:
             rl = 1.0 / (n + 1.0)
             if rl < 1.0 / P[P_LK_LONG]:
                 rl = 1.0 / P[P_LK_LONG]
-            delta = a - m
+            delta = g - m
             sc[LK_MEAN] = m + rl * delta
             sc[LK_VAR] = (1.0 - rl) * (var + rl * delta * delta)
-        sc[LK_N] = n + 1.0
+        sc[LK_N] += 1.0
     return p
 
 
@@ -1140,6 +1172,19 @@ def _proba_keyed(scores, order, starts, slots, SC, P, out):
     """Prequential anomaly probabilities, rows grouped by key as in _process_keyed."""
     want = out.shape[0] > 0
     for g in prange(slots.shape[0]):
+        sc = SC[slots[g]]
+        for t in range(starts[g], starts[g + 1]):
+            i = order[t]
+            p = _proba_step(scores[i], sc, P, True)
+            if want:
+                out[i] = p
+
+
+@njit(**JIT)
+def _proba_keyed_serial(scores, order, starts, slots, SC, P, out):
+    """Serial _proba_keyed for small batches."""
+    want = out.shape[0] > 0
+    for g in range(slots.shape[0]):
         sc = SC[slots[g]]
         for t in range(starts[g], starts[g + 1]):
             i = order[t]

@@ -54,7 +54,9 @@ P_FC_WARMUP = 22      # Forecaster: samples before the score leaves 0
 P_FC_MODE = 23        # Forecaster: score 0 = novelty, 1 = standardised residual
 P_FC_BINS = 24        # Forecaster: season phases (0: no season)
 P_SUB_BASIS_LR = 25   # Subspace: step of the basis relative to the location's
-N_PARAMS = 26
+P_LK_SKIP = 26        # anomaly probability: a key's first scores it ignores (the estimator's
+                      # own warm-up, when its scores are 0 by construction)
+N_PARAMS = 27
 
 SLOW_RATE = 1e-3      # the slow statistics average over about the last 1,000 samples
 SCALE_FLOOR_SLOW = 0.25   # a scale never falls below this fraction of its slow running mean

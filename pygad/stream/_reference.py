@@ -12,7 +12,7 @@ import numpy as np
 from ._layout import (AUX, AUX_SLOW, BIAS, CLIP_FLOOR_SLOW, CLIP_Q, EPOCH_END, ETA, GN_SLOW,
                       LK_MEAN, LK_N, LK_SHORT, LK_VAR, MAG, N_INVALID, N_SEEN, P_ALPHA, P_CLIP,
                       P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE, P_EPS_MAG, P_HORIZON, P_LK_LONG,
-                      P_LK_SHORT, P_LK_WARMUP, P_LR, P_REG, P_SCORE_CLIP, P_SLOW_RATE, P_TH_LR,
+                      P_LK_SHORT, P_LK_SKIP, P_LK_WARMUP, P_LR, P_REG, P_SCORE_CLIP, P_SLOW_RATE, P_TH_LR,
                       P_TH_MARGIN, P_TH_QUANTILE, P_TH_WARMUP, SCALE_FLOOR_SLOW, TH_DEV, TH_HI,
                       TH_MED, TH_N, TINY)
 from ._layout import (P_FC_BINS, P_FC_CHANGE, P_FC_DRIFT, P_FC_FAST, P_FC_LAGS, P_FC_MODE,
@@ -63,23 +63,28 @@ def proba_step(score, sc, P, learn):
     """Twin of ``_proba_step``."""
     if not math.isfinite(score):
         return math.nan
-    n = sc[LK_N]
+    n = sc[LK_N] - P[P_LK_SKIP]
+    if n < 0:
+        if learn:
+            sc[LK_N] += 1
+        return 0.5
     v = math.log1p(score) if score > 0 else 0.0
     a = v if n == 0 else sc[LK_SHORT] + max(1 / (n + 1), 1 / P[P_LK_SHORT]) * (v - sc[LK_SHORT])
+    g = a
     m, var = sc[LK_MEAN], sc[LK_VAR]
     p = 0.5
     if n >= P[P_LK_WARMUP]:
         fl = 1e-3 * abs(m) + 1e-12
-        p = 0.5 * math.erfc(-(a - m) / math.sqrt(var + fl * fl) / math.sqrt(2))
+        p = 0.5 * math.erfc(-(g - m) / math.sqrt(var + fl * fl) / math.sqrt(2))
     if learn:
         sc[LK_SHORT] = a
         if n == 0:
-            sc[LK_MEAN], sc[LK_VAR] = a, 0.0
+            sc[LK_MEAN], sc[LK_VAR] = g, 0.0
         else:
             rl = max(1 / (n + 1), 1 / P[P_LK_LONG])
-            sc[LK_MEAN] = m + rl * (a - m)
-            sc[LK_VAR] = (1 - rl) * (var + rl * (a - m) ** 2)
-        sc[LK_N] = n + 1
+            sc[LK_MEAN] = m + rl * (g - m)
+            sc[LK_VAR] = (1 - rl) * (var + rl * (g - m) ** 2)
+        sc[LK_N] += 1
     return p
 
 

@@ -17,8 +17,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._config import JIT, JIT_INLINE, JIT_ONE, JIT_PARALLEL
-from ._kernels import (_flag_of, _proba_step, _row_ok, _threshold_value, _check_labels, _clip_local, _first_invalid_row,  # noqa: F401
+from ._config import JIT, JIT_ONE, JIT_PARALLEL, JIT_STRICT
+from ._kernels import (_first_invalid_row_serial, _proba_keyed_serial,  # noqa: F401
+                       _flag_of, _proba_step, _row_ok, _threshold_value, _check_labels, _clip_local, _first_invalid_row,  # noqa: F401
                        _group_by_slot, _prefetch_next_row, _proba_keyed, _proba_pure_keyed,
                        _proba_run, _slow_rate, _threshold_flags_keyed, _threshold_local,
                        BURN_IN, PREFETCH_ROWS)
@@ -30,7 +31,9 @@ VAR_CLIP = 16.0    # variances learn squared deviations clipped at this many var
 N_EXTRA = 3        # rows besides the basis: mu, lam, slow lam
 
 
-@njit(**JIT_INLINE)
+# Compiled without ``reassoc`` and not inlined at the Numba level, so a row rounds the same way
+# in the batch, keyed and single-event kernels (bit-identical results across the paths).
+@njit(**JIT_STRICT)
 def _sub_row(x, v, sc, P, learn, c):
     """(finite, score) of one row against (v, sc); with ``learn``, then learn it. ``c`` is
     float64 scratch of length ``rank`` (the row's coordinates in the subspace).
@@ -179,6 +182,16 @@ def _process_keyed(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
     G = slots.shape[0]
     bad = np.full(G, -1, np.int64)
     for g in prange(G):
+        k = slots[g]
+        bad[g] = _seq_sub(X, order, starts[g], starts[g + 1], True, V[k], SC[k], P, scores, mode)
+    return bad
+
+
+@njit(**JIT)
+def _process_keyed_serial(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
+    G = slots.shape[0]
+    bad = np.full(G, -1, np.int64)
+    for g in range(G):
         k = slots[g]
         bad[g] = _seq_sub(X, order, starts[g], starts[g + 1], True, V[k], SC[k], P, scores, mode)
     return bad

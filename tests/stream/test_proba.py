@@ -179,7 +179,7 @@ def test_proba_keyed_kernels_match_reference(rng):
 @pytest.mark.parametrize("name", NAMES)
 def test_keyed_probabilities_equal_per_key_ones(name, rng):
     X, y = _data(name, rng, n=600)
-    keys = np.array(["k%d" % k for k in rng.integers(0, 4, len(X))])
+    keys = np.array([f"k{k}" for k in rng.integers(0, 4, len(X))])
     m = _est(name)
     s, p = _process(m, X, y, keys)
     for k in np.unique(keys):
@@ -191,14 +191,7 @@ def test_keyed_probabilities_equal_per_key_ones(name, rng):
         np.testing.assert_array_equal(solo._SC[0], m._SC[m._slots_for([k], 1, False)[0][0]])
 
 
-_FC_KEYED = pytest.mark.xfail(strict=True, reason=(
-    "defect (estimators.py): ClippedSGDForecaster.score_proba_many(X, keys=k) reaches the base "
-    "class, which calls self.score_many(X, y, keys) positionally = Forecaster.score_many(X, "
-    "keys=None, t=k): the rows are scored against the un-keyed state"))
-
-
-@pytest.mark.parametrize("name", [pytest.param(nm, marks=_FC_KEYED) if nm == "forecaster"
-                                  else nm for nm in NAMES])
+@pytest.mark.parametrize("name", NAMES)
 def test_keyed_score_proba_equals_per_key(name, rng):
     X, y = _data(name, rng, n=700)
     keys = rng.integers(0, 3, len(X))
