@@ -34,7 +34,7 @@ from ._layout import (AUX, AUX_SLOW, BIAS, CLIP_FLOOR_SLOW, CLIP_Q, EPOCH_END, E
                       LK_MEAN, LK_N, LK_SHORT, LK_VAR, MAG, N_INVALID, N_SEEN, P_ALPHA, P_CLIP,
                       P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE, P_EPS_MAG, P_HORIZON, P_LK_LONG,
                       P_LK_SHORT, P_LK_SKIP, P_LK_WARMUP, P_LR, P_REG, P_SCORE_CLIP, P_SLOW_RATE, P_TH_LR,
-                      P_TH_MARGIN, P_TH_QUANTILE, P_TH_WARMUP, SCALE_FLOOR_SLOW, TH_DEV, TH_HI,
+                      P_TH_MARGIN, P_TH_QUANTILE, P_TH_WARMUP, P_TINY_SQ, SCALE_FLOOR_SLOW, TH_DEV, TH_HI,
                       TH_MED, TH_N, TINY)
 
 MEAN, LINEAR, LOGISTIC = 0, 1, 2
@@ -183,7 +183,7 @@ def _mean_distances(x, mu, s, sl, fl, P, buf):
     (state dtype) so float32 state rounds them as it rounds everything else."""
     d = x.shape[0]
     buf[1] = SCALE_FLOOR_SLOW * SCALE_FLOOR_SLOW
-    buf[2] = fl * fl + TINY
+    buf[2] = fl * fl + P[P_TINY_SQ]
     buf[3] = P[P_SCORE_CLIP] * P[P_SCORE_CLIP]
     k2 = buf[1]
     fl2 = buf[2]

@@ -56,7 +56,8 @@ P_FC_BINS = 24        # Forecaster: season phases (0: no season)
 P_SUB_BASIS_LR = 25   # Subspace: step of the basis relative to the location's
 P_LK_SKIP = 26        # anomaly probability: a key's first scores it ignores (the estimator's
                       # own warm-up, when its scores are 0 by construction)
-N_PARAMS = 27
+P_TINY_SQ = 27        # the smallest squared scale (the state dtype's smallest normal number)
+N_PARAMS = 28
 
 SLOW_RATE = 1e-3      # the slow statistics average over about the last 1,000 samples
 SCALE_FLOOR_SLOW = 0.25   # a scale never falls below this fraction of its slow running mean

@@ -13,7 +13,7 @@ from ._layout import (AUX, AUX_SLOW, BIAS, CLIP_FLOOR_SLOW, CLIP_Q, EPOCH_END, E
                       LK_MEAN, LK_N, LK_SHORT, LK_VAR, MAG, N_INVALID, N_SEEN, P_ALPHA, P_CLIP,
                       P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE, P_EPS_MAG, P_HORIZON, P_LK_LONG,
                       P_LK_SHORT, P_LK_SKIP, P_LK_WARMUP, P_LR, P_REG, P_SCORE_CLIP, P_SLOW_RATE, P_TH_LR,
-                      P_TH_MARGIN, P_TH_QUANTILE, P_TH_WARMUP, SCALE_FLOOR_SLOW, TH_DEV, TH_HI,
+                      P_TH_MARGIN, P_TH_QUANTILE, P_TH_WARMUP, P_TINY_SQ, SCALE_FLOOR_SLOW, TH_DEV, TH_HI,
                       TH_MED, TH_N, TINY)
 from ._layout import (P_FC_BINS, P_FC_CHANGE, P_FC_DRIFT, P_FC_FAST, P_FC_LAGS, P_FC_MODE,
                       P_FC_WARMUP)
@@ -127,7 +127,7 @@ def score_row(kind, x, v, sc, y, has_y, P):
         fl = mean_floor(sc, P)
         c2 = P[P_SCORE_CLIP] ** 2
         acc = sum(min((x[j] - mu[j]) ** 2 / (s[j] ** 2 + (SCALE_FLOOR_SLOW * sl[j]) ** 2
-                                              + fl * fl + TINY), c2) for j in range(d))
+                                              + fl * fl + P[P_TINY_SQ]), c2) for j in range(d))
         return True, 0.0 if sc[N_SEEN] < 2 else math.sqrt(acc / d)
     w = v[0]
     z = sc[BIAS] + sum(w[j] * x[j] for j in range(d))

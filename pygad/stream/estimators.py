@@ -123,6 +123,7 @@ class _ClippedSGDBase:
         P[L.P_REG] = 0.0 if reg is None else float(reg)
         P[L.P_SLOW_RATE] = L.SLOW_RATE
         P[L.P_EPS_MAG] = L.EPS_MAG_ULPS * float(np.finfo(np.dtype(self.dtype)).eps)
+        P[L.P_TINY_SQ] = 16.0 * float(np.finfo(np.dtype(self.dtype)).tiny)
         if not (self.proba_window >= 1 and self.proba_history >= self.proba_window):
             raise ValueError("proba_window must be >= 1 and proba_history >= proba_window, got "
                              f"{self.proba_window} and {self.proba_history}")
@@ -790,8 +791,8 @@ class _ClippedSGDBase:
             if V.ndim != 3 or V.shape[1] != self._m or SC.shape != (V.shape[0], L.N_SCALARS):
                 raise ValueError("corrupt archive: state arrays have the wrong shapes")
             self._d = V.shape[2]
-            self._V = np.ascontiguousarray(V, np.dtype(self.dtype))
-            self._SC = np.ascontiguousarray(SC)
+            self._V = np.array(V, np.dtype(self.dtype), order="C")      # copies: the
+            self._SC = np.array(SC, np.float64, order="C")              # archive stays the caller's
             self._n_slots = V.shape[0]
             if "keys_int" in arrays:
                 self._keymap = IntKeyMap()

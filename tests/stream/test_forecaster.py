@@ -297,31 +297,17 @@ def test_score_is_pure(kw, how, keyed, rng):
     s1 = m.score_many(X[300:], keys=kk, t=tt)
     m.score_one(X[0], key=None if keys is None else int(keys[0]),
                 t=None if tt is None else tt[0])
-    for call in (m.predict_many, m.score_proba_many):
-        try:
-            call(X[300:], keys=kk, t=tt)
-        except (ValueError, TypeError):         # see test_proba_and_flags_use_the_right_state
-            pass
+    m.predict_many(X[300:], keys=kk, t=tt)
+    m.score_proba_many(X[300:], keys=kk, t=tt)
     assert m.to_bytes() == before
     np.testing.assert_array_equal(s1, m.score_many(X[300:], keys=kk, t=tt))
 
 
-_PROBA_DEFECT = ("defect in estimators.py: the base class's score_proba_many/predict_many call "
-                 "self.score_many(X, y, keys) positionally, which on the Forecaster means "
-                 "score_many(X, keys=<phases>, t=<keys>)")
-
-
 @pytest.mark.parametrize("kw,how,keyed", [
     ({"season": None}, None, False),
-    pytest.param({"season": 24}, "index", False, marks=pytest.mark.xfail(
-        strict=True, reason=_PROBA_DEFECT + ": an int season without keys raises "
-        "'season=24 with keys needs t='")),
-    pytest.param({"season": None}, None, True, marks=pytest.mark.xfail(
-        strict=True, reason=_PROBA_DEFECT + ": keyed rows are scored against the un-keyed "
-        "state (a keyed spike scoring 3.8 gets the probability of a score of 0, no flag)")),
-    pytest.param({"season": "day"}, "datetime", False, marks=pytest.mark.xfail(
-        strict=True, reason=_PROBA_DEFECT + ": with season='day' and t the phases become "
-        "keys, all unseen: every row scores 0 (constant probability, never flagged)")),
+    ({"season": 24}, "index", False),
+    ({"season": None}, None, True),
+    ({"season": "day"}, "datetime", False),
 ], ids=["plain", "season24", "keyed", "season_day"])
 def test_proba_and_flags_use_the_right_state(kw, how, keyed, rng):
     """score_proba_many and predict_many agree with score_many: the probability of each row's

@@ -82,8 +82,7 @@ def test_score_proba_is_pure(name, keyed, rng):
     p2 = _score_proba(m, X[300:], _sl(y, 300), _sl(keys, 300))
     assert m.to_bytes() == before
     np.testing.assert_array_equal(p1, p2)
-    if not (keyed and name == "forecaster"):        # see test_keyed_score_proba_equals_per_key
-        assert q == p1[0]
+    assert q == p1[0]
     assert ((p1 >= 0) & (p1 <= 1)).all() and 0 <= q <= 1
 
 
@@ -300,9 +299,8 @@ def test_archive_with_11_scalars_loads(name, keyed, rng, tmp_path):
         if name == "mean":
             np.testing.assert_array_equal(m2._V[:, 2], m2._V[:, 1])   # slow scale := scale
         assert m2.n_seen_ == m.n_seen_ == 300
-        if not (keyed and name == "forecaster"):       # see test_keyed_score_proba_equals...
-            p0 = _score_proba(m2, X[300:320], _sl(y, 300, 320), _sl(keys, 300, 320))
-            assert (p0 == 0.5).all()                   # no probability history yet
+        p0 = _score_proba(m2, X[300:320], _sl(y, 300, 320), _sl(keys, 300, 320))
+        assert (p0 == 0.5).all()                       # no probability history yet
         s, p = _process(m2, X[300:], _sl(y, 300), _sl(keys, 300))
         assert np.isfinite(s).all() and np.isfinite(p).all()
         assert ((p >= 0) & (p <= 1)).all() and (p != 0.5).any()
@@ -314,10 +312,6 @@ def test_archive_with_11_scalars_loads(name, keyed, rng, tmp_path):
         CLS[name]().load_state_dict(bad)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect (estimators.py load_state_dict): the loaded estimator keeps the caller's arrays "
-    "(np.asarray / np.ascontiguousarray without a copy), so two estimators loaded from one "
-    "state dict share their state, and learning in one changes the other and the dict"))
 @pytest.mark.parametrize("name", NAMES)
 def test_load_state_dict_does_not_alias_the_archive(name, rng):
     X, y = _data(name, rng, n=200)
