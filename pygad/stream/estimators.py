@@ -1006,9 +1006,11 @@ class ClippedSGDForecaster(_ClippedSGDBase):
         warmup: samples of a key before its score leaves 0.
         threshold, on_invalid, dtype, proba_window, proba_history: as in
             :class:`ClippedSGDMean`; ``dtype`` defaults to float64 (levels of monitoring
-            series are often large numbers with small changes) and ``proba_window`` to 1 (a
-            novel value is rare on its own; averaging it with the next ones would keep the
-            probability high for a window of ordinary samples after it).
+            series are often large numbers with small changes). The novelty score is 0 for
+            most samples and jumps at new values, so its probability is high after every new
+            value (and, with the default window of 10, for a few samples after it); flag on
+            the score itself (about 0.05, see above) when false alarms matter, as
+            ``pygad stream detect`` does.
 
     Examples:
         >>> import numpy as np
@@ -1029,7 +1031,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
     def __init__(self, lags=8, season="day", season_bins=None, score="novelty", lr=0.5,
                  alpha=0.5, horizon=None, clip="auto", clip_mult=2.0, clip_quantile=0.5,
                  clip_lr=0.05, l2=0.0, change_drift=0.5, change_threshold=20.0, warmup=50,
-                 threshold=None, on_invalid="raise", dtype="float64", proba_window=1,
+                 threshold=None, on_invalid="raise", dtype="float64", proba_window=10,
                  proba_history=1000):
         super().__init__(lr, alpha, horizon, clip, clip_mult, clip_quantile, clip_lr,
                          threshold, on_invalid, dtype, proba_window, proba_history)
