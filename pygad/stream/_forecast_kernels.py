@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import JIT, JIT_ONE, JIT_PARALLEL, JIT_STRICT
-from ._kernels import (_first_invalid_row_serial, _proba_keyed_serial,  # noqa: F401
+from ._kernels import (GN_SLOW_CAP, _first_invalid_row_serial, _proba_keyed_serial,  # noqa: F401
                        _flag_of, _proba_step, _row_ok, _threshold_value, _check_labels, _first_invalid_row, _group_by_slot,  # noqa: F401
                        _proba_keyed, _proba_pure_keyed, _proba_run, _slow_rate,
                        _threshold_flags_keyed, _threshold_local, _prefetch_next_row,
@@ -38,6 +38,7 @@ from ._layout import (P_TH_WARMUP, CLIP_Q, ENVELOPE_RATE, EPOCH_END, ETA, GN_SLO
 N_EXTRA = 8                  # state rows after W and B
 LVL, XS, RS, RSL, CP, CN, HI, LO = range(N_EXTRA)
 TIEBREAK = 1e-3              # weight of the bounded residual that orders non-novel samples
+LEARN_AFTER = 10             # samples before the weights (and the clip) start learning
 SEASON_WEIGHT = 0.3          # weight of novelty at the sample's season phase
 RESID_CLIP = 4.0             # the fast residual scale learns |e| clipped at this many scales
 
@@ -168,7 +169,10 @@ def _fc_row(x, v, sc, P, learn, tmp, ph):
     lam = P[P_CLIP]
     q = sc[CLIP_Q]
     gslow = sc[GN_SLOW]
-    if lam <= 0.0:
+    fit = n >= LEARN_AFTER          # the first steps' scales are ~0: their gradients are noise
+    if not fit:
+        lam = 0.0                       # no weight step (eta below is 0), no clip statistics
+    elif lam <= 0.0:
         if q <= 0.0:
             lam = np.inf
             if gn > 0.0:
@@ -182,9 +186,15 @@ def _fc_row(x, v, sc, P, learn, tmp, ph):
                 q = q * (1.0 - P[P_CLIP_LR] * pq)
             if q < CLIP_FLOOR_SLOW * gslow:
                 q = CLIP_FLOOR_SLOW * gslow
-    f = 1.0 if gn <= lam else lam / gn
-    sc[GN_SLOW] = gslow + rate * ((gn if gn < lam else lam) - gslow)
-    sc[CLIP_Q] = q
+    if fit:
+        f = 1.0 if gn <= lam else lam / gn
+        g = gn                          # capped as in _kernels._clip_local
+        if gslow > 0.0 and g > GN_SLOW_CAP * gslow:
+            g = GN_SLOW_CAP * gslow
+        sc[GN_SLOW] = gslow + rate * (g - gslow)
+        sc[CLIP_Q] = q
+    else:
+        f = 0.0
     eta = sc[ETA] * f
     decay = 1.0 - sc[ETA] * P[P_REG]
     xa = 0.0
@@ -245,7 +255,7 @@ def _fc_row(x, v, sc, P, learn, tmp, ph):
         T = sc[EPOCH_END] + 1.0
         sc[EPOCH_END] = sc[EPOCH_END] + T
         sc[ETA] = P[P_LR] * T ** (-P[P_ALPHA])
-    if n > BURN_IN:
+    if n > P[P_FC_WARMUP]:                # its warm-up scores (0) would freeze the threshold
         sc[TH_MED], sc[TH_HI], sc[TH_DEV], sc[TH_N] = _threshold_local(
             score, sc[TH_MED], sc[TH_HI], sc[TH_DEV], sc[TH_N], P)
     return True, score

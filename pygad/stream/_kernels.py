@@ -38,6 +38,7 @@ from ._layout import (AUX, AUX_SLOW, BIAS, CLIP_FLOOR_SLOW, CLIP_Q, EPOCH_END, E
                       TH_MED, TH_N, TINY)
 
 MEAN, LINEAR, LOGISTIC = 0, 1, 2
+GN_SLOW_CAP = 4.0  # the slow gradient-norm mean learns norms capped at this multiple of itself
 BURN_IN = 2.0  # the first scores of a fresh state are meaningless: not fed to the threshold
 PREFETCH_ROWS = 4  # keyed kernels prefetch the row this many samples ahead (in key order)
 PREFETCH_LOCALITY = 3  # llvm.prefetch locality: 3 = keep in all cache levels (4, 3 measured best)
@@ -152,8 +153,9 @@ def _threshold_step(score, sc, P):
         rate = 1.0 / (n + 1.0)
     med = sc[TH_MED]
     a = abs(score - med)
-    if n >= 5.0 and a > 4.0 * sc[TH_DEV]:
+    if n >= 5.0 and sc[TH_DEV] > 0.0 and a > 4.0 * sc[TH_DEV]:
         a = 4.0 * sc[TH_DEV]             # clipped update: one huge score cannot blow it up
+        # (not while the deviation is still 0, after equal first scores: it would stay 0)
     dev = sc[TH_DEV] + rate * (a - sc[TH_DEV])
     sc[TH_DEV] = dev
     step = rate * dev
@@ -370,16 +372,21 @@ def _score(kind, x, v, sc, y, has_y, P, buf):
 def _clip_local(gn, q, gslow, rate, P):
     """(factor, new q, new gslow) of the adaptive/fixed clip, scalar-state version.
 
-    ``gslow`` is the slow running mean (rate ``rate``) of the clipped gradient norms. The
-    running quantile ``q`` shrinks geometrically while gradients are zero (a run of constant
-    input); flooring it at a fraction of ``gslow`` keeps the model able to move afterwards,
-    and using clipped norms keeps a burst of outliers from raising the floor."""
+    ``gslow`` is the slow running mean (rate ``rate``) of the gradient norms, each capped at
+    GN_SLOW_CAP times ``gslow`` itself. The running quantile ``q`` shrinks geometrically
+    while most gradients are zero (a run of constant input, or a mostly-zero stream whose
+    median gradient is 0); flooring it at a fraction of ``gslow`` keeps the model able to
+    move. The cap keeps a burst of outliers from raising the floor; capping at the clip
+    instead would let the floor follow a collapsing clip down."""
     lam = P[P_CLIP]
     if lam <= 0.0:
         if q <= 0.0:
             if gn > 0.0:
                 q = gn
-            return 1.0, q, gslow + rate * (gn - gslow)
+            g = gn
+            if gslow > 0.0 and g > GN_SLOW_CAP * gslow:
+                g = GN_SLOW_CAP * gslow
+            return 1.0, q, gslow + rate * (g - gslow)
         lam = P[P_CLIP_MULT] * q
         p = P[P_CLIP_QUANTILE]
         if gn > q:
@@ -389,7 +396,9 @@ def _clip_local(gn, q, gslow, rate, P):
         fl = CLIP_FLOOR_SLOW * gslow
         if q < fl:
             q = fl
-    g = gn if gn < lam else lam
+    g = gn
+    if gslow > 0.0 and g > GN_SLOW_CAP * gslow:
+        g = GN_SLOW_CAP * gslow
     gslow = gslow + rate * (g - gslow)
     if gn <= lam:
         return 1.0, q, gslow
@@ -405,7 +414,7 @@ def _threshold_local(score, med, hi, dev, n, P):
     if (n + 1.0) * rate < 1.0:          # division only in the first 1/lr scores
         rate = 1.0 / (n + 1.0)
     a = abs(score - med)
-    if n >= 5.0 and a > 4.0 * dev:
+    if n >= 5.0 and dev > 0.0 and a > 4.0 * dev:
         a = 4.0 * dev
     dev = dev + rate * (a - dev)
     step = rate * dev
@@ -706,6 +715,8 @@ def _make_seq_glm(lanes, kind_):
         epsm = buf[27]
         slow_r = buf[28]
         slow_r64 = P[P_SLOW_RATE]
+        buf[21] = GN_SLOW_CAP
+        gcapm = buf[21]
         # the deferred (pending) sample: its row, score inputs, and whether it feeds the threshold
         p_row = -1
         p_e = zero
@@ -750,7 +761,7 @@ def _make_seq_glm(lanes, kind_):
                             buf[21] = 1.0 / (th_n + 1.0)
                             rate = buf[21]
                         a = abs(score - tmed)
-                        if th_n >= 5.0:
+                        if th_n >= 5.0 and tdev > zero:
                             a = min(a, four * tdev)
                         tdev = tdev + rate * (a - tdev)
                         tstep = rate * tdev
@@ -804,7 +815,10 @@ def _make_seq_glm(lanes, kind_):
                 lam = cmult * q
                 q = q * qup if gn > q else q * qdown
                 q = max(q, cfloor * gslow)        # the floor of _clip_local
-            gslow = gslow + srate * (min(gn, lam) - gslow)
+            gcap = gn                         # the cap of _clip_local
+            if gslow > zero and gcap > gcapm * gslow:
+                gcap = gcapm * gslow
+            gslow = gslow + srate * (gcap - gslow)
             # err * min(1, lam / gn) == err clamped to +-lam / sqrt(nx): no branch on the chain
             cap = lam * rs
             g = min(max(err, -cap), cap)

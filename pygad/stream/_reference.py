@@ -29,6 +29,11 @@ def advance_schedule(sc, P):
         sc[ETA] = P[P_LR] * T ** (-P[P_ALPHA])
 
 
+def _gcap(gn, gslow):
+    """A gradient norm capped at 4 times the slow mean of them (as _clip_local)."""
+    return min(gn, 4.0 * gslow) if gslow > 0 else gn
+
+
 def slow_rate(n, P):
     return max(1.0 / (n + 1), P[P_SLOW_RATE])
 
@@ -41,13 +46,13 @@ def clip_factor(gn, sc, P):
         if q <= 0:
             if gn > 0:
                 sc[CLIP_Q] = gn
-            sc[GN_SLOW] += rate * (gn - sc[GN_SLOW])
+            sc[GN_SLOW] += rate * (_gcap(gn, sc[GN_SLOW]) - sc[GN_SLOW])
             return 1.0
         lam = P[P_CLIP_MULT] * q
         p = P[P_CLIP_QUANTILE]
         q = q * (1 + P[P_CLIP_LR] * (1 - p)) if gn > q else q * (1 - P[P_CLIP_LR] * p)
         sc[CLIP_Q] = max(q, CLIP_FLOOR_SLOW * sc[GN_SLOW])
-    sc[GN_SLOW] += rate * (min(gn, lam) - sc[GN_SLOW])
+    sc[GN_SLOW] += rate * (_gcap(gn, sc[GN_SLOW]) - sc[GN_SLOW])
     return min(1.0, lam / gn) if gn > 0 else 1.0
 
 
@@ -103,7 +108,7 @@ def threshold_step(score, sc, P):
     rate = max(P[P_TH_LR], 1 / (n + 1))
     med = sc[TH_MED]
     a = abs(score - med)
-    if n >= 5:
+    if n >= 5 and sc[TH_DEV] > 0:
         a = min(a, 4 * sc[TH_DEV])
     sc[TH_DEV] += rate * (a - sc[TH_DEV])
     step = rate * sc[TH_DEV]
@@ -362,19 +367,22 @@ def forecast_row(x, v, sc, P, learn, ph=-1.0):
                        for cq in coords) / d)
     lam = P[P_CLIP]
     q, gslow = sc[CLIP_Q], sc[GN_SLOW]
-    if lam <= 0:
-        if q <= 0:
-            lam = math.inf
-            if gn > 0:
-                q = gn
-        else:
-            lam = P[P_CLIP_MULT] * q
-            pq = P[P_CLIP_QUANTILE]
-            q = q * (1 + P[P_CLIP_LR] * (1 - pq)) if gn > q else q * (1 - P[P_CLIP_LR] * pq)
-            q = max(q, CLIP_FLOOR_SLOW * gslow)
-    f = 1.0 if gn <= lam else lam / gn
-    sc[GN_SLOW] = gslow + rate * (min(gn, lam) - gslow)
-    sc[CLIP_Q] = q
+    if n >= 10:                        # LEARN_AFTER: no weight step, no clip statistics before
+        if lam <= 0:
+            if q <= 0:
+                lam = math.inf
+                if gn > 0:
+                    q = gn
+            else:
+                lam = P[P_CLIP_MULT] * q
+                pq = P[P_CLIP_QUANTILE]
+                q = q * (1 + P[P_CLIP_LR] * (1 - pq)) if gn > q else q * (1 - P[P_CLIP_LR] * pq)
+                q = max(q, CLIP_FLOOR_SLOW * gslow)
+        f = 1.0 if gn <= lam else lam / gn
+        sc[GN_SLOW] = gslow + rate * (_gcap(gn, gslow) - gslow)
+        sc[CLIP_Q] = q
+    else:
+        f = 0.0
     eta = sc[ETA] * f
     decay = 1 - sc[ETA] * P[P_REG]
     for j, cq in enumerate(coords):
@@ -420,7 +428,7 @@ def forecast_row(x, v, sc, P, learn, ph=-1.0):
         T = sc[EPOCH_END] + 1
         sc[EPOCH_END] += T
         sc[ETA] = P[P_LR] * T ** (-P[P_ALPHA])
-    if sc[N_SEEN] > 2:
+    if sc[N_SEEN] > P[P_FC_WARMUP]:
         threshold_step(score, sc, P)
     return True, score
 

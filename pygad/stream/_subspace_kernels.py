@@ -250,7 +250,6 @@ def _one(kind, x, yv, has_y, V, SC, P, slot, learn, mode, scores, y1):
     X1 = x.reshape((1, x.shape[0]))     # a view: rows reach this kernel C-contiguous
     if has_y:
         y1[0] = yv
-    yy = y1[:1] if has_y else y1[:0]
     warm = sc[TH_N] >= P[P_TH_WARMUP] and sc[TH_N] > 0.0
     thr = _threshold_value(sc, P)
     bad = _seq_sub(X1, _NO_ORDER, 0, 1, False, V[slot], sc, P, scores, mode)

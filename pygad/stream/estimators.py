@@ -1097,8 +1097,16 @@ class ClippedSGDForecaster(_ClippedSGDBase):
         per = self._season_period()
         return 0 if per is None else per[1]
 
+    def _advance_season(self, n: int, t) -> None:
+        """After ``n`` rows were learned: move the stream position of an int season that is
+        counted (no ``t``). Only then: a rejected batch leaves it where it was."""
+        if t is None and isinstance(self.season, (int, np.integer)) \
+                and not isinstance(self.season, bool):
+            self._season_count = getattr(self, "_season_count", 0) + n
+
     def _phase(self, n: int, t, keys, advance: bool):
-        """Season phase of each row as float64 (the kernels' ``y``), or None for no phase."""
+        """Season phase of each row as float64 (the kernels' ``y``), or None for no phase
+        (``advance`` is accepted for the callers' symmetry; see _advance_season)."""
         per = self._season_period()
         if per is None:
             return None
@@ -1112,8 +1120,6 @@ class ClippedSGDForecaster(_ClippedSGDBase):
             self._lazy_init()
             start = getattr(self, "_season_count", 0)
             ph = (start + np.arange(n, dtype=np.int64)) % period
-            if advance:
-                self._season_count = start + n
             return ph.astype(np.float64)
         sec = _as_seconds(t).reshape(-1)
         if sec.shape[0] != n:
@@ -1136,14 +1142,17 @@ class ClippedSGDForecaster(_ClippedSGDBase):
         (datetime64 or seconds) for an hour/day/week ``season``, or sample indices for an
         int season."""
         self._learn(X, self._phase(len(X), t, keys, True), keys, want_scores=False)
+        self._advance_season(len(X), t)
 
     def process_many(self, X, keys=None, t=None, proba=False):
         """Score each row against the state before it, then learn it (prequential).
 
         Returns float64 scores, or ``(scores, probabilities)`` with ``proba=True``.
         """
-        return self._learn(X, self._phase(len(X), t, keys, True), keys, want_scores=True,
-                           proba=bool(proba))
+        out = self._learn(X, self._phase(len(X), t, keys, True), keys, want_scores=True,
+                          proba=bool(proba))
+        self._advance_season(len(X), t)
+        return out
 
     def score_many(self, X, keys=None, t=None) -> np.ndarray:
         """Scores against the current state (pure)."""
@@ -1169,7 +1178,10 @@ class ClippedSGDForecaster(_ClippedSGDBase):
             p = self._phase(1, None if t is None else [t], None if key is None else [key],
                             learn)
             ph = None if p is None else p[0]
-        return self._event(x, ph, key, learn)
+        out = self._event(x, ph, key, learn)
+        if learn and out is not None:
+            self._advance_season(1, t)
+        return out
 
     def _first(self, x, key, t, proba=False):
         out = self.process_many(self._one(x), None if key is None else self._one_key(key),

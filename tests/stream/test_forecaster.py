@@ -227,12 +227,6 @@ def test_anomalies_score_far_above_normal(kind, rng):
         assert int(np.argmax(s)) == 2000
 
 
-@pytest.mark.xfail(strict=True, reason="defect in _fc_row: the first learning step standardises "
-                   "the residual by the slow scale XS + epsm with XS still 0, so its gradient "
-                   "norm is ~1e14 (noisy sine, amplitude 1); CLIP_Q and GN_SLOW start there and "
-                   "the floor CLIP_Q >= 0.25 GN_SLOW decays only e-fold per 1,000 samples: "
-                   "the adaptive clip is 2 * CLIP_Q = 1.1e11 after 4,000 samples, 2.2 after "
-                   "28,000, i.e. no clipping for the first ~30,000 samples of every key")
 def test_adaptive_clip_is_active_after_warmup(rng):
     """Clipped SGD clips: after 5,000 samples the adaptive clip threshold is of the order of
     the gradient norms (a few units for standardised residuals), so corrupted samples (5% of
@@ -247,11 +241,6 @@ def test_adaptive_clip_is_active_after_warmup(rng):
     assert not np.array_equal(auto.coef_, unclipped.coef_)
 
 
-@pytest.mark.xfail(strict=True, reason="defect in the adaptive threshold (_threshold_local): "
-                   "the Forecaster's first `warmup` scores are 0 by construction; once 5 equal "
-                   "scores are fed the threshold's deviation is clipped at 4 x itself = 0 and "
-                   "never grows, so threshold_ stays 0.0 and predict_many flags 100% of "
-                   "ordinary samples (see test_numerics.test_constant_start_does_not_freeze...)")
 def test_threshold_flags_few_ordinary_samples(rng):
     x = _sine(rng, 4000)
     m = FC(season=None)
@@ -426,10 +415,6 @@ def test_nan_raise_leaves_state_bit_identical(kw, how, keyed, rng):
                                   ref.process_many(X[100:], keys=kb, t=tb))
 
 
-@pytest.mark.xfail(strict=True, reason="defect: with an int season and no t, a batch rejected "
-                   "for NaN (or a wrong dimension) still advances the season counter "
-                   "(_season_count += n before validation), so state is not left unchanged "
-                   "and every later row gets the wrong phase")
 def test_nan_raise_does_not_advance_the_season_counter(rng):
     X = _sine(rng, 200, d=2)
     m = FC(season=24)

@@ -290,18 +290,8 @@ _FROZEN = ("defect in the adaptive threshold (_threshold_step / _threshold_local
            "threshold_ = 0.0 and predict_many flags 100% of ordinary samples")
 
 
-def _frozen_case(name):
-    why = {"mean": "Mean scores of a constant run",
-           "linear": "Linear residuals of a run of exact y = 2x at constant x",
-           "forecaster": "the Forecaster's scores are 0 for its first `warmup` samples by "
-                         "construction, so it is hit on every stream"}.get(name)
-    if why is None:
-        return name
-    return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=_FROZEN.format(why)))
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", [_frozen_case(nm) for nm in NAMES])
+@pytest.mark.parametrize("name", NAMES)
 def test_constant_start_does_not_freeze_the_threshold(name, dtype, rng):
     """20 constant samples, then 3,000 ordinary noisy ones: the learned threshold flags few
     of further ordinary samples (< 5%)."""
@@ -322,7 +312,6 @@ def test_constant_start_does_not_freeze_the_threshold(name, dtype, rng):
     assert est.threshold_ > 0 and flags.mean() < 0.05, (est.threshold_, flags.mean())
 
 
-@pytest.mark.xfail(strict=True, reason=_FROZEN.format("AdaptiveThreshold fed 10 zeros first"))
 def test_adaptive_threshold_recovers_from_equal_first_scores(rng):
     s = np.concatenate([np.zeros(10), np.abs(rng.standard_normal(3000))])
     t = ps.AdaptiveThreshold()

@@ -335,12 +335,18 @@ def _check_against_batch(case, s, est, scores, probas, masks, counts, nan_ok=Fal
     assert np.array_equal(probas[have_p], rp[have_p], equal_nan=nan_ok)
     if not nan_ok:
         assert np.isfinite(rs).all() and (rs > 0).any()
-        assert (np.abs(rp - 0.5) > 1e-9).any()      # probabilities past their warm-up
+        if not case.fc:      # (novelty scores are mostly 0: their probabilities stay 0.5)
+            assert (np.abs(rp - 0.5) > 1e-9).any()      # probabilities past their warm-up
     assert est.n_seen_ == ref.n_seen_ and est.n_invalid_ == ref.n_invalid_
     _assert_same_state(est, ref)
 
 
-INTERLEAVED = [(c, dt, k) for c in CASES for dt in ("float32", "float64")
+_XF_GLM64 = pytest.mark.xfail(
+    strict=True, reason="defect: ClippedSGDLinear/Logistic with float64 rows and float32 state "
+    "depend on the batch boundaries (process_many(X) != process_many(X[:k]) + "
+    "process_many(X[k:])), so process_one (a batch of one) != process_many")
+INTERLEAVED = [pytest.param(c, dt, k, marks=_XF_GLM64 if CASES[c].y and dt == "float64" else ())
+               for c in CASES for dt in ("float32", "float64")
                for k in ((None, "int", "str") if CASES[c].keyed_ok else (None,))]
 INTERLEAVED += [("mean", "float32", "int-sparse"), ("mean", "float64", "int-sparse")]
 
@@ -425,9 +431,10 @@ def _fitted(case, keyed=True, dicts=False, n=150, seed=0, **extra):
 PURE = ["mean", "linear", "logistic", "subspace", "fc-none", "fc-24", "fc-24-count", "fc-day"]
 
 
-@pytest.mark.parametrize("name", PURE)
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_pure_calls_equal_batch_and_change_nothing(name, dtype):
+def _pure_probe(name, dtype, exact):
+    """score_one/score_proba_one/predict_one on later events, an outlier, existing keys, the
+    un-keyed stream and an unseen key: equal to the batch calls on the same row (bit for bit
+    when ``exact``) and no state change at all."""
     case = CASES[name]
     keyed = case.keyed_ok
     est, s = _fitted(case, keyed=keyed, seed=_seed("pure", name))
@@ -456,10 +463,15 @@ def test_pure_calls_equal_batch_and_change_nothing(name, dtype):
                 pm = _many(est, "score_proba_many", P[q:q + 1], Y, K, T)
                 fm = _many(est, "predict_many", P[q:q + 1], Y, K, T)
                 assert isinstance(s1, float) and isinstance(p1, float)
-                assert _bits(s1) == _bits(sm[0]), (i, key, s1, sm[0])
-                assert _bits(p1) == _bits(pm[0]), (i, key, p1, pm[0])
-                assert f1 in (0, 1) and f1 == int(fm[0])
+                assert type(f1) is int and f1 in (0, 1)
                 assert 0.0 <= p1 <= 1.0
+                if exact:
+                    assert _bits(s1) == _bits(sm[0]), (i, key, s1, sm[0])
+                    assert _bits(p1) == _bits(pm[0]), (i, key, p1, pm[0])
+                    assert f1 == int(fm[0])
+                else:
+                    assert s1 == pytest.approx(sm[0], rel=1e-12, abs=1e-300)
+                    assert p1 == pytest.approx(pm[0], rel=1e-9, abs=1e-12)
                 flags += f1
                 if key == 12345:
                     assert s1 == (0.5 if case.y == "binary" and y is None else 0.0)
@@ -468,6 +480,26 @@ def test_pure_calls_equal_batch_and_change_nothing(name, dtype):
     assert flags > 0                                        # outliers among the probes
     with pytest.raises(KeyError):
         est.key_state(12345)
+    assert _raw(est) == before
+
+
+@pytest.mark.parametrize("name", PURE)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_pure_calls_change_nothing(name, dtype):
+    _pure_probe(name, dtype, exact=False)
+
+
+_XF_MEAN_PURE = pytest.mark.xfail(
+    strict=True, reason="defect: ClippedSGDMean.score_one (and score_proba_one) differ from "
+    "score_many on the same row in the last bit for some rows (d=5: ~15% of rows, d=16: none): "
+    "the same _score compiled inside _one and inside _score_run/_score_keyed rounds differently")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_XF_MEAN_PURE if n == "mean" else ())
+                                  for n in PURE])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_pure_calls_bit_identical_to_batch(name, dtype):
+    _pure_probe(name, dtype, exact=True)
 
 
 @pytest.mark.xfail(strict=True, reason="defect: score_one/score_proba_one/predict_one of "
@@ -659,18 +691,25 @@ def test_bad_event_raises_and_changes_nothing(name, kind):
     _assert_same_state(est, twin)
 
 
-@pytest.mark.xfail(strict=True, reason="defect: ClippedSGDForecaster(season=<int>) without t "
-                   "advances its season counter (saved as season_count) before the event is "
-                   "validated, so a rejected event changes the state (batch path too)")
 @pytest.mark.parametrize("kind", ["nan", "short", "text"])
 def test_bad_event_season_count(kind):
+    """season=<int> without t: the season position (saved as season_count) is part of the
+    state; a rejected event, one-event or batch, must not move it."""
     est, s = _fitted(CASES["fc-24-count"], keyed=False)
+    twin = type(est).from_bytes(est.to_bytes())
     before = _raw(est)
     _, _, build, exc, match = BAD[kind]
     x, _, _, _ = build(s.X[160], None, None, None)
-    with pytest.raises(exc, match=match):
-        est.process_one(x)
-    assert _raw(est) == before
+    for meth in ("process_one", "learn_one"):
+        with pytest.raises(exc, match=match):
+            getattr(est, meth)(x)
+        assert _raw(est) == before
+    if kind == "nan":
+        with pytest.raises(ValueError, match="NaN"):
+            est.process_many(np.stack([s.X[160], x]))
+        assert _raw(est) == before
+    assert _bits(est.process_one(s.X[161])) == _bits(twin.process_one(s.X[161]))
+    _assert_same_state(est, twin)
 
 
 @pytest.mark.xfail(strict=True, reason="defect: a rejected first event (NaN) still allocates "
@@ -722,17 +761,17 @@ def test_skip_invalid_event(name):
 
 # ----------------------------------------------------------------------------- dict rows
 @pytest.mark.parametrize("name", ["mean", "linear", "logistic", "subspace", "fc-none", "fc-24"])
-def test_dict_rows_equal_arrays(name, tmp_path):
-    """Fitted on dicts (river style, any key order) == arrays in the feature order (float64:
-    dict values are Python floats)."""
+@pytest.mark.parametrize("state", ["default", "float64"])
+def test_dict_rows_equal_arrays(name, state, tmp_path):
+    """Fitted on dicts (river style; later dicts in any key order) == float64 arrays in the
+    feature order of the first dict (dict values are Python floats)."""
     case = CASES[name]
+    extra = {} if state == "default" else {"dtype": "float64"}
     s = _stream(case, np.dtype(np.float64), None, _seed("dict", name))
     names = [f"f{j}" for j in range(case.d)]
     rng = np.random.default_rng(1)
-    a, b = case.make(), case.make()
-    ref = case.make()
-    rs, rp = _many(ref, "process_many", s.X, s.y, None, s.t, proba=True)
-    sa, pa, sb = np.empty(N), np.empty(N), np.empty(N)
+    a, b = case.make(**extra), case.make(**extra)
+    sa, pa, sb, pb = np.empty(N), np.empty(N), np.empty(N), np.empty(N)
     for i in range(N):
         order = rng.permutation(case.d) if i else np.arange(case.d)
         row = {names[j]: float(s.X[i, j]) for j in order}   # the first fixes the order
@@ -743,13 +782,17 @@ def test_dict_rows_equal_arrays(name, tmp_path):
             pure = _one(a, "score_one", row, y, None, t)
             assert _bits(pure) == _bits(_one(b, "score_one", s.X[i], y, None, t))
         sa[i], pa[i] = _one(a, "process_one", row, y, None, t, proba=True)
-        sb[i] = _one(b, "process_one", s.X[i], y, None, t)
-    assert np.array_equal(sa, sb) and np.array_equal(sa, rs) and np.array_equal(pa, rp)
-    _assert_same_state(b, ref)
+        sb[i], pb[i] = _one(b, "process_one", s.X[i], y, None, t, proba=True)
+    assert np.array_equal(sa, sb) and np.array_equal(pa, pb)
     ca, cb = _canon(a), _canon(b)
     assert ca.pop(("feature_names",))[2] == np.asarray(names).tobytes()
     assert ca == cb
-    # extra features are ignored (river semantics); the names are kept in order
+    if state == "float64":                       # and the batch path on the same arrays
+        ref = case.make(**extra)
+        rs, rp = _many(ref, "process_many", s.X, s.y, None, s.t, proba=True)
+        assert np.array_equal(sa, rs) and np.array_equal(pa, rp)
+        _assert_same_state(b, ref)
+    # extra features are ignored (river semantics)
     row = dict({n: float(v) for n, v in zip(names, s.X[0])}, extra=99.0)
     assert _bits(_one(a, "score_one", row, _at(s.y, 0), None, _at(s.t, 0))) == \
         _bits(_one(b, "score_one", s.X[0], _at(s.y, 0), None, _at(s.t, 0)))
@@ -788,7 +831,7 @@ def test_dict_int_feature_names_survive_round_trip():
 @pytest.mark.parametrize("name", ["mean", "logistic"])
 def test_threads_disjoint_keys_equal_serial(name):
     """Thread A: existing keys 0..24; thread B: keys 25..49 and, every third event, a new key
-    (the state arrays grow several times while A runs). Same per-key results as serial."""
+    (1,000 insertions while A runs). Same per-key results as serial."""
     case = CASES[name]
     d, n = case.d, 3000
     rng = np.random.default_rng(_seed("threads", name))
@@ -804,6 +847,9 @@ def test_threads_disjoint_keys_equal_serial(name):
     def run(threaded):
         est = case.make()
         _many(est, "process_many", X0, y0, np.arange(50))
+        # room for B's new keys, so the state arrays are not reallocated while A runs: that
+        # race is test_threads_growth_between_lookup_and_kernel (private call, test only)
+        est._grow(est._n_slots + n)
         sA, sB = np.empty(n), np.empty(n)
         errors = []
 
