@@ -38,7 +38,16 @@ from ._layout import (AUX, AUX_SLOW, BIAS, CLIP_FLOOR_SLOW, CLIP_Q, EPOCH_END, E
                       TH_MED, TH_N, TINY)
 
 MEAN, LINEAR, LOGISTIC = 0, 1, 2
-GN_SLOW_CAP = 4.0  # the slow gradient-norm mean learns norms capped at this multiple of itself
+# The slow floors average raw magnitudes capped at a multiple of themselves. A mean of capped
+# values cannot tell a 10% minority of outliers from the 10% nonzero values of a mostly-zero
+# stream, so the two floors choose differently: the clip's floor (GN_SLOW_CAP) tolerates up
+# to 1/4 of outliers and may shrink on a stream of more than 3/4 exact zeros (the location
+# then rests at 0, which is right); the scales' floors (SLOW_CAP) cannot collapse while more
+# than 1/20 of the samples are nonzero (a stream of 90% zeros keeps finite, stable scores),
+# and a sustained 10% of outliers raises them (scores then rank the outliers, with less room
+# for moderate anomalies).
+SLOW_CAP = 20.0
+GN_SLOW_CAP = 4.0
 BURN_IN = 2.0  # the first scores of a fresh state are meaningless: not fed to the threshold
 PREFETCH_ROWS = 4  # keyed kernels prefetch the row this many samples ahead (in key order)
 PREFETCH_LOCALITY = 3  # llvm.prefetch locality: 3 = keep in all cache levels (4, 3 measured best)
@@ -245,7 +254,10 @@ def _mean_step(x, mu, s, sl, sc, P, buf):
             r = x[j] - mu[j]
             mu[j] += step * r
             s[j] += step * (abs(r) - s[j])
-            sl[j] += rt * (s[j] - sl[j])
+            a = abs(r)
+            if sl[j] > 0.0 and a > SLOW_CAP * sl[j]:
+                a = SLOW_CAP * sl[j]
+            sl[j] += rt * (a - sl[j])
             ssum += s[j]
             xa += abs(x[j])
         sc[AUX] = ssum / d
@@ -337,7 +349,10 @@ def _glm_step(kind, x, w, sc, y, P, buf):
     sc[BIAS] += step
     if kind == LINEAR:
         sc[AUX] += eta * f * (abs(err) - sc[AUX])
-        sc[AUX_SLOW] += rate * (sc[AUX] - sc[AUX_SLOW])
+        a = abs(err)
+        if sc[AUX_SLOW] > 0.0 and a > SLOW_CAP * sc[AUX_SLOW]:
+            a = SLOW_CAP * sc[AUX_SLOW]
+        sc[AUX_SLOW] += rate * (a - sc[AUX_SLOW])
         sc[MAG] += rate * (abs(y) - sc[MAG])
     _advance_schedule(sc, P)
     if sc[N_SEEN] > BURN_IN:
@@ -373,11 +388,10 @@ def _clip_local(gn, q, gslow, rate, P):
     """(factor, new q, new gslow) of the adaptive/fixed clip, scalar-state version.
 
     ``gslow`` is the slow running mean (rate ``rate``) of the gradient norms, each capped at
-    GN_SLOW_CAP times ``gslow`` itself. The running quantile ``q`` shrinks geometrically
-    while most gradients are zero (a run of constant input, or a mostly-zero stream whose
-    median gradient is 0); flooring it at a fraction of ``gslow`` keeps the model able to
-    move. The cap keeps a burst of outliers from raising the floor; capping at the clip
-    instead would let the floor follow a collapsing clip down."""
+    GN_SLOW_CAP times ``gslow`` itself (see SLOW_CAP). The running quantile ``q`` shrinks
+    geometrically while gradients are zero (a run of constant input); flooring it at a
+    fraction of ``gslow`` keeps the model able to move afterwards. The cap keeps outliers from
+    raising the floor; capping at the clip instead would let the floor follow the clip down."""
     lam = P[P_CLIP]
     if lam <= 0.0:
         if q <= 0.0:
@@ -463,7 +477,10 @@ def _mean_update(x, w, s, sl, step, rt):
         r = x[j] - w[j]
         w[j] += step * r
         s[j] += step * (abs(r) - s[j])
-        sl[j] += rt * (s[j] - sl[j])
+        a = abs(r)                       # the slow floor: capped |r| (see SLOW_CAP)
+        if sl[j] > 0.0 and a > SLOW_CAP * sl[j]:
+            a = SLOW_CAP * sl[j]
+        sl[j] += rt * (a - sl[j])
         ssum += s[j]
         xa += abs(x[j])
     return ssum, xa
@@ -717,6 +734,8 @@ def _make_seq_glm(lanes, kind_):
         slow_r64 = P[P_SLOW_RATE]
         buf[21] = GN_SLOW_CAP
         gcapm = buf[21]
+        buf[21] = SLOW_CAP
+        scapm = buf[21]
         # the deferred (pending) sample: its row, score inputs, and whether it feeds the threshold
         p_row = -1
         p_e = zero
@@ -833,7 +852,10 @@ def _make_seq_glm(lanes, kind_):
             if KIND == LINEAR:
                 f = one if gn <= lam else lam / gn
                 aux += eta_t * f * (abs(err) - aux)
-                aux_slow = aux_slow + srate * (aux - aux_slow)
+                ae = abs(err)                 # capped |err| as in _glm_step
+                if aux_slow > zero and ae > scapm * aux_slow:
+                    ae = scapm * aux_slow
+                aux_slow = aux_slow + srate * (ae - aux_slow)
                 mag = mag + srate * (abs(yi) - mag)
             n_seen += 1.0
             if horizon <= 0.0 and n_seen >= epoch_end:

@@ -29,9 +29,10 @@ def advance_schedule(sc, P):
         sc[ETA] = P[P_LR] * T ** (-P[P_ALPHA])
 
 
-def _gcap(gn, gslow):
-    """A gradient norm capped at 4 times the slow mean of them (as _clip_local)."""
-    return min(gn, 4.0 * gslow) if gslow > 0 else gn
+def _gcap(gn, gslow, cap=4.0):
+    """A magnitude capped at ``cap`` times its slow mean (GN_SLOW_CAP = 4 for gradient norms,
+    SLOW_CAP = 20 for the scales' floors)."""
+    return min(gn, cap * gslow) if gslow > 0 else gn
 
 
 def slow_rate(n, P):
@@ -166,7 +167,7 @@ def step(kind, x, v, sc, y, P):
             for j in range(d):
                 mu[j] = mu[j] + eta * r[j]
                 s[j] = s[j] + eta * (abs(r[j]) - s[j])
-                sl[j] = sl[j] + rate * (s[j] - sl[j])
+                sl[j] = sl[j] + rate * (_gcap(abs(r[j]), float(sl[j]), 20.0) - sl[j])
             sc[AUX] = float(np.mean(s.astype(np.float64)))
         sc[MAG] += rate * (float(np.mean(np.abs(x))) - sc[MAG])
     else:
@@ -183,7 +184,7 @@ def step(kind, x, v, sc, y, P):
         sc[BIAS] += stp
         if kind == LINEAR:
             sc[AUX] += eta * f * (abs(err) - sc[AUX])
-            sc[AUX_SLOW] += rate * (sc[AUX] - sc[AUX_SLOW])
+            sc[AUX_SLOW] += rate * (_gcap(abs(err), sc[AUX_SLOW], 20.0) - sc[AUX_SLOW])
             sc[MAG] += rate * (abs(y) - sc[MAG])
     advance_schedule(sc, P)
     if sc[N_SEEN] > 2:

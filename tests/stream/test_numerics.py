@@ -128,26 +128,8 @@ def test_zero_run_does_not_collapse_the_scale(name, dtype, rng):
     assert big > 3 * ordinary and big > 3 * typical, (big, ordinary, typical)
 
 
-def _stable_case(name):
-    if name not in ("mean", "linear"):
-        return name
-    reason = {
-        "mean": "defect: on a stationary stream of 90% exact zeros and 10% U(1, 2) the "
-                "robust location goes to 0, the clip quantile tracks |mu| -> 0 and the scale "
-                "and its slow floor shrink with it: the median score of ordinary nonzero "
-                "values grows from ~9e2 (samples 0-5k) to 1.0e7 (float32, then stuck at the "
-                "roundoff floor) or 4e11 (float64, 1.4e15 by 35k); the slow floors only slow "
-                "the collapse",
-        "linear": "defect: y = 2x + noise on the 90%-zero stream: 90% of the residuals are "
-                  "exactly 0, the clip quantile collapses, the slope stops learning at 1.3 "
-                  "(not 2) and the residual scale collapses: the median score of nonzero rows "
-                  "grows from ~6e2 to 3.6e6 (float32) or 7e10 (float64) by 25k samples",
-    }[name]
-    return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", [_stable_case(nm) for nm in NAMES])
+@pytest.mark.parametrize("name", NAMES)
 def test_sparse_stream_scores_stay_stable(name, dtype, rng):
     """A stationary 90%-zero stream: the scores of its ordinary nonzero values do not drift
     (the median over samples 25k-30k within 10x of that over 1k-5k)."""
@@ -283,11 +265,6 @@ def test_scores_do_not_depend_on_the_unit(name, factor, dtype, rng, request):
 
 
 # ----------------------------------------------------------------------------- threshold
-_FROZEN = ("defect in the adaptive threshold (_threshold_step / _threshold_local in "
-           "_kernels.py, and the GLM sequence's inline copy): once 5 scores have been fed its "
-           "deviation is clipped at 4 x itself, so if the first scores are all equal (here 0: "
-           "{}) the deviation stays 0 and the threshold stays at that value forever: "
-           "threshold_ = 0.0 and predict_many flags 100% of ordinary samples")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
