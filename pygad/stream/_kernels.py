@@ -1030,7 +1030,8 @@ def _threshold_flags_keyed(scores, rowslot, SC, P, flags):
         f = 0
         if k >= 0:
             sc = SC[k]
-            if sc[TH_N] >= P[P_TH_WARMUP] and scores[i] > _threshold_value(sc, P):
+            if sc[TH_N] >= P[P_TH_WARMUP] and sc[TH_N] > 0.0 \
+                    and scores[i] > _threshold_value(sc, P):
                 f = 1
         flags[i] = f
 

@@ -147,7 +147,12 @@ class _ClippedSGDBase:
             self._mode = 0 if self.on_invalid == "raise" else 1
             self._K1 = self._kernel_module()
             self._one_eps: dict = {}           # row dtype -> compiled single-event kernel
+            # held by a single event from reading the state arrays to the end of its kernel,
+            # and by growth while it replaces them (growth in another thread would otherwise
+            # copy the arrays between the two, and the event would write a discarded copy)
+            self._swap_lock = threading.Lock()
             self._s1 = np.empty(1)                 # scratch of the single-event kernel
+            self._ytype = np.dtype(self.dtype).type
             self._y1buf = np.empty(1, np.float64 if self._kind == _FORECAST
                                    else np.dtype(self.dtype))
             self._V = None
@@ -174,6 +179,10 @@ class _ClippedSGDBase:
         cap = self._SC.shape[0]
         if need <= cap:
             return
+        with self._swap_lock:               # no single event runs on the arrays being replaced
+            self._grow_locked(need, cap)
+
+    def _grow_locked(self, need: int, cap: int) -> None:
         new_cap = max(need, int(cap * 1.5) + 16)
         V = np.zeros((new_cap, self._m, self._d), self._V.dtype)
         V[:cap] = self._V
@@ -210,6 +219,10 @@ class _ClippedSGDBase:
                              f"was fitted with {self._d}")
         if X.shape[1] == 0:
             raise ValueError("X has 0 features")
+        if self._kind in (_LINEAR, _LOGISTIC) and X.dtype != np.dtype(self.dtype):
+            # the GLM sequence keeps its scalars in the state dtype between calls: rows of
+            # another dtype would make the results depend on where batches begin
+            X = X.astype(self.dtype)
         return X
 
     def _as_y(self, y, n: int, required: bool) -> np.ndarray:
@@ -304,9 +317,24 @@ class _ClippedSGDBase:
     def _learn(self, X, y, keys, want_scores: bool, proba: bool = False):
         """Score-then-learn the rows; returns scores (and probabilities) when wanted.
 
-        Scores are always computed: the anomaly-probability state learns from them."""
-        K = self._kernel_module()
+        Scores are always computed: the anomaly-probability state learns from them. A
+        rejected first batch leaves the estimator unfitted (no dimension fixed)."""
         self._lazy_init()
+        fresh = self._d is None
+        names = self._feature_names
+        try:
+            return self._learn_checked(X, y, keys, want_scores, proba)
+        except (ValueError, TypeError):
+            if fresh and self._d is not None:
+                with self._cond:
+                    self._d = self._V = self._SC = self._keymap = None
+                    self._n_slots = 1
+                    self._free = []
+                    self._feature_names = names
+            raise
+
+    def _learn_checked(self, X, y, keys, want_scores: bool, proba: bool):
+        K = self._kernel_module()
         with self._cond:
             X = self._as_X(X)
             y = self._as_y(y, X.shape[0], required=True)
@@ -506,7 +534,7 @@ class _ClippedSGDBase:
             return 0.0, False
         if not self._needs_y:
             raise TypeError(f"{type(self).__name__} takes no y")
-        yv = float(y)
+        yv = float(self._ytype(y))          # rounded to the state dtype, as the batch path does
         if self._kind == _LOGISTIC and yv == yv and yv not in (0.0, 1.0):
             raise ValueError(f"ClippedSGDLogistic needs binary labels y in {{0, 1}}; got {y}")
         return yv, True
@@ -529,6 +557,8 @@ class _ClippedSGDBase:
             return None
         if not (type(x) is np.ndarray and x.dtype in _ROW_DTYPES and x.shape == (d,)):
             x = self._row1(x)
+        if self._kind in (_LINEAR, _LOGISTIC) and x.dtype != self._V.dtype:
+            x = x.astype(self._V.dtype)        # as _as_X
         if not x.flags.carray:
             x = np.require(x, requirements="CAW")
         if y is None and not self._needs_y:
@@ -540,12 +570,14 @@ class _ClippedSGDBase:
         else:
             slot, added = self._slot1(key, learn)
         ep = self._one_eps.get(x.dtype)
-        args = (self._kind, x, yv, has_y, self._V, self._SC, self._P, slot, learn,
-                self._mode, self._s1, self._y1buf)
-        if ep is not None:
-            out = ep(*args)
-        else:
-            out = self._K1._one(*args)
+        with self._swap_lock:
+            args = (self._kind, x, yv, has_y, self._V, self._SC, self._P, slot, learn,
+                    self._mode, self._s1, self._y1buf)
+            if ep is not None:
+                out = ep(*args)
+            else:
+                out = self._K1._one(*args)
+        if ep is None:
             self._remember_entry(x, args)
         if out[0] != out[0] and self._mode == 0:        # NaN: the event was rejected
             self._forget(added)
@@ -766,7 +798,12 @@ class _ClippedSGDBase:
                         raise TypeError("only int or str keys can be saved")
                     arrays["keys_str"] = np.asarray(keys, dtype=str)
             if self._feature_names is not None:
-                arrays["feature_names"] = np.asarray([str(f) for f in self._feature_names])
+                names = self._feature_names
+                if all(isinstance(f, (int, np.integer)) and not isinstance(f, bool)
+                       for f in names):
+                    arrays["feature_names_int"] = np.asarray(names, np.int64)   # river style
+                else:
+                    arrays["feature_names"] = np.asarray([str(f) for f in names])
         params = self.get_params()
         return _state.pack(type(self).__name__, params, arrays)
 
@@ -804,6 +841,8 @@ class _ClippedSGDBase:
                                  np.arange(1, self._n_slots, dtype=np.int64))
             if "feature_names" in arrays:
                 self._feature_names = [str(f) for f in arrays["feature_names"]]
+            elif "feature_names_int" in arrays:
+                self._feature_names = [int(f) for f in arrays["feature_names_int"]]
         return self
 
     def save(self, path) -> None:

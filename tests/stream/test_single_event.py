@@ -342,11 +342,7 @@ def _check_against_batch(case, s, est, scores, probas, masks, counts, nan_ok=Fal
     _assert_same_state(est, ref)
 
 
-_XF_GLM64 = pytest.mark.xfail(
-    strict=True, reason="defect: ClippedSGDLinear/Logistic with float64 rows and float32 state "
-    "depend on the batch boundaries (process_many(X) != process_many(X[:k]) + "
-    "process_many(X[k:])), so process_one (a batch of one) != process_many")
-INTERLEAVED = [pytest.param(c, dt, k, marks=_XF_GLM64 if CASES[c].y and dt == "float64" else ())
+INTERLEAVED = [pytest.param(c, dt, k)
                for c in CASES for dt in ("float32", "float64")
                for k in ((None, "int", "str") if CASES[c].keyed_ok else (None,))]
 INTERLEAVED += [("mean", "float32", "int-sparse"), ("mean", "float64", "int-sparse")]
@@ -495,9 +491,6 @@ def test_pure_calls_bit_identical_to_batch(name, dtype):
     _pure_probe(name, dtype, exact=True)
 
 
-@pytest.mark.xfail(strict=True, reason="defect: score_one/score_proba_one/predict_one of "
-                   "ClippedSGDLinear use the float64 label as given, score_many rounds y to the "
-                   "state dtype (float32) first: not bit-identical")
 def test_linear_float64_label_pure():
     case = CASES["linear"]
     est, s = _fitted(case, keyed=False, seed=3)
@@ -508,9 +501,6 @@ def test_linear_float64_label_pure():
     assert np.array_equal(a, b)
 
 
-@pytest.mark.xfail(strict=True, reason="defect: with AdaptiveThreshold(warmup=0) predict_many "
-                   "flags a score while the threshold has seen no score (threshold_ is inf); "
-                   "predict_one (and the process_one flag) do not")
 def test_predict_warmup0_one_equals_many():
     X = np.random.default_rng(0).standard_normal((6, 4))
     est = ps.ClippedSGDMean(threshold=dict(warmup=0))
@@ -705,9 +695,6 @@ def test_bad_event_season_count(kind):
     _assert_same_state(est, twin)
 
 
-@pytest.mark.xfail(strict=True, reason="defect: a rejected first event (NaN) still allocates "
-                   "the state and fixes n_features_in_ (batch path too), though the message "
-                   "says 'state left unchanged'")
 def test_bad_first_event_leaves_estimator_unfitted():
     est = ps.ClippedSGDMean()
     fresh = _raw(est)
@@ -779,7 +766,7 @@ def test_dict_rows_equal_arrays(name, tmp_path):
     ca, cb = _canon(a), _canon(b)
     assert ca.pop(("feature_names",))[2] == np.asarray(names).tobytes()
     assert ca == cb
-    if not case.y:        # and the batch path (GLMs: see _XF_GLM64, float64 rows)
+    if not case.y:        # and the batch path
         ref = case.make(**extra)
         rs, rp = _many(ref, "process_many", s.X, s.y, None, s.t, proba=True)
         assert np.array_equal(sa, rs) and np.array_equal(pa, rp)
@@ -805,9 +792,6 @@ def test_dict_rows_keyed():
     assert ca == cb
 
 
-@pytest.mark.xfail(strict=True, reason="defect: river-style int feature names (dict(enumerate("
-                   "row))) are saved as str, so after to_bytes/from_bytes (or save/load) the "
-                   "dict rows are rejected: ValueError x lacks feature '0'")
 def test_dict_int_feature_names_survive_round_trip():
     X = np.random.default_rng(0).standard_normal((20, 3))
     a = ps.ClippedSGDMean()
@@ -882,10 +866,6 @@ def test_threads_disjoint_keys_equal_serial(name):
         sys.setswitchinterval(old)
 
 
-@pytest.mark.xfail(strict=True, reason="defect (race): one-event calls do not count as kernels "
-                   "in flight (_active), and _event reads self._V/self._SC before its kernel "
-                   "call; a key insertion by another thread that grows (reallocates) the arrays "
-                   "in between makes the event write into the discarded arrays: update lost")
 def test_threads_growth_between_lookup_and_kernel():
     """Forces the thread switch that the GIL allows at any bytecode: thread A stops in
     ``_event`` once its argument tuple is built; thread B adds keys until the arrays grow."""
