@@ -40,7 +40,14 @@ class IntKeyMap:
 
     @staticmethod
     def coerce(keys) -> np.ndarray:
-        return np.ascontiguousarray(keys, np.int64).reshape(-1)
+        arr = np.asarray(keys)
+        if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"integer keys must fit in int64; got {arr.max()} (a uint64 key "
+                             "above 2**63 - 1 would merge with a negative one)")
+        try:
+            return np.ascontiguousarray(arr, np.int64).reshape(-1)
+        except (OverflowError, TypeError):
+            raise ValueError("integer keys must fit in int64") from None
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         if self.table is not None:
@@ -119,8 +126,16 @@ class ObjectKeyMap:
     @staticmethod
     def coerce(keys) -> list:
         if isinstance(keys, np.ndarray):
+            if keys.dtype.kind in "fc" and np.isnan(keys).any():
+                raise ValueError("NaN is not a valid key (NaN != NaN: every row would get a "
+                                 "new state)")
             return keys.reshape(-1).tolist()
-        return list(keys)
+        out = list(keys)
+        for k in out:
+            if isinstance(k, float) and k != k:
+                raise ValueError("NaN is not a valid key (NaN != NaN: every row would get a "
+                                 "new state)")
+        return out
 
     def lookup(self, keys: list) -> np.ndarray:
         get = self.map.get

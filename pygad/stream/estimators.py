@@ -796,6 +796,9 @@ class _ClippedSGDBase:
                 else:
                     if not all(isinstance(k, str) for k in keys):
                         raise TypeError("only int or str keys can be saved")
+                    if any(k.endswith("\x00") for k in keys):
+                        raise ValueError("str keys ending in a NUL character cannot be saved "
+                                         "(NumPy's string arrays drop trailing NULs)")
                     arrays["keys_str"] = np.asarray(keys, dtype=str)
             if self._feature_names is not None:
                 names = self._feature_names
@@ -831,6 +834,12 @@ class _ClippedSGDBase:
             self._V = np.array(V, np.dtype(self.dtype), order="C")      # copies: the
             self._SC = np.array(SC, np.float64, order="C")              # archive stays the caller's
             self._n_slots = V.shape[0]
+            for name in ("keys_int", "keys_str"):
+                if name in arrays:
+                    k = np.asarray(arrays[name]).reshape(-1)
+                    if k.shape[0] != self._n_slots - 1 or np.unique(k).shape[0] != k.shape[0]:
+                        raise ValueError(f"corrupt archive: {name!r} must hold "
+                                         f"{self._n_slots - 1} distinct keys")
             if "keys_int" in arrays:
                 self._keymap = IntKeyMap()
                 self._keymap.add(arrays["keys_int"].astype(np.int64),

@@ -309,3 +309,46 @@ def test_threshold_archive_sets_only_its_own_parameters():
     with pytest.raises(ValueError, match="'scalars' must hold"):
         ps.AdaptiveThreshold().load_state_dict(bad)
     assert ps.AdaptiveThreshold().load_state_dict(t.state_dict()).get_params() == t.get_params()
+
+
+# ----------------------------------------------------------------------------- key hardening
+def test_uint64_keys_above_int64_are_refused(rng):
+    m = ps.ClippedSGDMean()
+    X = rng.standard_normal((2, 3))
+    with pytest.raises(ValueError, match="fit in int64"):
+        m.process_many(X, keys=np.array([2 ** 63 + 5, 1], np.uint64))
+    m.process_many(X, keys=np.array([3, 1], np.uint64))           # small uint64 keys are fine
+    assert m.n_keys_ == 2
+
+
+def test_nan_keys_are_refused(rng):
+    m = ps.ClippedSGDMean()
+    X = rng.standard_normal((3, 2))
+    with pytest.raises(ValueError, match="NaN is not a valid key"):
+        m.process_many(X, keys=np.array([0.5, np.nan, 1.5]))
+    with pytest.raises(ValueError, match="NaN is not a valid key"):
+        m.process_many(X, keys=["a", float("nan"), "b"])
+    assert m.n_keys_ == 0
+
+
+def test_str_keys_with_trailing_nul_cannot_be_saved(rng):
+    m = ps.ClippedSGDMean()
+    m.process_many(rng.standard_normal((2, 2)), keys=["a", "a\x00"])
+    assert m.n_keys_ == 2
+    with pytest.raises(ValueError, match="NUL"):
+        m.to_bytes()
+
+
+def test_archive_with_duplicate_keys_is_refused(rng):
+    m = ps.ClippedSGDMean()
+    m.process_many(rng.standard_normal((3, 2)), keys=np.array([4, 7, 9]))
+    st = m.state_dict()
+    st["keys_int"] = np.array([4, 7, 7])
+    with pytest.raises(ValueError, match="distinct keys"):
+        ps.ClippedSGDMean().load_state_dict(st)
+    m2 = ps.ClippedSGDMean()
+    m2.process_many(rng.standard_normal((2, 2)), keys=["x", "y"])
+    st = m2.state_dict()
+    st["keys_str"] = np.array(["x", "x"])
+    with pytest.raises(ValueError, match="distinct keys"):
+        ps.ClippedSGDMean().load_state_dict(st)
