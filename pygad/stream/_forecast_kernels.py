@@ -25,15 +25,62 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import JIT, JIT_ONE, JIT_PARALLEL, JIT_STRICT
-from ._kernels import (GN_SLOW_CAP, _first_invalid_row_serial, _proba_keyed_serial,  # noqa: F401
-                       _flag_of, _proba_step, _row_ok, _threshold_value, _check_labels, _first_invalid_row, _group_by_slot,  # noqa: F401
-                       _proba_keyed, _proba_pure_keyed, _proba_run, _slow_rate,
-                       _threshold_flags_keyed, _threshold_local, _prefetch_next_row,
-                       PREFETCH_ROWS, BURN_IN)
-from ._layout import (P_TH_WARMUP, CLIP_Q, ENVELOPE_RATE, EPOCH_END, ETA, GN_SLOW, MAG, N_INVALID, N_SEEN,
-                      CLIP_FLOOR_SLOW, P_ALPHA, P_CLIP, P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE,
-                      P_EPS_MAG, P_FC_CHANGE, P_FC_DRIFT, P_FC_FAST, P_FC_LAGS, P_FC_BINS, P_FC_MODE, P_FC_WARMUP,
-                      P_HORIZON, P_LR, P_REG, SCALE_FLOOR_SLOW, TH_DEV, TH_HI, TH_MED, TH_N, TINY)
+
+# the estimator calls these generic kernels through this module too (one module per kind)
+from ._kernels import (  # noqa: F401
+    GN_SLOW_CAP,
+    PREFETCH_ROWS,
+    _check_labels,
+    _first_invalid_row,
+    _first_invalid_row_serial,
+    _flag_of,
+    _group_by_slot,
+    _prefetch_next_row,
+    _proba_keyed,
+    _proba_keyed_serial,
+    _proba_pure_keyed,
+    _proba_run,
+    _proba_step,
+    _row_ok,
+    _slow_rate,
+    _threshold_flags_keyed,
+    _threshold_local,
+    _threshold_value,
+)
+from ._layout import (
+    CLIP_FLOOR_SLOW,
+    CLIP_Q,
+    ENVELOPE_RATE,
+    EPOCH_END,
+    ETA,
+    GN_SLOW,
+    MAG,
+    N_INVALID,
+    N_SEEN,
+    P_ALPHA,
+    P_CLIP,
+    P_CLIP_LR,
+    P_CLIP_MULT,
+    P_CLIP_QUANTILE,
+    P_EPS_MAG,
+    P_FC_BINS,
+    P_FC_CHANGE,
+    P_FC_DRIFT,
+    P_FC_FAST,
+    P_FC_LAGS,
+    P_FC_MODE,
+    P_FC_WARMUP,
+    P_HORIZON,
+    P_LR,
+    P_REG,
+    P_TH_WARMUP,
+    SCALE_FLOOR_SLOW,
+    TH_DEV,
+    TH_HI,
+    TH_MED,
+    TH_N,
+    TINY,
+)
 
 N_EXTRA = 8                  # state rows after W and B
 LVL, XS, RS, RSL, CP, CN, HI, LO = range(N_EXTRA)
@@ -304,8 +351,8 @@ def _process_keyed(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
 
 @njit(**JIT)
 def _process_keyed_serial(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
-    """Serial twin of _process_keyed for small batches (a parallel launch costs more than it
-    saves below the measured crossover). Keyed prequential kernel (groups of rows per key slot, in parallel)."""
+    """Serial twin of _process_keyed, for small batches (below the measured crossover a
+    parallel launch costs more than it saves)."""
     G = slots.shape[0]
     bad = np.full(G, -1, np.int64)
     for g in range(G):

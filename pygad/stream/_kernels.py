@@ -2,8 +2,8 @@
 
 Every kernel works in place on preallocated state arrays:
 
-* ``V``  vector state ``[K, m, d]`` (float32 or float64): Mean ``m=3`` (location, scale, slow scale),
-  Linear/Logistic ``m=1`` (weights);
+* ``V``  vector state ``[K, m, d]`` (float32 or float64): Mean ``m=3`` (location, scale,
+  slow scale), Linear/Logistic ``m=1`` (weights);
 * ``SC`` scalar state ``[K, N_SCALARS]`` float64 (see :mod:`._layout`);
 * ``P``  parameter vector ``[N_PARAMS]`` float64.
 
@@ -30,12 +30,49 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._config import JIT, JIT_INLINE, JIT_ONE, JIT_PARALLEL, JIT_STRICT
-from ._layout import (AUX, AUX_SLOW, BIAS, CLIP_FLOOR_SLOW, CLIP_Q, EPOCH_END, ETA, GN_SLOW,
-                      LK_MEAN, LK_N, LK_SHORT, LK_VAR, MAG, N_INVALID, N_SEEN, P_ALPHA, P_CLIP,
-                      P_CLIP_LR, P_CLIP_MULT, P_CLIP_QUANTILE, P_EPS_MAG, P_HORIZON, P_LK_LONG,
-                      P_LK_SHORT, P_LK_SKIP, P_LK_WARMUP, P_LR, P_REG, P_SCORE_CLIP, P_SLOW_RATE, P_TH_LR,
-                      P_TH_MARGIN, P_TH_QUANTILE, P_TH_WARMUP, P_TINY_SQ, SCALE_FLOOR_SLOW, TH_DEV, TH_HI,
-                      TH_MED, TH_N, TINY)
+from ._layout import (
+    AUX,
+    AUX_SLOW,
+    BIAS,
+    CLIP_FLOOR_SLOW,
+    CLIP_Q,
+    EPOCH_END,
+    ETA,
+    GN_SLOW,
+    LK_MEAN,
+    LK_N,
+    LK_SHORT,
+    LK_VAR,
+    MAG,
+    N_INVALID,
+    N_SEEN,
+    P_ALPHA,
+    P_CLIP,
+    P_CLIP_LR,
+    P_CLIP_MULT,
+    P_CLIP_QUANTILE,
+    P_EPS_MAG,
+    P_HORIZON,
+    P_LK_LONG,
+    P_LK_SHORT,
+    P_LK_SKIP,
+    P_LK_WARMUP,
+    P_LR,
+    P_REG,
+    P_SCORE_CLIP,
+    P_SLOW_RATE,
+    P_TH_LR,
+    P_TH_MARGIN,
+    P_TH_QUANTILE,
+    P_TH_WARMUP,
+    P_TINY_SQ,
+    SCALE_FLOOR_SLOW,
+    TH_DEV,
+    TH_HI,
+    TH_MED,
+    TH_N,
+    TINY,
+)
 
 MEAN, LINEAR, LOGISTIC = 0, 1, 2
 # The slow floors average raw magnitudes capped at a multiple of themselves. A mean of capped
@@ -945,10 +982,8 @@ def _process_keyed(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
 
 @njit(**JIT)
 def _process_keyed_serial(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
-    """Serial twin of _process_keyed for small batches (a parallel launch costs more than it
-    saves below the measured crossover). Keyed prequential kernel: group g holds rows order[starts[g]:starts[g+1]] of key slot
-    slots[g], in arrival order; groups run in parallel (one writer per key).
-    Returns per group the first bad row or -1."""
+    """Serial twin of _process_keyed, for small batches (below the measured crossover a
+    parallel launch costs more than it saves)."""
     G = slots.shape[0]
     bad = np.full(G, -1, np.int64)
     for g in range(G):

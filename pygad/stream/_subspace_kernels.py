@@ -18,14 +18,53 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import JIT, JIT_ONE, JIT_PARALLEL, JIT_STRICT
-from ._kernels import (_first_invalid_row_serial, _proba_keyed_serial,  # noqa: F401
-                       _flag_of, _proba_step, _row_ok, _threshold_value, _check_labels, _clip_local, _first_invalid_row,  # noqa: F401
-                       _group_by_slot, _prefetch_next_row, _proba_keyed, _proba_pure_keyed,
-                       _proba_run, _slow_rate, _threshold_flags_keyed, _threshold_local,
-                       BURN_IN, PREFETCH_ROWS)
-from ._layout import (P_TH_WARMUP, AUX, AUX_SLOW, CLIP_Q, EPOCH_END, ETA, GN_SLOW, MAG, N_INVALID, N_SEEN,
-                      P_ALPHA, P_EPS_MAG, P_HORIZON, P_LR, P_REG, P_SUB_BASIS_LR, SCALE_FLOOR_SLOW, TH_DEV,
-                      TH_HI, TH_MED, TH_N, TINY)
+
+# the estimator calls these generic kernels through this module too (one module per kind)
+from ._kernels import (  # noqa: F401
+    BURN_IN,
+    PREFETCH_ROWS,
+    _check_labels,
+    _clip_local,
+    _first_invalid_row,
+    _first_invalid_row_serial,
+    _flag_of,
+    _group_by_slot,
+    _prefetch_next_row,
+    _proba_keyed,
+    _proba_keyed_serial,
+    _proba_pure_keyed,
+    _proba_run,
+    _proba_step,
+    _row_ok,
+    _slow_rate,
+    _threshold_flags_keyed,
+    _threshold_local,
+    _threshold_value,
+)
+from ._layout import (
+    AUX,
+    AUX_SLOW,
+    CLIP_Q,
+    EPOCH_END,
+    ETA,
+    GN_SLOW,
+    MAG,
+    N_INVALID,
+    N_SEEN,
+    P_ALPHA,
+    P_EPS_MAG,
+    P_HORIZON,
+    P_LR,
+    P_REG,
+    P_SUB_BASIS_LR,
+    P_TH_WARMUP,
+    SCALE_FLOOR_SLOW,
+    TH_DEV,
+    TH_HI,
+    TH_MED,
+    TH_N,
+    TINY,
+)
 
 VAR_CLIP = 16.0    # variances learn squared deviations clipped at this many variances
 N_EXTRA = 3        # rows besides the basis: mu, lam, slow lam
@@ -189,6 +228,7 @@ def _process_keyed(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
 
 @njit(**JIT)
 def _process_keyed_serial(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
+    """Serial twin of _process_keyed, for small batches."""
     G = slots.shape[0]
     bad = np.full(G, -1, np.int64)
     for g in range(G):
