@@ -459,7 +459,7 @@ def _detect(args) -> int:
             plot_tmp = _temp_beside(args.plot, ".png")
             temps.append(plot_tmp)
             plot_key = _plot(plot_tmp, table, scores, proba, flags, args.alarm_proba,
-                             f"{name} {_describe(det, spec)}")
+                             f"{name} {_describe(det, spec)}", alarm_score)
         if args.state is not None:
             from . import state as S
             st = det.state_dict()
@@ -559,7 +559,7 @@ def _write_scores(path, table, scores, proba, flags) -> None:
         os.fsync(f.fileno())
 
 
-def _plot(path, table, scores, proba, flags, alarm, detector_txt):
+def _plot(path, table, scores, proba, flags, alarm, detector_txt, alarm_score=0.0):
     """Values with flagged rows marked; score; probability (as -log10(1 - p)). Returns the
     key plotted (keyed input: the one with the most flags), else None."""
     import numpy as np
@@ -594,7 +594,8 @@ def _plot(path, table, scores, proba, flags, alarm, detector_txt):
                   f"{len(rows):,} rows)")
     else:
         title += f": {int(f.sum()):,} of {len(rows):,} rows flagged"
-    ax.set_title(f"{title}\ndetector {detector_txt}; flag = probability >= {alarm}", fontsize=10)
+    rule = f"probability >= {alarm}" + (f" and score >= {alarm_score}" if alarm_score > 0 else "")
+    ax.set_title(f"{title}\ndetector {detector_txt}; flag = {rule}", fontsize=10)
     ax = axes[1]
     ax.plot(x, scores[rows], lw=0.8, c="tab:gray")
     if f.any():
