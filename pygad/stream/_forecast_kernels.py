@@ -28,9 +28,9 @@ from ._config import JIT, JIT_ONE, JIT_PARALLEL, JIT_STRICT
 
 # the estimator calls these generic kernels through this module too (one module per kind)
 from ._kernels import (  # noqa: F401
-    GN_SLOW_CAP,
     PREFETCH_ROWS,
     _check_labels,
+    _clip_local,
     _first_invalid_row,
     _first_invalid_row_serial,
     _flag_of,
@@ -48,7 +48,6 @@ from ._kernels import (  # noqa: F401
     _threshold_value,
 )
 from ._layout import (
-    CLIP_FLOOR_SLOW,
     CLIP_Q,
     ENVELOPE_RATE,
     EPOCH_END,
@@ -58,10 +57,6 @@ from ._layout import (
     N_INVALID,
     N_SEEN,
     P_ALPHA,
-    P_CLIP,
-    P_CLIP_LR,
-    P_CLIP_MULT,
-    P_CLIP_QUANTILE,
     P_EPS_MAG,
     P_FC_BINS,
     P_FC_CHANGE,
@@ -213,35 +208,12 @@ def _fc_row(x, v, sc, P, learn, tmp, ph):
     if rfast < P[P_FC_FAST]:
         rfast = P[P_FC_FAST]
     gn = math.sqrt(gsum / d)
-    lam = P[P_CLIP]
-    q = sc[CLIP_Q]
-    gslow = sc[GN_SLOW]
-    fit = n >= LEARN_AFTER          # the first steps' scales are ~0: their gradients are noise
-    if not fit:
-        lam = 0.0                       # no weight step (eta below is 0), no clip statistics
-    elif lam <= 0.0:
-        if q <= 0.0:
-            lam = np.inf
-            if gn > 0.0:
-                q = gn
-        else:
-            lam = P[P_CLIP_MULT] * q
-            pq = P[P_CLIP_QUANTILE]
-            if gn > q:
-                q = q * (1.0 + P[P_CLIP_LR] * (1.0 - pq))
-            else:
-                q = q * (1.0 - P[P_CLIP_LR] * pq)
-            if q < CLIP_FLOOR_SLOW * gslow:
-                q = CLIP_FLOOR_SLOW * gslow
-    if fit:
-        f = 1.0 if gn <= lam else lam / gn
-        g = gn                          # capped as in _kernels._clip_local
-        if gslow > 0.0 and g > GN_SLOW_CAP * gslow:
-            g = GN_SLOW_CAP * gslow
-        sc[GN_SLOW] = gslow + rate * (g - gslow)
+    if n >= LEARN_AFTER:             # the first steps' scales are ~0: their gradients are noise
+        f, q, gslow = _clip_local(gn, sc[CLIP_Q], sc[GN_SLOW], rate, P)
         sc[CLIP_Q] = q
+        sc[GN_SLOW] = gslow
     else:
-        f = 0.0
+        f = 0.0                      # no weight step, no clip statistics
     eta = sc[ETA] * f
     decay = 1.0 - sc[ETA] * P[P_REG]
     xa = 0.0
