@@ -74,8 +74,9 @@ def test_missing_data_file_exits_2(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_subspace_beats_every_baseline_on_mnist(mnist_path):
-    """Seed 0 of the README's drift table: the Subspace ahead of every baseline in AUC and AP;
-    the Mean with the baselines' capped score no worse than before the floors (0.858)."""
+    """Seed 0 of the drift table in docs/stream.md: the Subspace ahead of every baseline in
+    AUC and AP; the Mean with the baselines' capped score no worse than before the floors
+    (0.858)."""
     pytest.importorskip("river")
     out = E.run_experiment(mnist_path, progress=False)
     res = out["results"]
