@@ -27,7 +27,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from ._config import JIT, JIT_INLINE, JIT_ONE, JIT_PARALLEL, JIT_STRICT
 from ._layout import (
@@ -130,14 +130,22 @@ def _prefetch_next_row(X, order, t):
 
 
 @njit(**JIT_INLINE)
+def _next_epoch(n_seen, epoch_end, eta, P):
+    """The doubling schedule after ``n_seen`` learned samples: (epoch_end, eta), unchanged
+    inside an epoch; at its end the next epoch is twice as long and eta = lr * T**-alpha. A
+    fixed horizon keeps eta constant."""
+    if P[P_HORIZON] <= 0.0 and n_seen >= epoch_end:
+        T = epoch_end + 1.0          # next epoch length (1, 2, 4, ...)
+        return epoch_end + T, P[P_LR] * T ** (-P[P_ALPHA])
+    return epoch_end, eta
+
+
+@njit(**JIT_INLINE)
 def _advance_schedule(sc, P):
-    """Count one learned sample; at the end of a doubling epoch set eta = lr * T**-alpha."""
+    """Count one learned sample in ``sc`` and advance the doubling schedule."""
     n = sc[N_SEEN] + 1.0
     sc[N_SEEN] = n
-    if P[P_HORIZON] <= 0.0 and n >= sc[EPOCH_END]:
-        T = sc[EPOCH_END] + 1.0          # next epoch length (1, 2, 4, ...)
-        sc[EPOCH_END] = sc[EPOCH_END] + T
-        sc[ETA] = P[P_LR] * T ** (-P[P_ALPHA])
+    sc[EPOCH_END], sc[ETA] = _next_epoch(n, sc[EPOCH_END], sc[ETA], P)
 
 
 @njit(**JIT_INLINE)
@@ -182,44 +190,54 @@ def _threshold_value(sc, P):
 
 
 @njit(**JIT_INLINE)
+def _flag_of(score, sc, P):
+    """The flag of ``score`` against the key's threshold as it stands (none while warming up)."""
+    if sc[TH_N] >= P[P_TH_WARMUP] and sc[TH_N] > 0.0 and score > _threshold_value(sc, P):
+        return 1
+    return 0
+
+
+@njit(**JIT_INLINE)
 def _threshold_step(score, sc, P):
     """Flag ``score`` against the current threshold, then update the threshold with it."""
-    n = sc[TH_N]
-    if n == 0.0:
-        sc[TH_MED] = score
-        sc[TH_HI] = score
-        sc[TH_DEV] = 0.0
-        sc[TH_N] = 1.0
-        return 0
-    flag = 0
-    if n >= P[P_TH_WARMUP] and score > _threshold_value(sc, P):
-        flag = 1
-    rate = P[P_TH_LR]
-    if 1.0 / (n + 1.0) > rate:
-        rate = 1.0 / (n + 1.0)
-    med = sc[TH_MED]
-    a = abs(score - med)
-    if n >= 5.0 and sc[TH_DEV] > 0.0 and a > 4.0 * sc[TH_DEV]:
-        a = 4.0 * sc[TH_DEV]             # clipped update: one huge score cannot blow it up
-        # (not while the deviation is still 0, after equal first scores: it would stay 0)
-    dev = sc[TH_DEV] + rate * (a - sc[TH_DEV])
-    sc[TH_DEV] = dev
-    step = rate * dev
-    if score > med:
-        sc[TH_MED] = med + 0.5 * step
-    else:
-        sc[TH_MED] = med - 0.5 * step
-    p = P[P_TH_QUANTILE]
-    hi = sc[TH_HI]
-    if score > hi:
-        hi = hi + step * p
-    else:
-        hi = hi - step * (1.0 - p)
-    if hi < sc[TH_MED]:
-        hi = sc[TH_MED]
-    sc[TH_HI] = hi
-    sc[TH_N] = n + 1.0
+    flag = _flag_of(score, sc, P)
+    sc[TH_MED], sc[TH_HI], sc[TH_DEV], sc[TH_N] = _threshold_local(
+        score, sc[TH_MED], sc[TH_HI], sc[TH_DEV], sc[TH_N], P)
     return flag
+
+
+def _as(x, like):
+    """``x`` rounded to the floating type of ``like`` (a Numba overload)."""
+
+
+@overload(_as, inline="always")
+def _as_impl(x, like):
+    if isinstance(like, types.Float) and like.bitwidth == 32:
+        return lambda x, like: np.float32(x)
+    return lambda x, like: np.float64(x)
+
+
+@njit(**JIT_INLINE)
+def _threshold_update(score, med, hi, dev, n, lr, lr64, p, p1m, half, four):
+    """One update of the threshold's running median ``med``, deviation ``dev`` and upper
+    quantile ``hi`` after ``n`` scores; returns (med, hi, dev, n + 1). The arithmetic runs in
+    the precision of ``lr``, ``p``, ``p1m`` = 1 - p, ``half`` and ``four`` (float64 for the Mean
+    and the standalone threshold, the state's for the GLM sequence); ``lr64`` is ``lr`` in
+    float64. The rate is 1 / (n + 1) (a plain mean) until that falls below ``lr``."""
+    if n == 0.0:
+        return score, score, _as(0.0, lr), 1.0
+    rate = lr
+    if (n + 1.0) * lr64 < 1.0:          # division only in the first 1/lr scores
+        rate = _as(1.0 / (n + 1.0), lr)
+    a = abs(score - med)
+    if n >= 5.0 and dev > 0.0:
+        a = min(a, four * dev)           # clipped update: one huge score cannot blow it up
+        # (not while the deviation is still 0, after equal first scores: it would stay 0)
+    dev = dev + rate * (a - dev)
+    step = rate * dev
+    med = med + half * step if score > med else med - half * step
+    hi = hi + step * p if score > hi else hi - step * p1m
+    return med, max(hi, med), dev, n + 1.0
 
 
 # ----------------------------------------------------------------------------- steps
@@ -421,36 +439,40 @@ def _score(kind, x, v, sc, y, has_y, P, buf):
 
 
 @njit(**JIT_INLINE)
-def _clip_local(gn, q, gslow, rate, P):
-    """(factor, new q, new gslow) of the adaptive/fixed clip, scalar-state version.
+def _clip_bound(gn, q, gslow, rate, fixed, lam_fixed, cmult, qup, qdown, cfloor, gcap, big):
+    """The clip radius lambda for a gradient of norm ``gn``; returns (lambda, new q, new gslow).
 
-    ``gslow`` is the slow running mean (rate ``rate``) of the gradient norms, each capped at
-    GN_SLOW_CAP times ``gslow`` itself (see SLOW_CAP). The running quantile ``q`` shrinks
-    geometrically while gradients are zero (a run of constant input); flooring it at a
-    fraction of ``gslow`` keeps the model able to move afterwards. The cap keeps outliers from
-    raising the floor; capping at the clip instead would let the floor follow the clip down."""
-    lam = P[P_CLIP]
-    if lam <= 0.0:
-        if q <= 0.0:
-            if gn > 0.0:
-                q = gn
-            g = gn
-            if gslow > 0.0 and g > GN_SLOW_CAP * gslow:
-                g = GN_SLOW_CAP * gslow
-            return 1.0, q, gslow + rate * (g - gslow)
-        lam = P[P_CLIP_MULT] * q
-        p = P[P_CLIP_QUANTILE]
-        if gn > q:
-            q = q * (1.0 + P[P_CLIP_LR] * (1.0 - p))
-        else:
-            q = q * (1.0 - P[P_CLIP_LR] * p)
-        fl = CLIP_FLOOR_SLOW * gslow
-        if q < fl:
-            q = fl
+    Fixed clip: ``lam_fixed``. Adaptive: ``cmult`` times the running quantile ``q`` of the
+    norms (multiplied by ``qup`` after a norm above it, ``qdown`` otherwise); the first non-zero
+    norm starts it (no clip, ``big``, before). ``gslow`` is the slow running mean (rate
+    ``rate``) of the norms, each capped at ``gcap`` times ``gslow`` itself (see SLOW_CAP). The
+    quantile shrinks geometrically while gradients are zero (a run of constant input); flooring
+    it at ``cfloor`` times ``gslow`` keeps the model able to move afterwards. The cap keeps
+    outliers from raising the floor; capping at the clip instead would let the floor follow the
+    clip down. The arithmetic runs in the precision of the arguments."""
+    if fixed:
+        lam = lam_fixed
+    elif q <= 0.0:
+        lam = big
+        if gn > 0.0:
+            q = gn
+    else:
+        lam = cmult * q
+        q = q * qup if gn > q else q * qdown
+        q = max(q, cfloor * gslow)
     g = gn
-    if gslow > 0.0 and g > GN_SLOW_CAP * gslow:
-        g = GN_SLOW_CAP * gslow
-    gslow = gslow + rate * (g - gslow)
+    if gslow > 0.0 and g > gcap * gslow:
+        g = gcap * gslow
+    return lam, q, gslow + rate * (g - gslow)
+
+
+@njit(**JIT_INLINE)
+def _clip_local(gn, q, gslow, rate, P):
+    """(factor min(1, lambda / gn), new q, new gslow) of the clip (_clip_bound) in float64."""
+    p = P[P_CLIP_QUANTILE]
+    lam, q, gslow = _clip_bound(gn, q, gslow, rate, P[P_CLIP] > 0.0, P[P_CLIP], P[P_CLIP_MULT],
+                                1.0 + P[P_CLIP_LR] * (1.0 - p), 1.0 - P[P_CLIP_LR] * p,
+                                CLIP_FLOOR_SLOW, GN_SLOW_CAP, np.inf)
     if gn <= lam:
         return 1.0, q, gslow
     return lam / gn, q, gslow
@@ -458,29 +480,9 @@ def _clip_local(gn, q, gslow, rate, P):
 
 @njit(**JIT_INLINE)
 def _threshold_local(score, med, hi, dev, n, P):
-    """Scalar-state version of _threshold_step (flag not needed while learning)."""
-    if n == 0.0:
-        return score, score, 0.0, 1.0
-    rate = P[P_TH_LR]
-    if (n + 1.0) * rate < 1.0:          # division only in the first 1/lr scores
-        rate = 1.0 / (n + 1.0)
-    a = abs(score - med)
-    if n >= 5.0 and dev > 0.0 and a > 4.0 * dev:
-        a = 4.0 * dev
-    dev = dev + rate * (a - dev)
-    step = rate * dev
-    if score > med:
-        med = med + 0.5 * step
-    else:
-        med = med - 0.5 * step
-    p = P[P_TH_QUANTILE]
-    if score > hi:
-        hi = hi + step * p
-    else:
-        hi = hi - step * (1.0 - p)
-    if hi < med:
-        hi = med
-    return med, hi, dev, n + 1.0
+    """_threshold_update in float64 with the threshold's parameters from ``P``."""
+    return _threshold_update(score, med, hi, dev, n, P[P_TH_LR], P[P_TH_LR], P[P_TH_QUANTILE],
+                             1.0 - P[P_TH_QUANTILE], 0.5, 4.0)
 
 
 @njit(**JIT_INLINE)
@@ -547,7 +549,6 @@ def _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
     gslow = sc[GN_SLOW]
     aux_slow = sc[AUX_SLOW]
     mag = sc[MAG]
-    horizon = P[P_HORIZON]
     w = v[0]
     s = v[1]
     sl = v[2]
@@ -591,10 +592,7 @@ def _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
             score = np.nan
         else:
             n_seen += 1.0
-            if horizon <= 0.0 and n_seen >= epoch_end:
-                T = epoch_end + 1.0
-                epoch_end = epoch_end + T
-                eta = P[P_LR] * T ** (-P[P_ALPHA])
+            epoch_end, eta = _next_epoch(n_seen, epoch_end, eta, P)
             if n_seen > BURN_IN:
                 th_med, th_hi, th_dev, th_n = _threshold_local(score, th_med, th_hi, th_dev,
                                                                th_n, P)
@@ -704,7 +702,6 @@ def _make_seq_glm(lanes, kind_):
         epoch_end = sc[EPOCH_END]
         eta = sc[ETA]
         th_n = sc[TH_N]
-        horizon = P[P_HORIZON]
         reg = P[P_REG]
         fixed = P[P_CLIP] > 0.0
         th_lr64 = P[P_TH_LR]
@@ -806,25 +803,9 @@ def _make_seq_glm(lanes, kind_):
                 else:                     # log-loss: softplus of -z (y = 1) or z (y = 0)
                     buf[21] = (p_tt if p_tt > zero else zero) + _log1p_unit(float(p_e))
                     score = buf[21]
-                if p_feed:                # _threshold_local, in the state's precision
-                    if th_n == 0.0:
-                        tmed = score
-                        thi = score
-                        tdev = zero
-                    else:
-                        rate = th_lr
-                        if (th_n + 1.0) * th_lr64 < 1.0:
-                            buf[21] = 1.0 / (th_n + 1.0)
-                            rate = buf[21]
-                        a = abs(score - tmed)
-                        if th_n >= 5.0 and tdev > zero:
-                            a = min(a, four * tdev)
-                        tdev = tdev + rate * (a - tdev)
-                        tstep = rate * tdev
-                        tmed = tmed + half * tstep if score > tmed else tmed - half * tstep
-                        thi = thi + tstep * th_p if score > thi else thi - tstep * th_1mp
-                        thi = max(thi, tmed)
-                    th_n += 1.0
+                if p_feed:                # the threshold, in the state's precision
+                    tmed, thi, tdev, th_n = _threshold_update(score, tmed, thi, tdev, th_n, th_lr,
+                                                              th_lr64, th_p, th_1mp, half, four)
                 if want:
                     scores[p_row] = score
                 p_row = -1
@@ -861,20 +842,8 @@ def _make_seq_glm(lanes, kind_):
             rs = one / math.sqrt(nx)
             inv_nx = rs * rs
             gn = abs(err) * nx * rs
-            if fixed:
-                lam = lam_fixed
-            elif q <= zero:               # the first non-zero gradient starts the quantile
-                lam = big
-                if gn > zero:
-                    q = gn
-            else:
-                lam = cmult * q
-                q = q * qup if gn > q else q * qdown
-                q = max(q, cfloor * gslow)        # the floor of _clip_local
-            gcap = gn                         # the cap of _clip_local
-            if gslow > zero and gcap > gcapm * gslow:
-                gcap = gcapm * gslow
-            gslow = gslow + srate * (gcap - gslow)
+            lam, q, gslow = _clip_bound(gn, q, gslow, srate, fixed, lam_fixed, cmult, qup, qdown,
+                                        cfloor, gcapm, big)
             # err * min(1, lam / gn) == err clamped to +-lam / sqrt(nx): no branch on the chain
             cap = lam * rs
             g = min(max(err, -cap), cap)
@@ -895,10 +864,10 @@ def _make_seq_glm(lanes, kind_):
                 aux_slow = aux_slow + srate * (ae - aux_slow)
                 mag = mag + srate * (abs(yi) - mag)
             n_seen += 1.0
-            if horizon <= 0.0 and n_seen >= epoch_end:
-                T = epoch_end + 1.0
-                epoch_end = epoch_end + T
-                eta = P[P_LR] * T ** (-P[P_ALPHA])
+            e_end, eta_next = _next_epoch(n_seen, epoch_end, eta, P)
+            if e_end != epoch_end:
+                epoch_end = e_end
+                eta = eta_next
                 buf[9] = eta
                 buf[10] = 1.0 - eta * reg
                 eta_t = buf[9]
@@ -1283,14 +1252,6 @@ def _row_ok(x, yv, has_y):
         if not np.isfinite(x[j]):
             return False
     return (not has_y) or np.isfinite(yv)
-
-
-@njit(**JIT_INLINE)
-def _flag_of(score, sc, P):
-    """The flag of ``score`` against the key's threshold as it stands (none while warming up)."""
-    if sc[TH_N] >= P[P_TH_WARMUP] and sc[TH_N] > 0.0 and score > _threshold_value(sc, P):
-        return 1
-    return 0
 
 
 _NO_ORDER = np.empty(0, np.int64)   # a frozen constant of the single-event kernel
