@@ -54,7 +54,7 @@ import numpy as np
 from ..data.graph import HeteroGraph
 
 __all__ = ["SyntheticNodes", "LatentDiffusionAugmenter", "RandomOversampler", "SMOTEAugmenter", "MixupAugmenter",
-           "append_nodes", "make_augmenter", "AUGMENTER_NAMES"]
+           "append_nodes"]
 
 _FORMAT = "pygad.LatentDiffusionAugmenter/1"
 
@@ -809,21 +809,3 @@ class LatentDiffusionAugmenter(_Augmenter):
         aug.degree_cap_ = state["degree_cap"].numpy()
         aug.residual_std_ = state["residual_std"].to(device) if "residual_std" in state else None
         return aug
-
-
-# ---- registry --------------------------------------------------------------------------------
-AUGMENTER_NAMES = ("diffusion", "vae", "oversample", "smote", "mixup")
-
-
-def make_augmenter(name: str, random_state: Optional[int] = None, **kwargs):
-    """An augmenter by name: ``diffusion`` (:class:`LatentDiffusionAugmenter`), ``vae`` (the same
-    with ``diffusion=False``), ``oversample``, ``smote``, ``mixup``; ``kwargs`` go to its constructor."""
-    if name == "diffusion":
-        return LatentDiffusionAugmenter(random_state=random_state, **kwargs)
-    if name == "vae":
-        kwargs.setdefault("diffusion", False)
-        return LatentDiffusionAugmenter(random_state=random_state, **kwargs)
-    classes = {"oversample": RandomOversampler, "smote": SMOTEAugmenter, "mixup": MixupAugmenter}
-    if name not in classes:
-        raise ValueError(f"unknown augmenter {name!r}; choose one of {AUGMENTER_NAMES}")
-    return classes[name](random_state=random_state, **kwargs)
