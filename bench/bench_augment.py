@@ -2,10 +2,10 @@
 
 Subcommands (``python -P bench/bench_augment.py CMD ...``):
 
-* ``quality --data NAME --seeds N [--first-seed S] [--ablations] [--hops H] [--vae-epochs E] [--methods ...]
+* ``quality --data NAME --seeds N [--first-seed S] [--hops H] [--vae-epochs E] [--methods ...]
   [--augmenter-kwargs JSON] [--baseline-kwargs JSON] --json FILE``:
-  :func:`pygad.demo.compare` on a dataset: no augmentation vs the latent-diffusion augmenter
-  vs the baselines (and ablations), mean ± std of AUC, AP and Recall@k over seeds.
+  :func:`pygad.evaluation.compare` on a dataset: no augmentation vs the latent-diffusion augmenter
+  vs the baselines, mean ± std of AUC, AP and Recall@k over seeds.
   ``--augmenter-kwargs`` configures the diffusion augmenter only; ``--baseline-kwargs
   '{"ratio": 3}'`` gives the baselines the same count as ``--augmenter-kwargs '{"ratio": 3}'``.
 * ``hgt-epoch [--data reddit] [--epochs 3]``: one GraphVAE training epoch (full batch) with
@@ -14,15 +14,22 @@ Subcommands (``python -P bench/bench_augment.py CMD ...``):
   synthetic graph of DGraph's size (17 features, 11 relations), one mini-batch epoch (or its
   first B batches, extrapolated) with native neighbour sampling; time per batch, peak RSS, and
   the sampler's share of a batch (the same sampling timed alone).
+
+Dataset names are searched in ``$PYGAD_DATA``; unset, it points at the real datasets in
+``../shared/data`` beside the checkout.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def _peak_rss_gib() -> float:
@@ -31,11 +38,10 @@ def _peak_rss_gib() -> float:
 
 def cmd_quality(a) -> None:
     from pygad.datasets import load
-    from pygad.demo import ABLATIONS, METHODS, compare, format_comparison
+    from pygad.evaluation import DEMO_METHODS, compare, format_comparison
 
     g = load(a.data)
-    methods = list(a.methods or METHODS) + ([m for m in ABLATIONS if not (m == "no_hetero" and a.skip_hetero)]
-                                            if a.ablations else [])
+    methods = list(a.methods or DEMO_METHODS)
     dkw = {"hops": a.hops, "max_iter": a.max_iter} if a.detector == "trees" else {}
     akw = json.loads(a.augmenter_kwargs) if a.augmenter_kwargs else {}
     if a.vae_epochs:
@@ -196,9 +202,7 @@ def main(argv=None) -> None:
     q.add_argument("--hops", type=int, default=2)
     q.add_argument("--max-iter", type=int, default=300)
     q.add_argument("--vae-epochs", type=int, default=None)
-    q.add_argument("--ablations", action="store_true")
-    q.add_argument("--skip-hetero", action="store_true", help="skip no_hetero (identical on one symmetric relation)")
-    q.add_argument("--methods", nargs="+", default=None, help="subset of the methods (default: all of METHODS)")
+    q.add_argument("--methods", nargs="+", default=None, help="subset of the methods (default: DEMO_METHODS)")
     q.add_argument("--augmenter-kwargs", default=None,
                    help='JSON of LatentDiffusionAugmenter settings, e.g. \'{"guidance": 4, "ratio": 2}\'')
     q.add_argument("--baseline-kwargs", default=None,
@@ -222,6 +226,8 @@ def main(argv=None) -> None:
     d.add_argument("--threads", type=int, default=None, help="torch/OpenMP threads (default: torch's)")
     d.set_defaults(func=cmd_dgraph_epoch)
     a = p.parse_args(argv)
+    if SHARED_DATA.is_dir():
+        os.environ.setdefault("PYGAD_DATA", str(SHARED_DATA))
     a.func(a)
 
 

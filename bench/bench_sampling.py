@@ -7,9 +7,8 @@ Run (files in bench/ are collected when named explicitly)::
 Group ``sample-dgraph``: one mini-batch of 4096 random seeds, fanouts (10, 5), on the synthetic
 DGraph-size graph of ``bench_augment.py`` (3.7M nodes, 4.3M edges, 11 relations, sampled both
 ways = 22 CSRs, ~120k sampled nodes). ``native`` = :func:`pygad.ops.neighbor_sample` (without
-replacement, ``torch.get_num_threads()`` threads), ``numpy`` = the previous
-``pygad.models.vae.sample_neighbors`` (vectorised NumPy, with replacement then de-duplicated;
-kept below as the speed peer). Group ``sample-small``: 64 seeds on a 20k-node graph, native vs
+replacement, ``torch.get_num_threads()`` threads), ``numpy`` = a vectorised NumPy
+sampler (with replacement then de-duplicated; kept below as the speed peer). Group ``sample-small``: 64 seeds on a 20k-node graph, native vs
 the pure-Python loop twin :func:`pygad.ops.sampling.neighbor_sample_reference` (same output).
 The terminal summary prints each entry's ratio to ``native`` (> 1 = native faster).
 """

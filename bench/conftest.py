@@ -4,17 +4,25 @@ Each suite puts its implementations of one workload in one pytest-benchmark ``gr
 marks the pygad entry with ``benchmark.extra_info["impl"] = "pygad"`` (or ``"native"``). At
 the end of the run this prints, per group, every entry's median time and its ratio to the
 pygad entry (``>1`` means pygad is faster), so peers are compared in the same run.
+
+Dataset names resolve through ``$PYGAD_DATA``; unset, it points at the real datasets in
+``../shared/data`` beside the checkout (pygad itself only searches ``$PYGAD_DATA``, ``./data``
+and its embedded dataset).
 """
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 
 BASELINE_IMPLS = ("pygad", "native")
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def pytest_configure(config):
+    if SHARED_DATA.is_dir():
+        os.environ.setdefault("PYGAD_DATA", str(SHARED_DATA))
     threads = int(os.environ.get("PYGAD_BENCH_THREADS", "2"))
     torch.set_num_threads(threads)
 

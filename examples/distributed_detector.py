@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from pygad.data import HeteroGraph
-from pygad.integrations import distributed as pgd
+from pygad.models import distributed as pgd
 from pygad.metrics import average_precision
 from pygad.models import GNNDetector
 from pygad.models.augment import LatentDiffusionAugmenter

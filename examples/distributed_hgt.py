@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pygad.integrations import distributed as pgd
+from pygad.models import distributed as pgd
 from pygad.nn import HGT
 
 ap = argparse.ArgumentParser()

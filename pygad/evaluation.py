@@ -1,19 +1,19 @@
-"""The evaluation harness behind ``pygad evaluate``: splits, the seeds loop, the table, the JSON.
+"""The evaluation harness behind ``pygad evaluate`` and ``pygad demo``: splits, the seeds loop,
+the comparison of augmenters, tables, JSON and plots.
 
 For each seed: take the split (the archive's stored masks, split ``K``, when it has them;
 otherwise a stratified 40/20/40 train/val/test split drawn with that seed), optionally
 augment the training graph, fit the detector on train (early stopping on val), score the
 test nodes and compute AUC, AP and Recall@k (:mod:`pygad.metrics`).
 
-Plug-in points:
+* :func:`run_evaluation`: one detector and one augmentation over several seeds.
+* :func:`compare`: several augmentations (``none``, the baselines, ``vae``, ``diffusion``)
+  with one detector, each through :func:`run_evaluation`; :func:`format_comparison` prints
+  it and :func:`save_plots` draws it (the demo).
 
-* :data:`DETECTORS`: name -> factory ``(seed, device, verbose, **kwargs) -> detector``.
-* :data:`AUGMENTERS`: name -> factory ``(seed) -> augmenter or None``; an augmenter has
-  ``augment(graph, train_mask) -> (graph, train_mask)``. It may append synthetic nodes of the
-  target type *after* the original ones (it must not reorder or relabel those, nor touch
-  validation/test nodes); the harness pads the validation mask with False and scores only
-  the original nodes. ``"none"`` is the identity. Register more with
-  :func:`register_augmenter`.
+Detectors and augmenters are looked up by name in :mod:`pygad.registry` (re-exported here):
+an augmenter may append synthetic nodes of the target type *after* the original ones; the
+harness pads the validation mask with False and scores only the original nodes.
 
 This module imports only NumPy at import time; torch and the detectors load on first use.
 """
@@ -21,73 +21,20 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
-from typing import Any, Callable, Dict
+import time
+from typing import Optional, Sequence
 
 import numpy as np
 
 from .metrics import evaluate as _metrics
+from .registry import (AUGMENTERS, BASELINE_AUGMENTERS, DETECTORS, GENERATIVE_AUGMENTERS, make_augmenter,
+                       make_detector, register_augmenter, register_detector)
 
 METRICS = ("auc", "ap", "rec_at_k")
 METRIC_LABELS = {"auc": "AUC", "ap": "AP", "rec_at_k": "Rec@k"}
 SPLIT_RATIOS = (0.4, 0.2, 0.4)
-
-
-# ---- registries ------------------------------------------------------------------------------
-def _gnn(seed, device="cpu", verbose=True, **kw):
-    from .models import GNNDetector
-    return GNNDetector(random_state=seed, device=device, verbose=verbose, **kw)
-
-
-def _trees(seed, device="cpu", verbose=True, **kw):
-    from .models import TreeDetector
-    return TreeDetector(random_state=seed, device=device, **kw)
-
-
-def _feature(seed, device="cpu", verbose=True, **kw):
-    from .models import FeatureOnlyDetector
-    return FeatureOnlyDetector(random_state=seed, device=device, **kw)
-
-
-#: detector name -> factory(seed, device=..., verbose=..., **kwargs)
-DETECTORS: Dict[str, Callable[..., Any]] = {"gnn": _gnn, "trees": _trees, "feature": _feature}
-
-#: augmenter name -> factory(seed, **settings) returning an object with augment(graph, train_mask),
-#: or None; settings (e.g. ``ratio``) are passed only when a caller gives some
-AUGMENTERS: Dict[str, Callable[[int], Any]] = {"none": lambda seed: None}
-
-
-def register_augmenter(name: str, factory: Callable[[int], Any]) -> None:
-    """Make ``--augment NAME`` available: ``factory(seed)`` returns an augmenter (or None); it
-    must also accept keyword settings if it is to be used with ``augment_kwargs``."""
-    AUGMENTERS[name] = factory
-
-
-def _model_augmenter(name: str) -> Callable[[int], Any]:  # pygad.models.augment (torch loads on first use)
-    def factory(seed, **settings):
-        from .models.augment import make_augmenter as _make
-        return _make(name, random_state=seed, **settings)
-    return factory
-
-
-for _name in ("diffusion", "vae", "oversample", "smote", "mixup"):
-    register_augmenter(_name, _model_augmenter(_name))
-
-
-def make_detector(name: str, seed: int, device: str = "cpu", verbose: bool = True, **kwargs):
-    if name not in DETECTORS:
-        raise ValueError(f"unknown detector {name!r}; choose one of {sorted(DETECTORS)}")
-    return DETECTORS[name](seed, device=device, verbose=verbose, **kwargs)
-
-
-def make_augmenter(name: str, seed: int, **settings):
-    if name not in AUGMENTERS:
-        raise ValueError(f"unknown augmentation {name!r}; choose one of {sorted(AUGMENTERS)}")
-    if not settings:
-        return AUGMENTERS[name](seed)
-    if name == "none":
-        raise ValueError(f"augmenter settings {sorted(settings)} given without an augmentation (augment='none')")
-    return AUGMENTERS[name](seed, **settings)
 
 
 # ---- splits ----------------------------------------------------------------------------------
@@ -150,15 +97,16 @@ def _summary(runs: list) -> tuple:
 
 def run_evaluation(data, detector: str = "gnn", augment: str = "none", seeds: int = 5, split: int | None = None,
                    target: str | None = None, device: str = "cpu", detector_kwargs: dict | None = None,
-                   verbose: bool = True, log=None, augment_kwargs: dict | None = None) -> dict:
-    """Train and test ``detector`` over ``seeds`` seeds (0..seeds-1).
+                   verbose: bool = True, log=None, augment_kwargs: dict | None = None, first_seed: int = 0,
+                   details: bool = False, keep_first: bool = False) -> dict:
+    """Train and test ``detector`` over ``seeds`` seeds (``first_seed .. first_seed + seeds - 1``).
 
     Args:
         data: a :class:`~pygad.data.HeteroGraph`, a dataset name or an ``.npz`` path.
         detector: a key of :data:`DETECTORS` (``gnn``, ``trees``, ``feature``).
         augment: a key of :data:`AUGMENTERS` (``none``, ``diffusion``, ``vae``, ``oversample``,
             ``smote``, ``mixup``).
-        seeds: number of seeds.
+        seeds: number of seeds; each seeds the split, the augmenter and the detector.
         split: stored split index (default: the first), see :func:`get_split`.
         target: node type to detect on (default: the labelled one).
         device: torch device for the GNN.
@@ -166,6 +114,11 @@ def run_evaluation(data, detector: str = "gnn", augment: str = "none", seeds: in
         augment_kwargs: extra augmenter arguments (e.g. ``{"ratio": 3}``).
         verbose: progress bars (on a terminal) and per-seed lines on ``log``.
         log: a text stream for per-seed lines (default: stderr when verbose).
+        first_seed: the first seed (e.g. 100 to tune settings away from the reported seeds).
+        details: also record per run the synthetic node count (``n_synthetic``) and the
+            seconds the augmentation and the detector took (``seconds``).
+        keep_first: also return, under ``"first"``, the first seed's test labels and scores,
+            its training mask and its fitted augmenter (for plots).
 
     Returns:
         ``{"runs": [{"seed", "auc", "ap", "rec_at_k"}...], "mean": {...}, "std": {...},
@@ -179,6 +132,8 @@ def run_evaluation(data, detector: str = "gnn", augment: str = "none", seeds: in
         raise ValueError(f"unknown augmentation {augment!r}; choose one of {sorted(AUGMENTERS)}")
     if int(seeds) < 1:
         raise ValueError(f"'seeds' must be >= 1, got {seeds}")
+    if isinstance(first_seed, bool) or not isinstance(first_seed, (int, np.integer)) or first_seed < 0:
+        raise ValueError(f"'first_seed' must be an integer >= 0, got {first_seed!r}")
     if isinstance(data, HeteroGraph):
         graph = data
     else:
@@ -188,14 +143,16 @@ def run_evaluation(data, detector: str = "gnn", augment: str = "none", seeds: in
     log = log if log is not None else (sys.stderr if verbose else None)
     y = graph.y[tgt]
     n_orig = graph.num_nodes[tgt]
-    runs, how = [], ""
+    runs, how, first = [], "", {}
+    seed_range = range(int(first_seed), int(first_seed) + int(seeds))
     try:
         from tqdm.auto import tqdm
-        seed_iter = tqdm(range(int(seeds)), desc=f"{detector} on {graph.name}", leave=False,
+        seed_iter = tqdm(seed_range, desc=f"{detector} on {graph.name}", leave=False,
                          disable=not verbose or not sys.stderr.isatty())
     except ImportError:  # pragma: no cover
-        seed_iter = range(int(seeds))
+        seed_iter = seed_range
     for seed in seed_iter:
+        t0 = time.perf_counter()
         tr, va, te, how = get_split(graph, tgt, seed, split)
         det = make_detector(detector, seed, device=device, verbose=verbose, **(detector_kwargs or {}))
         g_fit, tr_fit, va_fit = graph, tr, va
@@ -211,16 +168,175 @@ def run_evaluation(data, detector: str = "gnn", augment: str = "none", seeds: in
         det.fit(g_fit, tr_fit, va_fit)
         scores = np.asarray(det.decision_function(g_fit))[:n_orig]
         m = _metrics(y[te], scores[te])
-        runs.append({"seed": seed, **m})
+        run = {"seed": seed, **m}
+        if details:
+            run.update(n_synthetic=int(g_fit.num_nodes[tgt] - n_orig), seconds=time.perf_counter() - t0)
+        runs.append(run)
+        if keep_first and not first:
+            first = {"y_test": y[te].copy(), "scores_test": scores[te].copy(), "train_mask": tr, "augmenter": aug}
         if log is not None:
-            print(f"  seed {seed}: " + "  ".join(f"{METRIC_LABELS[k]} {m[k]:.4f}" for k in METRICS), file=log,
-                  flush=True)
+            cells = "  ".join(f"{METRIC_LABELS[k]} {m[k]:.4f}" for k in METRICS)
+            if details:
+                line = f"  seed {seed} {augment:<14}{cells}  (+{run['n_synthetic']} nodes, {run['seconds']:.1f}s)"
+            else:
+                line = f"  seed {seed}: {cells}"
+            print(line, file=log, flush=True)
+        del aug
     mean, std = _summary(runs)
     config = {"data": graph.name, "detector": detector, "augment": augment, "seeds": int(seeds), "split": how,
               "target": tgt, "num_nodes": int(n_orig), "num_anomalies": int((y == 1).sum()),
               "features_derived": sorted(graph.features_derived), "detector_kwargs": detector_kwargs or {},
               "augment_kwargs": augment_kwargs or {}}
-    return {"runs": runs, "mean": mean, "std": std, "config": config}
+    if first_seed:
+        config["first_seed"] = int(first_seed)
+    out = {"runs": runs, "mean": mean, "std": std, "config": config}
+    if keep_first:
+        out["first"] = first
+    return out
+
+
+# ---- several augmentations side by side (the demo) -------------------------------------------
+#: the augmentations the demo compares, in its table's order
+DEMO_METHODS = ("none",) + BASELINE_AUGMENTERS + GENERATIVE_AUGMENTERS
+
+
+def compare(graph, methods: Sequence[str] = DEMO_METHODS, seeds: int = 3, detector: str = "trees",
+            detector_kwargs: Optional[dict] = None, augmenter_kwargs: Optional[dict] = None, split: Optional[int] = None,
+            keep_scores: bool = True, verbose: bool = True, log=sys.stderr, baseline_kwargs: Optional[dict] = None,
+            first_seed: int = 0) -> dict:
+    """Detector quality with each augmentation over ``seeds`` seeds, each through :func:`run_evaluation`.
+
+    Args:
+        graph: a :class:`~pygad.data.HeteroGraph`.
+        methods: keys of :data:`AUGMENTERS` (``none`` trains on the graph as it is).
+        seeds: number of seeds, ``first_seed .. first_seed + seeds - 1`` (they seed the split,
+            the augmenters and the detector), so settings can be searched on other seeds than
+            the reported ones.
+        detector: a key of :data:`DETECTORS`.
+        detector_kwargs: extra detector arguments.
+        augmenter_kwargs: settings of the generative augmenters ``vae`` and ``diffusion``.
+        baseline_kwargs: settings of the other augmenters (``oversample``, ``smote``, ``mixup``;
+            e.g. ``{"ratio": 3}`` gives them the count of a diffusion run with ``ratio=3``).
+        split: stored split index, see :func:`get_split`.
+        keep_scores: keep the first seed's test scores (PR curves) and latents (PCA plot).
+        verbose: progress bars and per-seed lines on ``log``.
+        log: a text stream for per-seed lines.
+        first_seed: the first seed.
+
+    Returns:
+        ``{"runs": {method: [{"seed", "auc", "ap", "rec_at_k", "n_synthetic", "seconds"}]},
+        "mean": {method: {metric}}, "std": ..., "scores": {method: (y_test, scores_test)} (first
+        seed), "latents": {"real": z, "real_y": y, "synthetic": z_syn} (first seed, diffusion),
+        "config": {...}}``.
+    """
+    for m in methods:
+        if m not in AUGMENTERS:
+            raise ValueError(f"unknown method {m!r}; choose from {tuple(AUGMENTERS)}")
+    if isinstance(first_seed, bool) or not isinstance(first_seed, (int, np.integer)) or first_seed < 0:
+        raise ValueError(f"'first_seed' must be an integer >= 0, got {first_seed!r}")
+    tgt = graph.target_type()
+    akw = dict(augmenter_kwargs or {})
+    bkw = dict(baseline_kwargs or {})
+    runs, mean, std, scores_out, latents, how = {}, {}, {}, {}, {}, ""
+    for m in methods:
+        if m == "none":
+            kw = {}
+        elif m in GENERATIVE_AUGMENTERS:
+            kw = dict(akw, verbose=verbose)
+        else:
+            kw = dict(bkw)
+        r = run_evaluation(graph, detector=detector, augment=m, seeds=seeds, split=split,
+                           detector_kwargs=detector_kwargs, verbose=verbose, log=log if verbose else None,
+                           augment_kwargs=kw, first_seed=first_seed, details=True, keep_first=keep_scores)
+        runs[m], mean[m], std[m], how = r["runs"], r["mean"], r["std"], r["config"]["split"]
+        first = r.get("first")
+        if keep_scores and first:
+            scores_out[m] = (first["y_test"], first["scores_test"])
+            aug = first["augmenter"]
+            if m == "diffusion" and aug is not None:
+                import torch
+                y = graph.y[tgt]
+                trn = np.flatnonzero(first["train_mask"] & (y >= 0))
+                # the same draw as the augmentation's (sampling is seeded by the augmenter's seed)
+                syn = aug.sample(aug.default_count(), label=1)
+                latents = {"real": aug.z_real_[tgt][torch.from_numpy(trn)].cpu().numpy(), "real_y": y[trn].copy(),
+                           "synthetic": syn.z}
+    config = {"data": graph.name, "detector": detector, "seeds": int(seeds), "split": how, "target": tgt,
+              "methods": list(methods), "augmenter_kwargs": akw, "baseline_kwargs": bkw,
+              "detector_kwargs": detector_kwargs or {}, "first_seed": int(first_seed)}
+    return {"runs": runs, "mean": mean, "std": std, "scores": scores_out, "latents": latents, "config": config}
+
+
+def format_comparison(result: dict) -> str:
+    """The mean ± std table of a :func:`compare` result; the best mean per metric is starred."""
+    c = result["config"]
+    methods = list(result["mean"])
+    best = {k: max(result["mean"][m][k] for m in methods) for k in METRICS}
+    head = f"{c['data']}: detector={c['detector']} seeds={c['seeds']} split={c['split']}"
+    for key, name in (("augmenter_kwargs", "augmenter"), ("baseline_kwargs", "baselines")):
+        if c.get(key):  # settings that change the comparison (e.g. ratio) belong in its header
+            head += f" {name}=" + ",".join(f"{k}:{v}" for k, v in c[key].items())
+    lines = [head,
+             f"{'augmentation':<14}" + "".join(f"{METRIC_LABELS[k]:>18}" for k in METRICS)]
+    for m in methods:
+        cells = []
+        for k in METRICS:
+            mu, sd = result["mean"][m][k], result["std"][m][k]
+            cells.append(f"{mu:.4f} ± {sd:.4f}{'*' if mu == best[k] else ' '}".rjust(18))
+        lines.append(f"{m:<14}" + "".join(cells))
+    lines.append("(* best mean per metric; metrics on the real test nodes only)")
+    return "\n".join(lines)
+
+
+def _save_figure(fig, out_dir, name: str) -> str:
+    import matplotlib.pyplot as plt
+    path = os.path.join(out_dir, name)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def save_plots(result: dict, out_dir) -> list:
+    """Plots of a :func:`compare` result: ``pr_curves.png`` (precision-recall of every method on
+    the first seed) and ``latents_pca.png`` (2-D PCA of real versus synthetic latents); returns
+    the written paths."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for m, (yt, s) in result["scores"].items():
+        order = np.argsort(-s, kind="mergesort")
+        yy = yt[order].astype(bool)
+        tp = np.cumsum(yy)
+        prec = tp / np.arange(1, yy.size + 1)
+        rec = tp / max(1, yy.sum())
+        ap = result["runs"][m][0]["ap"]
+        ax.plot(np.r_[0, rec], np.r_[1, prec], label=f"{m} (AP {ap:.3f})", lw=1.5)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(f"{result['config']['data']}: precision-recall (seed {result['config'].get('first_seed', 0)}, test nodes)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    paths.append(_save_figure(fig, out_dir, "pr_curves.png"))
+    lat = result.get("latents") or {}
+    if lat.get("synthetic") is not None and lat.get("real") is not None:
+        zr, yr, zs = lat["real"], lat["real_y"], lat["synthetic"]
+        allz = np.concatenate([zr, zs])
+        mu = allz.mean(0)
+        _, _, vt = np.linalg.svd(zr - zr.mean(0), full_matrices=False)
+        pr, ps = (zr - mu) @ vt[:2].T, (zs - mu) @ vt[:2].T
+        fig, ax = plt.subplots(figsize=(6, 5))
+        ax.scatter(pr[yr == 0, 0], pr[yr == 0, 1], s=5, c="0.7", label="real normal (train)")
+        ax.scatter(pr[yr == 1, 0], pr[yr == 1, 1], s=18, c="tab:red", label="real anomaly (train)")
+        ax.scatter(ps[:, 0], ps[:, 1], s=18, marker="x", c="tab:blue", label="synthetic anomaly")
+        ax.set_title(f"{result['config']['data']}: VAE latents, PCA of the real training nodes")
+        ax.legend(fontsize=8)
+        paths.append(_save_figure(fig, out_dir, "latents_pca.png"))
+    return paths
 
 
 def format_table(result: dict) -> str:
@@ -257,5 +373,6 @@ def write_json(result: dict, path) -> None:
         f.write("\n")
 
 
-__all__ = ["AUGMENTERS", "DETECTORS", "register_augmenter", "make_detector", "make_augmenter", "stratified_split",
-           "get_split", "run_evaluation", "format_table", "write_json", "METRICS"]
+__all__ = ["AUGMENTERS", "DETECTORS", "register_augmenter", "register_detector", "make_detector", "make_augmenter",
+           "stratified_split", "get_split", "run_evaluation", "format_table", "write_json", "METRICS", "DEMO_METHODS",
+           "compare", "format_comparison", "save_plots"]

@@ -70,7 +70,7 @@ def test_cli_errors(argv, msg, capsys):
 def test_cli_bad_archive(tmp_path, capsys):
     p = tmp_path / "bad.npz"
     np.savez(p, y=np.array([0, 3]), edge_index=np.zeros((2, 1), np.int64))
-    assert main(["evaluate", "--data", str(p), "--quiet"]) == 1
+    assert main(["evaluate", "--data", str(p), "--quiet"]) == 2
     assert "labels outside {-1, 0, 1}" in capsys.readouterr().err
 
 

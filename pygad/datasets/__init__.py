@@ -247,14 +247,60 @@ def _bipartite(a: dict, path, name: str) -> HeteroGraph:
                        y={"user": y}, name=name)
 
 
+# ---- archive writing ---------------------------------------------------------------------
+def save_archive(graph, path, train_mask=None, val_mask=None, test_mask=None) -> None:
+    """Write a one-node-type graph as a compressed ``.npz`` archive that :func:`load_npz` reads back.
+
+    Keys: ``x`` (unless the features were derived), ``y``, ``num_nodes``, ``edge_index`` (one
+    relation) or ``edge_index__<rel>`` + ``relations``, ``edge_time[__<rel>]``,
+    ``edge_weight[__<rel>]``, ``train_mask``/``val_mask``/``test_mask`` (those given) and
+    ``synthetic_mask`` (the graph's ``synthetic`` mask, when it has one).
+
+    Args:
+        graph: a :class:`~pygad.data.HeteroGraph` with one node type.
+        path: the output file.
+        train_mask, val_mask, test_mask: boolean masks over the nodes to store (optional).
+
+    Raises:
+        ValueError: for a graph with several node types.
+    """
+    if len(graph.node_types) != 1:
+        raise ValueError("the archive format holds one node type (or the bipartite review format); "
+                         f"this graph has {graph.node_types}")
+    (t, n), = graph.num_nodes.items()
+    a = {"y": graph.y[t].astype(np.int8), "num_nodes": np.int64(n)}
+    if t in graph.x and t not in graph.features_derived:
+        a["x"] = graph.x[t]
+    ets = graph.edge_types
+    if len(ets) == 1 and ets[0][1] == "to":
+        et = ets[0]
+        a["edge_index"] = graph.edge_index[et]
+        if et in graph.edge_time:
+            a["edge_time"] = graph.edge_time[et]
+        if et in graph.edge_attr:
+            a["edge_weight"] = graph.edge_attr[et]
+    else:
+        a["relations"] = np.array([et[1] for et in ets])
+        for et in ets:
+            a[f"edge_index__{et[1]}"] = graph.edge_index[et]
+            if et in graph.edge_time:
+                a[f"edge_time__{et[1]}"] = graph.edge_time[et]
+            if et in graph.edge_attr:
+                a[f"edge_weight__{et[1]}"] = graph.edge_attr[et]
+    for name, m in (("train_mask", train_mask), ("val_mask", val_mask), ("test_mask", test_mask)):
+        if m is not None:
+            a[name] = np.asarray(m, dtype=bool)
+    syn = graph.masks.get(t, {}).get("synthetic")
+    if syn is not None:
+        a["synthetic_mask"] = syn
+    np.savez_compressed(path, **a)
+
+
 # ---- named datasets --------------------------------------------------------------------------
 def data_dirs() -> list:
-    """Folders searched by :func:`load`, in order: ``$PYGAD_DATA`` entries, ``./data``,
-    ``../shared/data`` (from the working directory and from a source checkout), the embedded one."""
+    """Folders searched by :func:`load`, in order: ``$PYGAD_DATA`` entries, ``./data``, the embedded one."""
     dirs = [Path(p) for p in os.environ.get(DATA_ENV, "").split(os.pathsep) if p]
-    cwd = Path.cwd()
-    dirs += [cwd / "data", cwd.parent / "shared" / "data",
-             Path(__file__).resolve().parents[2].parent / "shared" / "data", EMBEDDED_DIR]
+    dirs += [Path.cwd() / "data", EMBEDDED_DIR]
     seen, out = set(), []
     for d in dirs:
         key = str(d.resolve()) if d.exists() else str(d)
@@ -299,5 +345,5 @@ def load(name: str | None = None, derive_features: bool = True) -> HeteroGraph:
     return load_npz(path, path.stem, derive_features)
 
 
-__all__ = ["load", "load_npz", "available", "find", "data_dirs", "structural_features",
+__all__ = ["load", "load_npz", "save_archive", "available", "find", "data_dirs", "structural_features",
            "with_structural_features", "ArchiveError", "DEFAULT_DATASET", "EMBEDDED_DIR"]

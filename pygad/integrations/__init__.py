@@ -5,8 +5,6 @@
 * :mod:`pygad.integrations.kafka` - a confluent-kafka consumer loop that scores records per
   key, produces scores/flags, and checkpoints estimator state with the input offsets
   (extra ``pygad[kafka]``).
-* :mod:`pygad.integrations.distributed` - data-parallel training of torch models with
-  ``torch.distributed`` (gloo on CPU, NCCL on GPU), launched by ``torchrun``.
 
 Nothing here is imported by ``import pygad``; each module imports its engine on first use
 and raises an ``ImportError`` naming the extra to install when it is missing.
@@ -15,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["spark", "kafka", "distributed", "clone_estimator"]
+__all__ = ["spark", "kafka", "clone_estimator"]
 
 
 def require_engine(module: str, extra: str, needs: str):

@@ -54,7 +54,7 @@ import numpy as np
 from ..data.graph import HeteroGraph
 
 __all__ = ["SyntheticNodes", "LatentDiffusionAugmenter", "RandomOversampler", "SMOTEAugmenter", "MixupAugmenter",
-           "append_nodes", "make_augmenter", "AUGMENTER_NAMES"]
+           "append_nodes"]
 
 _FORMAT = "pygad.LatentDiffusionAugmenter/1"
 
@@ -100,7 +100,7 @@ def append_nodes(graph: HeteroGraph, train_mask, syn: SyntheticNodes) -> tuple:
     n0 = graph.num_nodes[t]
     if syn.n_real != n0:
         raise ValueError(f"the synthetic nodes were indexed for {syn.n_real} real {t!r} nodes, the graph has {n0}")
-    from .vae import _mask_to_bool
+    from ._graph_helpers import _mask_to_bool
     tr = _mask_to_bool(train_mask, n0)
     num_nodes = dict(graph.num_nodes)
     num_nodes[t] = n0 + n_new
@@ -198,7 +198,7 @@ class _Augmenter:
     """Shared plumbing: the target type, the default count, ``augment``."""
 
     def _start(self, graph: HeteroGraph, train_mask):
-        from .vae import _mask_to_bool, _with_features
+        from ._graph_helpers import _mask_to_bool, _with_features
         self._check_count_settings()
         graph = _with_features(graph)
         t = graph.target_type(getattr(self, "target", None))
@@ -233,7 +233,7 @@ class _Augmenter:
 
     def augment(self, graph: HeteroGraph, train_mask) -> tuple:
         """``(augmented graph, train mask)``: ``n_synthetic`` sampled anomalies appended as training nodes."""
-        from .vae import _mask_to_bool, _with_features
+        from ._graph_helpers import _mask_to_bool, _with_features
         graph = _with_features(graph)
         t = graph.target_type(getattr(self, "target", None))
         tr = _mask_to_bool(train_mask, graph.num_nodes[t])
@@ -433,7 +433,8 @@ class LatentDiffusionAugmenter(_Augmenter):
         """Train the VAE on ``graph`` (training labels only) and the diffusion on its latents."""
         import torch
 
-        from .vae import GraphVAE, node_labels
+        from ._graph_helpers import node_labels
+        from .vae import GraphVAE
 
         for name, lo in (("feature_noise", 0.0), ("select", 1.0), ("diffusion_min_steps", 0)):
             v = getattr(self, name)
@@ -481,7 +482,7 @@ class LatentDiffusionAugmenter(_Augmenter):
 
     def _degree_stats(self, graph, tr):
         """Per relation/direction: min and cap of the edge count of a synthetic node."""
-        from .vae import node_degrees
+        from ._graph_helpers import node_degrees
         t = self.target_
         deg = np.expm1(node_degrees(graph, self.vae_.edge_types)[t])
         anom = self.train_anomalies_
@@ -808,21 +809,3 @@ class LatentDiffusionAugmenter(_Augmenter):
         aug.degree_cap_ = state["degree_cap"].numpy()
         aug.residual_std_ = state["residual_std"].to(device) if "residual_std" in state else None
         return aug
-
-
-# ---- registry --------------------------------------------------------------------------------
-AUGMENTER_NAMES = ("diffusion", "vae", "oversample", "smote", "mixup")
-
-
-def make_augmenter(name: str, random_state: Optional[int] = None, **kwargs):
-    """An augmenter by name: ``diffusion`` (:class:`LatentDiffusionAugmenter`), ``vae`` (the same
-    with ``diffusion=False``), ``oversample``, ``smote``, ``mixup``; ``kwargs`` go to its constructor."""
-    if name == "diffusion":
-        return LatentDiffusionAugmenter(random_state=random_state, **kwargs)
-    if name == "vae":
-        kwargs.setdefault("diffusion", False)
-        return LatentDiffusionAugmenter(random_state=random_state, **kwargs)
-    classes = {"oversample": RandomOversampler, "smote": SMOTEAugmenter, "mixup": MixupAugmenter}
-    if name not in classes:
-        raise ValueError(f"unknown augmenter {name!r}; choose one of {AUGMENTER_NAMES}")
-    return classes[name](random_state=random_state, **kwargs)

@@ -324,7 +324,7 @@ class GNNDetector(_Detector):
         random_state: seed for weight init and dropout (the global torch RNG is left untouched).
         verbose: tqdm progress bar (shown only on a terminal).
         distributed: data-parallel training over the default ``torch.distributed`` process
-            group (see :mod:`pygad.integrations.distributed`; no effect in a lone process).
+            group (see :mod:`pygad.models.distributed`; no effect in a lone process).
             Every rank holds the whole graph and runs the encoder on it; the training nodes
             are split by rank (``train[rank::world]``), each rank's loss is the sum of its
             nodes' weighted losses divided by the global count, and the gradients are summed
@@ -360,7 +360,7 @@ class GNNDetector(_Detector):
         import torch
 
         if self.distributed and str(self.device) == "cuda":
-            from ..integrations.distributed import device_for_rank
+            from .distributed import device_for_rank
             return device_for_rank("cuda")  # one GPU per rank
         return torch.device(self.device)
 
@@ -416,7 +416,7 @@ class GNNDetector(_Detector):
         import torch
         import torch.nn.functional as F
 
-        from ..integrations import distributed as pgd
+        from . import distributed as pgd
 
         rank, world = pgd.training_group(self.distributed)
         target, tr, va = self._start_fit(graph, train_mask, val_mask)

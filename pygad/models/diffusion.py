@@ -212,7 +212,7 @@ class LatentDiffusion(BaseEstimator):
             grad_clip: max gradient norm (0 = no clipping).
             verbose: show a tqdm progress bar with the running loss.
             distributed: data-parallel training over the default ``torch.distributed``
-                process group (:mod:`pygad.integrations.distributed`; no effect in a lone
+                process group (:mod:`pygad.models.distributed`; no effect in a lone
                 process). Rank 0's ``z``/``y`` are broadcast (every rank must pass the same
                 shapes), all ranks share one random stream (``random_state``, or a seed
                 drawn on rank 0), so they draw the same batch order and the same noise
@@ -227,7 +227,7 @@ class LatentDiffusion(BaseEstimator):
         """
         from tqdm.auto import tqdm
 
-        from ..integrations import distributed as pgd
+        from . import distributed as pgd
 
         self._ops()
         rank, world = pgd.training_group(distributed)

@@ -30,7 +30,6 @@ dict, loadable with ``torch.load(weights_only=True)``); :meth:`GraphVAE.load` re
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -41,11 +40,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.graph import HeteroGraph
+from ..nn.decoders import FeatureDecoder, PairScorer, TimeDecoder, mlp
+from ._graph_helpers import UNKNOWN, _with_features, node_degrees, node_labels, sample_neighbors
 
 __all__ = ["GraphVAE", "PairScorer", "FeatureDecoder", "TimeDecoder", "sample_neighbors"]
 
 _FORMAT = "pygad.GraphVAE/1"
-UNKNOWN = 2  #: the label index of unlabelled nodes (and of every node when not conditional)
 MERGED = "__all__"  #: node type of the merged (hetero=False) encoder graph
 
 
@@ -55,87 +55,6 @@ def _progress(iterable, total, verbose, desc):
     except ImportError:  # pragma: no cover
         return iterable
     return tqdm(iterable, total=total, desc=desc, disable=not verbose, leave=False, file=sys.stderr)
-
-
-def _mlp(i: int, h: int, o: int, layers: int = 2) -> nn.Sequential:
-    mods: list = []
-    d = i
-    for _ in range(layers - 1):
-        mods += [nn.Linear(d, h), nn.SiLU()]
-        d = h
-    mods.append(nn.Linear(d, o))
-    return nn.Sequential(*mods)
-
-
-# ---- decoders --------------------------------------------------------------------------------
-class FeatureDecoder(nn.Module):
-    """``x_hat = MLP([z, e(y)])`` for one node type (standardised features)."""
-
-    def __init__(self, latent_dim: int, out_channels: int, hidden: int, label_dim: int):
-        super().__init__()
-        self.net = _mlp(latent_dim + label_dim, hidden, out_channels, layers=3)
-
-    def forward(self, z: Tensor, ey: Tensor) -> Tensor:
-        return self.net(torch.cat([z, ey], dim=-1))
-
-
-class PairScorer(nn.Module):
-    """Edge logit of a relation ``u -> v``: ``z_u^T W z_v + MLP([z_u*z_v, |z_u-z_v|, e(y_u), e(y_v)])``.
-
-    The bilinear term is asymmetric (directed relations), the MLP sees the element-wise
-    interaction of the two latents and both labels.
-    """
-
-    def __init__(self, latent_dim: int, hidden: int, label_dim: int):
-        super().__init__()
-        self.W = nn.Parameter(torch.zeros(latent_dim, latent_dim))
-        self.mlp = _mlp(2 * latent_dim + 2 * label_dim, hidden, 1, layers=2)
-        nn.init.normal_(self.W, std=0.1 / math.sqrt(latent_dim))
-
-    def bilinear(self, zu: Tensor, zv: Tensor) -> Tensor:
-        """The cheap term for all pairs: [Nu, Nv] (used to shortlist candidates)."""
-        return (zu @ self.W) @ zv.T
-
-    def forward(self, zu: Tensor, zv: Tensor, eu: Tensor, ev: Tensor) -> Tensor:
-        inter = torch.cat([zu * zv, (zu - zv).abs(), eu, ev], dim=-1)
-        return ((zu @ self.W) * zv).sum(-1) + self.mlp(inter).squeeze(-1)
-
-
-class TimeDecoder(nn.Module):
-    """Normalised edge time in [0, 1] of a temporal relation from ``[z_u, z_v, e(y_u), e(y_v)]``."""
-
-    def __init__(self, latent_dim: int, hidden: int, label_dim: int):
-        super().__init__()
-        self.net = _mlp(2 * latent_dim + 2 * label_dim, hidden, 1, layers=2)
-
-    def forward(self, zu, zv, eu, ev) -> Tensor:
-        return torch.sigmoid(self.net(torch.cat([zu, zv, eu, ev], dim=-1)).squeeze(-1))
-
-
-# ---- neighbour sampling ----------------------------------------------------------------------
-def sample_neighbors(csr: Dict[tuple, tuple], num_nodes: Dict[str, int], seeds: Dict[str, np.ndarray],
-                     fanouts: Sequence[int], rng: np.random.Generator) -> tuple:
-    """Multi-hop heterogeneous neighbour sampling (GraphSAGE style) on destination-sorted CSRs.
-
-    A thin wrapper of the native :func:`pygad.ops.neighbor_sample` that draws its seed from
-    ``rng``.
-
-    Args:
-        csr: ``{edge_type: (rowptr [N_dst + 1], col [E])}``; ``col`` are source indices.
-        num_nodes: node count per type.
-        seeds: ``{node_type: int64 [B_t]}`` seed nodes (unique).
-        fanouts: in-neighbours kept per node and relation at each hop (all of them when the
-            degree is at most the fanout, else drawn without replacement).
-        rng: NumPy generator.
-
-    Returns:
-        ``(nodes, edges)``: ``nodes[t]`` int64 global ids of the sampled nodes of type ``t``
-        (the seeds first, in order), ``edges[et]`` int64 [2, E'] *local* indices into
-        ``nodes[src]`` / ``nodes[dst]``.
-    """
-    from ..ops import neighbor_sample
-
-    return neighbor_sample(csr, num_nodes, seeds, fanouts, int(rng.integers(0, 2**63)))
 
 
 # ---- the model -------------------------------------------------------------------------------
@@ -208,7 +127,7 @@ class GraphVAE(nn.Module):
                                        for j in range(len(self.edge_types))})
         self.time_dec = nn.ModuleDict({f"r{j}": TimeDecoder(latent_dim, decoder_hidden, ld) for j in self.temporal})
         # degree head: per node type, log1p in- and out-degree for every relation
-        self.degree_dec = nn.ModuleDict({f"t{i}": _mlp(latent_dim + ld, decoder_hidden, 2 * len(self.edge_types))
+        self.degree_dec = nn.ModuleDict({f"t{i}": mlp(latent_dim + ld, decoder_hidden, 2 * len(self.edge_types))
                                          for i in range(len(self.node_types))})
         self.type_dec = nn.Linear(latent_dim, len(self.node_types)) if len(self.node_types) > 1 else None
         # feature standardisation (set in fit; saved with the weights)
@@ -479,7 +398,7 @@ class GraphVAE(nn.Module):
             random_state: seed of the initialisation-independent randomness (sampling, noise).
             verbose: tqdm progress bar.
             distributed: data-parallel training over the default ``torch.distributed``
-                process group (:mod:`pygad.integrations.distributed`; no effect in a lone
+                process group (:mod:`pygad.models.distributed`; no effect in a lone
                 process). Every rank holds the whole graph and starts from rank 0's weights.
                 Full batch: all ranks share one random stream (``random_state``, or a seed
                 drawn on rank 0), so they draw the single-process noise and negatives; each
@@ -492,7 +411,7 @@ class GraphVAE(nn.Module):
                 averaged. Either way the replicas stay bit-identical. Encoder dropout (off
                 by default) draws from the global torch RNG: seed it alike on every rank.
         """
-        from ..integrations import distributed as pgd
+        from . import distributed as pgd
 
         rank, world = pgd.training_group(distributed)
         graph = _with_features(graph)
@@ -604,14 +523,14 @@ class GraphVAE(nn.Module):
                                         kl_weight=min(1.0, (step + 1) / max(1, warm * nb)), gen=gen)
                 loss.backward()
                 if world > 1:  # equal batch sizes on all ranks: the mean is the big batch's mean
-                    from ..integrations.distributed import allreduce_gradients
+                    from .distributed import allreduce_gradients
                     allreduce_gradients(self.parameters())
                 torch.nn.utils.clip_grad_norm_(self.parameters(), 5.0)
                 opt.step()
                 step += 1
                 parts["loss"] = float(loss.detach())
                 if world > 1:
-                    from ..integrations.distributed import allreduce_sum
+                    from .distributed import allreduce_sum
                     keys = sorted(parts)
                     parts = {k: v / world for k, v in zip(keys, allreduce_sum([parts[k] for k in keys]))}
                 self.history_.append(parts)
@@ -650,47 +569,3 @@ class GraphVAE(nn.Module):
         state = torch.load(os.path.join(path, "weights.pt"), map_location="cpu", weights_only=True)
         model.load_state_dict(state)
         return model.to(device).eval()
-
-
-# ---- helpers shared with the augmenter -------------------------------------------------------
-def _with_features(graph: HeteroGraph) -> HeteroGraph:
-    if all(t in graph.x for t in graph.node_types):
-        return graph
-    from ..datasets import with_structural_features
-    return with_structural_features(graph)
-
-
-def _mask_to_bool(mask, n: int) -> np.ndarray:
-    m = np.asarray(mask.detach().cpu().numpy() if hasattr(mask, "detach") else mask)
-    if m.dtype == bool:
-        if m.shape != (n,):
-            raise ValueError(f"'train_mask' must be a boolean mask of length {n}, got shape {list(m.shape)}")
-        return m
-    if not np.issubdtype(m.dtype, np.integer):
-        raise TypeError(f"'train_mask' must be a boolean mask or node indices, got dtype {m.dtype}")
-    out = np.zeros(n, dtype=bool)
-    out[m] = True
-    return out
-
-
-def node_labels(graph: HeteroGraph, train_mask, target: Optional[str], conditional: bool = True) -> dict:
-    """Conditioning labels per node type: the target's training labels (0/1), 2 elsewhere."""
-    out = {t: np.full(n, UNKNOWN, dtype=np.int64) for t, n in graph.num_nodes.items()}
-    if train_mask is None or not conditional:
-        return out
-    tgt = graph.target_type(target)
-    m = _mask_to_bool(train_mask, graph.num_nodes[tgt])
-    y = graph.y[tgt]
-    sel = m & (y >= 0)
-    out[tgt][sel] = y[sel]
-    return out
-
-
-def node_degrees(graph: HeteroGraph, edge_types) -> dict:
-    """``{type: float32 [N_t, 2R]}``: log1p in-degree (col 2r) and out-degree (col 2r+1) per relation."""
-    out = {t: np.zeros((n, 2 * len(edge_types)), dtype=np.float32) for t, n in graph.num_nodes.items()}
-    for j, et in enumerate(edge_types):
-        ei = graph.edge_index[et]
-        out[et[2]][:, 2 * j] = np.log1p(np.bincount(ei[1], minlength=graph.num_nodes[et[2]]))
-        out[et[0]][:, 2 * j + 1] = np.log1p(np.bincount(ei[0], minlength=graph.num_nodes[et[0]]))
-    return out

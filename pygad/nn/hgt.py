@@ -8,235 +8,19 @@ a destination type is one native op that never builds an [E, H, D] tensor.
 from __future__ import annotations
 
 import math
-import weakref
-from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops import csr_transpose, hetero_attention, hetero_csr
-from ..ops import _reference
+from ..ops import _reference, hetero_attention
+from ..ops.hgt_blocks import GatedOutput, KeyValueProjection
+from ._structure import DestinationCSR, HeteroStructure, cached_structure, clear_structure_cache
 
 NodeType = str
 EdgeType = Tuple[str, str, str]
 Metadata = Tuple[List[NodeType], List[EdgeType]]
-
-
-# ---- graph structure: CSR per destination type, built once per graph ------------------------
-@dataclass
-class DestinationCSR:
-    """All relations ending in one node type, merged into one CSR (and its transpose)."""
-    relations: List[int]          # global edge-type index of each local relation
-    sources: List[NodeType]       # source node type of each local relation
-    num_src: List[int]            # source count of each local relation (after compaction)
-    src_rows: List[Optional[Tensor]]   # per relation: the source rows that have edges, or None = all
-    rowptr: Tensor
-    col: Tensor                   # index into the concatenated source space
-    rel: Tensor                   # local relation id per entry
-    colptr: Tensor
-    row: Tensor
-    perm: Tensor
-
-
-class HeteroStructure:
-    """Destination-sorted CSR/CSC of a heterogeneous graph, for every destination node type."""
-
-    def __init__(self, edge_index_dict: Dict[EdgeType, Tensor], num_nodes: Dict[NodeType, int],
-                 edge_types: List[EdgeType]):
-        index = {et: i for i, et in enumerate(edge_types)}
-        per_dst: Dict[NodeType, List[EdgeType]] = {}
-        for et in edge_index_dict:
-            per_dst.setdefault(et[2], []).append(et)
-        self.per_dst: Dict[NodeType, DestinationCSR] = {}
-        for dst, ets in per_dst.items():
-            eis, num_src, src_rows = [], [], []
-            for et in ets:
-                ei, n, rows = _compact_sources(edge_index_dict[et], num_nodes[et[0]])
-                eis.append(ei)
-                num_src.append(n)
-                src_rows.append(rows)
-            rowptr, col, rel, _ = hetero_csr(eis, num_src, num_nodes[dst])
-            colptr, row, perm = csr_transpose(rowptr, col, sum(num_src))
-            self.per_dst[dst] = DestinationCSR([index[et] for et in ets], [et[0] for et in ets], num_src, src_rows,
-                                               rowptr, col, rel, colptr, row, perm)
-
-
-# The native layer's output block runs as one autograd node (_GatedOutput); False = plain
-# torch ops (the reference layer always uses those), for A/B measurements.
-_FUSED_OUTPUT = True
-
-# A relation whose edges touch fewer than this fraction of its source type's nodes gets its
-# keys/values computed for those sources only (sampled mini-batch subgraphs: each of many
-# relations reaches a small part of every node type).
-_COMPACT_BELOW = 0.5
-
-
-def _compact_sources(ei: Tensor, num_src: int) -> Tuple[Tensor, int, Optional[Tensor]]:
-    """``(edge_index, num_src, rows)``: sources renumbered to the rows that have edges when they
-    are few (``rows`` = their original ids), else the input unchanged with ``rows=None``."""
-    if ei.shape[1] >= _COMPACT_BELOW * num_src:   # cannot be sparse enough: skip the unique
-        return ei, num_src, None
-    rows, inverse = torch.unique(ei[0], sorted=True, return_inverse=True)
-    out_of_range = rows.numel() > 0 and (int(rows[0]) < 0 or int(rows[-1]) >= num_src)
-    if out_of_range or rows.numel() >= _COMPACT_BELOW * num_src:
-        return ei, num_src, None   # (bad indices: left for hetero_csr to report)
-    return torch.stack([inverse, ei[1]]), int(rows.numel()), rows
-
-
-class _StructureCache:
-    """A few recently used structures, keyed by the identity and version of the edge tensors.
-
-    Entries hold only weak references to the edge tensors: when one is freed its entry goes,
-    and a new tensor that happens to reuse a freed id can never hit a stale entry.
-    """
-
-    def __init__(self, size: int = 8):
-        self.size = size
-        self.entries: "OrderedDict[tuple, tuple]" = OrderedDict()
-
-    @staticmethod
-    def _key(edge_index_dict, num_nodes):
-        return tuple((et, id(t), t._version, t.device.type) for et, t in edge_index_dict.items()) + \
-            tuple(sorted(num_nodes.items()))
-
-    def get(self, edge_index_dict, num_nodes, edge_types) -> HeteroStructure:
-        key = self._key(edge_index_dict, num_nodes)
-        hit = self.entries.get(key)
-        if hit is not None:
-            refs, structure = hit
-            if all(r() is t for r, t in zip(refs, edge_index_dict.values())):
-                self.entries.move_to_end(key)
-                return structure
-        structure = HeteroStructure(edge_index_dict, num_nodes, edge_types)
-        refs = [weakref.ref(t) for t in edge_index_dict.values()]
-        for t in edge_index_dict.values():
-            weakref.finalize(t, self.entries.pop, key, None)
-        self.entries[key] = (refs, structure)
-        while len(self.entries) > self.size:
-            self.entries.popitem(last=False)
-        return structure
-
-    def clear(self):
-        self.entries.clear()
-
-
-_structure_cache = _StructureCache()
-
-
-def clear_structure_cache() -> None:
-    """Forget all cached graph structures (they are rebuilt on the next forward)."""
-    _structure_cache.clear()
-
-
-# ---- key/value projections -------------------------------------------------------------------
-class _KeyValueProjection(torch.autograd.Function):
-    """Keys and values of all relations into one destination type, in one [M, 2F] buffer in the
-    kernel's concatenated source order: row block r is ``x_{s_r}[rows_r] @ [Wk_r | Wv_r] + [bk_r | bv_r]``,
-    so each source row's key sits next to its value (the attention op's interleaved layout).
-
-    One GEMM per relation writes straight into its rows (no ``torch.cat``; x is read once for
-    both keys and values), and the backward reads the gradient's rows as views: one GEMM for the
-    input gradient and one for the weight gradient per relation, and one input gradient per
-    distinct source tensor (relations sharing a source type, or using a compacted subset
-    ``rows_r`` of it, accumulate into it in place instead of each returning a full-size gradient
-    for autograd to add up).
-
-    Called as ``apply(src, rows, x_1..x_S, w_1..w_n, b_1..b_n)``: ``src[r]`` is the index of
-    relation r's source tensor among the S tensors ``x``, ``rows[r]`` its source rows (int64) or
-    None for all; weights [in, 2F], biases [2F].
-    """
-
-    @staticmethod
-    def forward(ctx, src, rows, *args):
-        n = len(src)
-        S = len(args) - 2 * n
-        xs, ws, bs = args[:S], args[S:S + n], args[S + n:]
-        counts = [xs[src[r]].shape[0] if rows[r] is None else rows[r].numel() for r in range(n)]
-        kv = xs[0].new_empty((sum(counts), ws[0].shape[1]))
-        o = 0
-        for r, m in enumerate(counts):
-            x = xs[src[r]] if rows[r] is None else xs[src[r]].index_select(0, rows[r])
-            torch.addmm(bs[r], x, ws[r], out=kv[o:o + m])
-            o += m
-        ctx.src, ctx.rows, ctx.counts, ctx.S = src, rows, counts, S
-        ctx.save_for_backward(*xs, *ws)
-        return kv
-
-    @staticmethod
-    def backward(ctx, grad_kv):
-        src, rows, counts, S = ctx.src, ctx.rows, ctx.counts, ctx.S
-        n = len(src)
-        saved = ctx.saved_tensors
-        xs, ws = saved[:S], saved[S:]
-        need = ctx.needs_input_grad[2:]
-        gx = [None] * S
-        gw, gb = [None] * n, [None] * n
-        g_all = grad_kv.contiguous()
-        o = 0
-        for r, m in enumerate(counts):
-            g = g_all[o:o + m]
-            o += m
-            s = src[r]
-            if need[s]:
-                if rows[r] is None:       # accumulate straight into the source's gradient
-                    if gx[s] is None:
-                        gx[s] = g @ ws[r].t()
-                    else:
-                        gx[s].addmm_(g, ws[r].t())
-                else:                     # a compacted subset: scatter its rows in place
-                    if gx[s] is None:
-                        gx[s] = torch.zeros_like(xs[s])
-                    gx[s].index_add_(0, rows[r], g @ ws[r].t())
-            if need[S + r]:
-                x = xs[s] if rows[r] is None else xs[s].index_select(0, rows[r])
-                gw[r] = x.t() @ g
-            if need[S + n + r]:
-                gb[r] = g.sum(0)
-        return (None, None, *gx, *gw, *gb)
-
-
-# ---- output block: gelu, output projection and gated skip in one autograd node ---------------
-class _GatedOutput(torch.autograd.Function):
-    """``out = s * (gelu(agg) W^T + b) + (1 - s) * x`` with ``s = sigmoid(gate)``.
-
-    The same value as ``torch.lerp(x, linear(gelu(agg)), s)``, computed with fewer passes over
-    [N, F] memory (on small graphs an HGT step is bound by memory traffic, not FLOPs): the
-    forward writes ``(1 - s) x + s b`` once and lets the GEMM accumulate into it; the backward
-    needs no ``y - x`` tensor because ``sum(grad * (y - x)) = <W, grad^T h> + <b, colsum(grad)>
-    - <grad, x>``, and ``grad^T h`` is the weight gradient's GEMM anyway.
-    """
-
-    @staticmethod
-    def forward(ctx, agg, x, weight, bias, gate):
-        s = torch.sigmoid(gate)
-        h = F.gelu(agg)
-        out = torch.lerp(x, bias, s)                 # (1 - s) x + s b
-        out.addmm_(h, (weight * s).t())              # + s h W^T
-        ctx.save_for_backward(agg, h, x, weight, bias, s)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        agg, h, x, weight, bias, s = ctx.saved_tensors
-        need_agg, need_x, need_w, need_b, need_gate = ctx.needs_input_grad
-        grad = grad.contiguous()
-        g_agg = g_x = g_w = g_b = g_gate = None
-        if need_agg:
-            g_agg = torch.ops.aten.gelu_backward(grad @ (weight * s), agg)
-        if need_x:
-            g_x = grad * (1 - s)
-        if need_w or need_b or need_gate:
-            colsum = grad.sum(0)
-            prod = grad.t() @ h                      # [F_out, F_in]: grad^T h
-            g_w = prod * s if need_w else None
-            g_b = colsum * s if need_b else None
-            if need_gate:
-                g_s = (weight * prod).sum() + torch.dot(bias, colsum) - torch.dot(grad.view(-1), x.reshape(-1))
-                g_gate = g_s * s * (1 - s)
-        return g_agg, g_x, g_w, g_b, g_gate
 
 
 # ---- the layer -------------------------------------------------------------------------------
@@ -340,7 +124,7 @@ class HGTConv(nn.Module):
     def structure(self, x_dict, edge_index_dict) -> HeteroStructure:
         """The (cached) CSR structure of a graph; pass it to ``forward`` to skip the cache lookup."""
         num_nodes = self._check_inputs(x_dict, edge_index_dict)
-        return _structure_cache.get({tuple(k): v for k, v in edge_index_dict.items()}, num_nodes, self.edge_types)
+        return cached_structure({tuple(k): v for k, v in edge_index_dict.items()}, num_nodes, self.edge_types)
 
     # -- forward ---------------------------------------------------------------------------------
     def forward(self, x_dict: Dict[NodeType, Tensor], edge_index_dict: Dict[EdgeType, Tensor],
@@ -362,8 +146,8 @@ class HGTConv(nn.Module):
             lin = self.out_lin[nt]
             if Fo != x.shape[-1]:                    # no skip connection across different widths
                 out = lin(F.gelu(agg))
-            elif self.impl == "native" and _FUSED_OUTPUT:
-                out = _GatedOutput.apply(agg, x, lin.weight, lin.bias, self.skip[type_index[nt]])
+            elif self.impl == "native":
+                out = GatedOutput.apply(agg, x, lin.weight, lin.bias, self.skip[type_index[nt]])
             else:
                 out = torch.lerp(x, lin(F.gelu(agg)), self.skip[type_index[nt]].sigmoid())
             out_dict[nt] = out
@@ -376,7 +160,7 @@ class HGTConv(nn.Module):
         ``(x W_k^T + b_k) blockdiag(W_att_r)`` equals ``x (W_k^T blockdiag(W_att_r)) + b_k blockdiag(W_att_r)``:
         folding each relation's per-head D x D matrices into the projection weight (a tiny
         in x F x F product, batched over all relations) replaces per-relation matmuls over all
-        source nodes. :class:`_KeyValueProjection` then writes each relation's GEMM straight
+        source nodes. :class:`KeyValueProjection` then writes each relation's GEMM straight
         into its rows of the stacked K/V.
         """
         Fo, H = self.out_channels, self.heads
@@ -388,7 +172,7 @@ class HGTConv(nn.Module):
             types = list(dict.fromkeys(csr.sources))             # distinct source types, in order
             src = [types.index(s) for s in csr.sources]
             rs = csr.relations
-            kv = _KeyValueProjection.apply(src, csr.src_rows, *(x_dict[t] for t in types),
+            kv = KeyValueProjection.apply(src, csr.src_rows, *(x_dict[t] for t in types),
                                            *(wkv[r] for r in rs), *(bkv[r] for r in rs))
             kv_dict[nt] = kv.view(-1, 2, H, D)                    # [M, 2, H, D]: key, then value, per row
         return q_dict, kv_dict
@@ -538,3 +322,6 @@ class HGT(nn.Module):
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(in_channels={self.in_channels}, hidden_channels={self.hidden_channels}, "
                 f"num_layers={self.num_layers}, heads={self.convs[0].heads if self.convs else 0})")
+
+
+__all__ = ["HGT", "HGTConv", "HeteroStructure", "clear_structure_cache"]

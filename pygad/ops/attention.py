@@ -11,11 +11,7 @@ from ._native import _C, as_tensor, desc, stream, threads
 
 
 # The CPU forward keeps each entry's raw q . k and softmax weight ([E, 2, H], 32 bytes per edge
-# at 4 heads in float32) so the backward skips recomputing them; False recomputes (tests run both
-# paths; CUDA never keeps them).
-_KEEP_SAVED = True
-
-
+# at 4 heads in float32) so the backward skips recomputing them; CUDA recomputes them.
 def _split_for_cuda(k, v):
     """The CUDA kernels take separate k and v: split an interleaved [M, 2, H, D] k there."""
     if v is None and k.is_cuda and k.dim() == 4 and k.shape[1] == 2:
@@ -27,7 +23,7 @@ def _forward_kernel(q, k, v, mu, rowptr, col, rel, scale):
     k, v, _ = _split_for_cuda(k, v)
     out = torch.empty_like(q)
     lse = q.new_empty(q.shape[:2])
-    keep = _KEEP_SAVED and not q.is_cuda
+    keep = not q.is_cuda
     saved = q.new_empty((col.shape[0] if keep else 0, 2, q.shape[1]))
     _C.hetero_attention_forward(desc(q), desc(k), None if v is None else desc(v), desc(mu), desc(rowptr), desc(col),
                                 desc(rel), scale, desc(out), desc(lse), desc(saved) if keep else None, threads(),
@@ -62,7 +58,7 @@ def _hetero_attention(q: Tensor, k: Tensor, v: Optional[Tensor], mu: Tensor, row
 
 @_hetero_attention.register_fake
 def _(q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale):
-    keep = _KEEP_SAVED and q.device.type != "cuda"
+    keep = q.device.type != "cuda"
     return torch.empty_like(q), q.new_empty(q.shape[:2]), q.new_empty((col.shape[0] if keep else 0, 2, q.shape[1]))
 
 

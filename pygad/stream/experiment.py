@@ -3,7 +3,8 @@
 Data: by default scikit-learn's bundled 8x8 digits (``sklearn.datasets.load_digits``: 1,797
 real digits, UCI "Optical Recognition of Handwritten Digits", shipped inside scikit-learn, so
 the experiment runs on a fresh install); or a ``.npz`` of 28x28 MNIST digits (keys ``x`` uint8
-[N, 28, 28], ``y``) such as ``../shared/data/mnist_mlxtend5k.npz`` (:data:`DEFAULT_DATA`).
+[N, 28, 28], ``y``). ``pygad stream drift`` runs it; ``bench/quality/stream_drift.py`` repeats
+it over seeds on an MNIST archive.
 
 Protocol: one digit under random rotations is the normal stream; other digits (also rotated)
 arrive at a small rate as anomalies; at abrupt change points the normal digit switches to
@@ -37,8 +38,6 @@ from pathlib import Path
 
 import numpy as np
 
-# the 28x28 MNIST archive of the shared data folder beside a checkout (absent on an install)
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist_mlxtend5k.npz"
 BUILTIN_NAME = "scikit-learn 8x8 digits"
 
 

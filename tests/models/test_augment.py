@@ -7,9 +7,9 @@ import torch
 
 from _augment_graphs import TINY, sym_graph
 from pygad.data import HeteroGraph
-from pygad.evaluation import AUGMENTERS, stratified_split
-from pygad.models.augment import (LatentDiffusionAugmenter, MixupAugmenter, RandomOversampler, SMOTEAugmenter,
-                                  append_nodes, make_augmenter)
+from pygad.evaluation import stratified_split
+from pygad.models.augment import LatentDiffusionAugmenter, MixupAugmenter, RandomOversampler, SMOTEAugmenter, append_nodes
+from pygad.registry import AUGMENTERS, make_augmenter
 
 
 def temporal_hetero_graph(seed=0, nu=60, np_=12):
@@ -175,7 +175,7 @@ def test_registry_and_errors(graph, split):
         assert name in AUGMENTERS
     assert isinstance(make_augmenter("vae", random_state=0), LatentDiffusionAugmenter)
     assert make_augmenter("vae").diffusion is False
-    with pytest.raises(ValueError, match="unknown augmenter"):
+    with pytest.raises(ValueError, match="unknown augmentation"):
         make_augmenter("nope")
     no_anom = np.flatnonzero(graph.y["node"] == 0)[:10]
     with pytest.raises(ValueError, match="no anomalies"):

@@ -7,7 +7,8 @@ import torch
 
 from pygad.data import HeteroGraph
 from pygad.datasets import load
-from pygad.models.vae import GraphVAE, node_degrees, node_labels, sample_neighbors
+from pygad.models._graph_helpers import node_degrees, node_labels, sample_neighbors
+from pygad.models.vae import GraphVAE
 
 
 def hetero_temporal_graph(seed=0, nu=60, np_=12):

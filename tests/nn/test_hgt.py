@@ -89,14 +89,14 @@ def test_matches_pyg_outputs_and_gradients(dtype, tol, edges):
 def test_fused_output_block_gradcheck_float64():
     """The output block's own backward (gelu, projection, gated skip in one node) against finite
     differences, for every input including the gate."""
-    from pygad.nn.hgt import _GatedOutput
+    from pygad.ops.hgt_blocks import GatedOutput
     g = torch.Generator().manual_seed(1)
     args = [torch.randn(shape, dtype=torch.float64, generator=g).requires_grad_()
             for shape in ((7, 5), (7, 5), (5, 5), (5,), ())]
-    assert torch.autograd.gradcheck(_GatedOutput.apply, args)
+    assert torch.autograd.gradcheck(GatedOutput.apply, args)
     agg, x, w, b, gate = args
     expected = torch.lerp(x, torch.nn.functional.linear(torch.nn.functional.gelu(agg), w, b), gate.sigmoid())
-    torch.testing.assert_close(_GatedOutput.apply(*args), expected)
+    torch.testing.assert_close(GatedOutput.apply(*args), expected)
 
 
 def test_matches_pyg_with_different_input_widths():

@@ -133,17 +133,9 @@ def test_segment_bad_pointer():
 
 
 # ---- fused attention ------------------------------------------------------------------------
-@pytest.fixture(params=[True, False], ids=["kept", "recomputed"])
-def keep_saved(request, monkeypatch):
-    """Both backward paths: the forward's per-entry q . k and alpha kept for the backward, or recomputed."""
-    from pygad.ops import attention
-    monkeypatch.setattr(attention, "_KEEP_SAVED", request.param)
-    return request.param
-
-
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("H, D", [(1, 3), (2, 16), (4, 8)])
-def test_attention_matches_reference(dtype, H, D, keep_saved):
+def test_attention_matches_reference(dtype, H, D):
     q, k, v, mu, csr, csc = attention_problem(dtype, H, D)
     for t in (q, k, v, mu):
         t.requires_grad_(True)
@@ -157,7 +149,7 @@ def test_attention_matches_reference(dtype, H, D, keep_saved):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_attention_interleaved_keys_values(dtype, keep_saved):
+def test_attention_interleaved_keys_values(dtype):
     """k [M, 2, H, D] holding keys and values (v=None): the same output as separate arrays and as
     the reference, and its gradient in the same interleaved layout."""
     q, k, v, mu, csr, csc = attention_problem(dtype, 4, 8)
@@ -178,16 +170,36 @@ def test_attention_interleaved_keys_values(dtype, keep_saved):
     torch.testing.assert_close(gkv[:, 1], want_v, **tol)
 
 
-def test_attention_interleaved_gradcheck_float64(keep_saved):
+def test_attention_interleaved_gradcheck_float64():
     q, k, v, mu, csr, csc = attention_problem(torch.float64, 2, 3, small=True)
     args = (q.requires_grad_(True), torch.stack([k, v], 1).requires_grad_(True), mu.requires_grad_(True))
     assert torch.autograd.gradcheck(lambda a, b, c: ops.hetero_attention(a, b, None, c, *csr, *csc), args)
 
 
-def test_attention_gradcheck_float64(keep_saved):
+def test_attention_gradcheck_float64():
     q, k, v, mu, csr, csc = attention_problem(torch.float64, 2, 3, small=True)
     args = [t.requires_grad_(True) for t in (q, k, v, mu)]
     assert torch.autograd.gradcheck(lambda *a: ops.hetero_attention(*a, *csr, *csc), args)
+
+
+@pytest.mark.parametrize("interleaved", [False, True], ids=["separate", "interleaved"])
+def test_attention_backward_with_and_without_saved_entries(interleaved):
+    """The CPU forward keeps each entry's q . k and alpha ([E, 2, H]) for the backward; the
+    backward kernel also recomputes them when given none (the path CUDA takes), with the same
+    gradients."""
+    from pygad.ops import attention
+
+    q, k, v, mu, csr, csc = attention_problem(torch.float64, 2, 4)
+    if interleaved:
+        k, v = torch.stack([k, v], 1), None
+    scale = 0.5
+    out, lse, saved = attention._forward_kernel(q, k, v, mu, *csr, scale)
+    assert saved.shape == (csr[1].shape[0], 2, q.shape[1])
+    grad = torch.randn_like(out)
+    kept = attention._backward_kernel(grad, q, k, v, mu, *csr, *csc, scale, out, lse, saved)
+    recomputed = attention._backward_kernel(grad, q, k, v, mu, *csr, *csc, scale, out, lse, saved[:0])
+    for a, b in zip(kept, recomputed):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("interleaved", [False, True], ids=["separate", "interleaved"])
@@ -310,7 +322,7 @@ def opcheck_cases():
 
 
 @pytest.mark.parametrize("case", range(10))
-def test_opcheck(case, keep_saved):
+def test_opcheck(case):
     op, args = opcheck_cases()[case]
     torch.library.opcheck(op, args)
 

@@ -8,7 +8,7 @@ from pygad.stream import experiment as E
 
 
 def test_cli_module_is_cheap_to_import():
-    code = "import sys, pygad.stream.cli; print('numba' in sys.modules)"
+    code = "import sys, pygad.cli.stream; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
@@ -17,7 +17,7 @@ def test_cli_module_is_cheap_to_import():
 def test_cli_registers_stream_subcommands():
     import argparse
 
-    from pygad.stream import cli
+    from pygad.cli import stream as cli
     p = argparse.ArgumentParser()
     cli.add_parser(p.add_subparsers(dest="command"))
     args = p.parse_args(["stream", "drift", "--segment-len", "100", "--no-hst"])

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pygad.integrations import distributed as pgd
+from pygad.models import distributed as pgd
 from pygad.nn import HGT
 
 METADATA = (["A", "B", "C", "D"],

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import _dist_worker as W
-from pygad.integrations.distributed import shard_seeds
+from pygad.models.distributed import shard_seeds
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or
                                 not torch.distributed.is_gloo_available(),
@@ -129,7 +129,7 @@ def test_vae_minibatch_two_ranks(two_rank_run):
 def test_distributed_option_without_group_is_single_process(monkeypatch):
     """``distributed=True`` in a lone process trains exactly as ``False``; inside a
     multi-process launch whose group was never initialised it refuses."""
-    from pygad.integrations.distributed import training_group
+    from pygad.models.distributed import training_group
     from pygad.models import GNNDetector
 
     g, train, val = W.model_graph()

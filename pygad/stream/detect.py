@@ -1,18 +1,18 @@
-"""``pygad stream``: ``detect`` scores a CSV/Parquet time series, ``drift`` runs the
-rotated-digits drift experiment. Cheap to import: numba, pandas and matplotlib load in the run.
+"""``pygad stream detect`` as a library function: score a CSV/Parquet time series with a
+clipped-SGD stream detector, prequentially, and write the scores (see :func:`detect`).
+
+Cheap to import: numba, pandas and matplotlib load in the run.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
-import time
+import time as _time
 from dataclasses import dataclass
-from pathlib import Path
+from types import SimpleNamespace
 
 
-# ------------------------------------------------------------------------------ detectors
 @dataclass(frozen=True)
 class Detector:
     """A ``--detector`` choice: the estimator class in :mod:`pygad.stream` (built with its
@@ -35,7 +35,7 @@ DETECTORS = {
 }
 DEFAULT_DETECTOR = "forecaster"
 DEFAULT_ALARM_PROBA = 0.9997
-CLI_FORMAT = "pygad.stream.cli/1"          # the detect command's bookkeeping in --state archives
+CLI_FORMAT = "pygad.stream.cli/1"   # tags the bookkeeping in --state archives (stored: never change it)
 OUTPUT_COLUMNS = ("score", "probability", "flag")
 
 
@@ -44,185 +44,42 @@ def _detector_class(name: str):
     return getattr(ps, DETECTORS[name].class_name, None)
 
 
-# ------------------------------------------------------------------------------ parsers
-def _add_drift_options(p, alias: bool = False) -> None:
-    # as an alias on ``pygad stream`` itself: hidden, and absent from the namespace unless given
-    def add(*names, **kw):
-        if alias:
-            kw["help"] = argparse.SUPPRESS
-            kw["default"] = argparse.SUPPRESS
-        p.add_argument(*names, **kw)
-    add("--data", type=Path, default=None,
-        help="an MNIST .npz (x uint8 [N, 28, 28], y), e.g. ../shared/data/mnist_mlxtend5k.npz "
-             "(default: scikit-learn's bundled 8x8 digits, sklearn.datasets.load_digits)")
-    add("--digits", default="0,1,7,4", help="normal digit of each segment (default 0,1,7,4)")
-    add("--segment-len", type=int, default=2000, help="samples per segment (default 2000)")
-    add("--anomaly-rate", type=float, default=0.05, help="anomaly rate (default 0.05)")
-    add("--max-angle", type=float, default=45.0, help="max rotation in degrees (default 45)")
-    add("--seed", type=int, default=0, help="random seed (default 0)")
-    add("--no-hst", action="store_true", default=False,
-        help="skip river's HalfSpaceTrees (slow, needs river)")
-    add("--plot", type=Path, default=None, help="write a PNG of scores, threshold, change points")
-    add("--json", type=Path, default=None, help="write the results as JSON ('-' = stdout)")
-    add("--quiet", action="store_true", default=False, help="no progress bar")
+def detect(file, *, time, value, out, key=None, detector=None, lags=None, season=None, rank=None,
+           alarm_proba: float = DEFAULT_ALARM_PROBA, alarm_score=None, state=None, plot=None,
+           chunk_size: int = 50_000, quiet: bool = False) -> int:
+    """Score every row of ``file`` and write ``out``: the options of ``pygad stream detect``.
 
+    Each row is scored against the state before it, then learned. ``out`` (CSV) holds the time,
+    key and value columns, ``score``, ``probability`` and ``flag`` (probability >=
+    ``alarm_proba`` and score >= ``alarm_score``) in input order, written atomically; with
+    ``state`` the detector is loaded from and saved to that archive, so a later run continues
+    where this one stopped. Prints a one-line summary.
 
-_DRIFT_DESCRIPTION = (
-    "Drift experiment (Sankararaman & Narayanaswamy, NeurIPS 2023) on real handwritten digits: "
-    "one rotated digit is normal, other digits are anomalies, the normal digit switches at "
-    "change points. Compares pygad's ClippedSGDSubspace() and ClippedSGDMean(score_clip=3) "
-    "with unclipped SGD (1/t and constant rate), a sliding-window mean and river's HalfSpaceTrees; prints AUC/AP per segment and "
-    "recovery after each change. Default data: scikit-learn's bundled 8x8 digits; --data "
-    "selects a 28x28 MNIST archive.")
+    Args:
+        file: input table (.csv, .csv.gz or .parquet).
+        time: time column (ISO-8601 date/times or numbers); must strictly increase per key.
+        value: value column names, scored together as one row.
+        out: output CSV path.
+        key: key column (one independent detector state per key), or None.
+        detector: a key of :data:`DETECTORS` (default: ``forecaster``, or the saved one).
+        lags, season, rank: detector options (see ``pygad stream detect --help``).
+        alarm_proba, alarm_score: the flag rule (``alarm_score`` default: the detector's).
+        state: detector archive (loaded if it exists, saved after the run), or None.
+        plot: PNG path of the values, flags, scores and probabilities, or None.
+        chunk_size: rows per detector call.
+        quiet: no progress bar.
 
-_DETECT_DESCRIPTION = (
-    "Score every row of a CSV or Parquet time series (one or more value columns, optionally one "
-    "series per --key) with a clipped-SGD stream detector, prequentially: each row is scored "
-    "against the state before it, then learned. Writes --out (CSV: the time, key and value "
-    "columns, score, probability, flag = probability >= --alarm-proba and score >= "
-    "--alarm-score) in input order. Rows "
-    "are processed in file order; timestamps must strictly increase per key. With --state the "
-    "detector is loaded from and saved to an archive, so a later run continues exactly where "
-    "this one stopped. On any input error nothing is written and the exit code is 2.")
+    Returns:
+        0.
 
-
-def _add_detect_options(p) -> None:
-    p.add_argument("file", metavar="FILE", help="input table: .csv (or .csv.gz) or .parquet")
-    p.add_argument("--time", required=True, metavar="COL",
-                   help="time column: ISO-8601 date/times or numbers (e.g. unix seconds)")
-    p.add_argument("--value", required=True, nargs="+", metavar="COL",
-                   help="value column(s) scored together as one multivariate row")
-    p.add_argument("--key", default=None, metavar="COL",
-                   help="key column: one independent detector state per key (rows may interleave)")
-    p.add_argument("--detector", default=None, metavar="NAME",
-                   help=f"{' | '.join(DETECTORS)} (default {DEFAULT_DETECTOR}; with an existing "
-                        "--state: the saved one)")
-    p.add_argument("--lags", type=int, default=None,
-                   help="forecaster: past values the forecast uses (default 8)")
-    p.add_argument("--season", default=None, metavar="day|week|hour|none|N",
-                   help="forecaster: the period whose phases get their own envelope of values: "
-                        "hour, day or week of the timestamps (numbers are taken as seconds), "
-                        "a period of N rows per key, or none (default: the forecaster's, day)")
-    p.add_argument("--rank", type=int, default=None,
-                   help="subspace: dimension of the subspace (default: the subspace's own, "
-                        "min(24, value columns // 2))")
-    p.add_argument("--alarm-proba", type=float, default=DEFAULT_ALARM_PROBA, metavar="P",
-                   help="flag rows whose anomaly probability is >= P "
-                        f"(default {DEFAULT_ALARM_PROBA})")
-    p.add_argument("--alarm-score", type=float, default=None, metavar="S",
-                   help="and whose score is >= S (default: 0.05 for the forecaster, whose "
-                        "score is scale-free; 0 for the others)")
-    p.add_argument("--out", required=True, type=Path, metavar="SCORES.csv",
-                   help="output CSV, written atomically")
-    p.add_argument("--state", type=Path, default=None, metavar="STATE.npz",
-                   help="detector archive: loaded if it exists, saved (atomically) after the run")
-    p.add_argument("--plot", type=Path, default=None, metavar="PLOT.png",
-                   help="PNG of the values with flagged rows and the score/probability "
-                        "(keyed input: the key with the most flags); needs matplotlib")
-    p.add_argument("--chunk-size", type=int, default=50_000, metavar="N",
-                   help="rows per detector call (default 50000)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "stream", help="stream anomaly detection: score a CSV/Parquet time series (detect); "
-                       "drift experiment (drift)",
-        description="Clipped-SGD stream anomaly detection. `pygad stream detect FILE ...` scores "
-                    "a table; `pygad stream drift` runs the drift experiment (`pygad stream "
-                    "[drift options]` is the same as `pygad stream drift`).")
-    _add_drift_options(p, alias=True)
-    sub = p.add_subparsers(dest="stream_command", metavar="SUBCOMMAND")
-    det = sub.add_parser("detect", help="score a CSV/Parquet time series: score, probability, flag",
-                         description=_DETECT_DESCRIPTION)
-    _add_detect_options(det)
-    det.set_defaults(func=run_detect)
-    dr = sub.add_parser("drift", help="rotated-digits drift experiment: clipped SGD vs baselines",
-                        description=_DRIFT_DESCRIPTION)
-    _add_drift_options(dr)
-    dr.set_defaults(func=run_drift)
-    p.set_defaults(func=run, _stream_parsers=(p, det, dr))
-    return p
-
-
-def _drift_dests() -> dict:
-    p = argparse.ArgumentParser(add_help=False)
-    _add_drift_options(p)
-    return vars(p.parse_args([]))
-
-
-def run(args) -> int:
-    """``pygad stream``: with drift options, the drift experiment; bare, the help of both
-    subcommands (exit 2)."""
-    defaults = _drift_dests()
-    if any(k in vars(args) for k in defaults):
-        for k, v in defaults.items():
-            if not hasattr(args, k):
-                setattr(args, k, v)
-        return run_drift(args)
-    parsers = getattr(args, "_stream_parsers", None)
-    if parsers:
-        print(parsers[0].format_help())
-        for sp in parsers[1:]:
-            print(sp.format_help())
-    return 2
-
-
-# ------------------------------------------------------------------------------ drift
-def run_drift(args) -> int:
-    from . import experiment as E
-    me = "pygad stream drift"
-    if args.data is not None and not Path(args.data).exists():
-        print(f"{me}: data file not found: {args.data}", file=sys.stderr)
-        return 2
-    try:
-        digits = tuple(int(d) for d in str(args.digits).split(","))
-    except ValueError:
-        digits = ()
-    if not digits or any(not 0 <= d <= 9 for d in digits):
-        print(f"{me}: --digits must be comma-separated digits 0-9, got {args.digits!r}",
-              file=sys.stderr)
-        return 2
-    if not 0.0 < args.anomaly_rate < 1.0:
-        print(f"{me}: --anomaly-rate must be in (0, 1), got {args.anomaly_rate}", file=sys.stderr)
-        return 2
-    if args.segment_len < 1:
-        print(f"{me}: --segment-len must be >= 1, got {args.segment_len}", file=sys.stderr)
-        return 2
-    out = E.run_experiment(args.data, digits=digits, segment_len=args.segment_len,
-                           anomaly_rate=args.anomaly_rate, max_angle=args.max_angle,
-                           seed=args.seed, hst=not args.no_hst, progress=not args.quiet)
-    cfg = out["config"]
-    if str(args.json) != "-":
-        print(f"rotated digits from {cfg['data']}, normal digits {cfg['digits']}, {cfg['n']} "
-              f"samples, {cfg['n_anomalies']} anomalies, change points {cfg['change_points']}, "
-              f"seed {cfg['seed']}")
-        if cfg.get("note"):
-            print(cfg["note"])
-        print(E.format_table(out))
-        f = out["threshold_flags"]
-        print(f"AdaptiveThreshold on pygad's scores: {f['flagged']} flagged, precision "
-              f"{f['precision']:.2f}, recall {f['recall']:.2f}")
-    if args.json is not None:
-        if str(args.json) == "-":
-            print(E.to_json(out))
-        else:
-            Path(args.json).write_text(E.to_json(out))
-    if args.plot is not None:
-        E.plot(out, args.plot)
-        if str(args.json) != "-":
-            print(f"plot written to {args.plot}")
-    return 0
-
-
-# ------------------------------------------------------------------------------ detect
-def run_detect(args) -> int:
-    from .io import InputError
-    try:
-        return _detect(args)
-    except InputError as exc:
-        print(f"pygad stream detect: {exc}", file=sys.stderr)
-        return 2
+    Raises:
+        pygad.stream.io.InputError: on any input error (nothing is written then).
+    """
+    args = SimpleNamespace(file=file, time=time, value=list(value), out=out, key=key, detector=detector,
+                           lags=lags, season=season, rank=rank, alarm_proba=alarm_proba,
+                           alarm_score=alarm_score, state=state, plot=plot, chunk_size=chunk_size,
+                           quiet=quiet)
+    return _detect(args)
 
 
 _NOT_GIVEN = object()
@@ -300,7 +157,7 @@ def _detect(args) -> int:
 
     from . import io as tio
     from .io import InputError
-    t_start = time.perf_counter()
+    t_start = _time.perf_counter()
 
     # ---- options (nothing read yet)
     if not 0.0 <= args.alarm_proba <= 1.0:
@@ -361,7 +218,7 @@ def _detect(args) -> int:
                          "pygad does not have; upgrade pygad or choose another --detector")
 
     # ---- the table
-    t_read = time.perf_counter()
+    t_read = _time.perf_counter()
     table = tio.read_table(args.file, args.time, args.value, args.key)
     n, d = table.values.shape
     book = saved[3] if saved else None
@@ -387,7 +244,7 @@ def _detect(args) -> int:
         last = dict(zip(bkeys, book["cli_last_time"].tolist()))
         counts = dict(zip(bkeys, book["cli_count"].tolist()))
     tio.check_time_order(table, last, f"--state {args.state}")
-    read_s = time.perf_counter() - t_read
+    read_s = _time.perf_counter() - t_read
 
     # ---- the detector
     if saved is not None:
@@ -416,7 +273,7 @@ def _detect(args) -> int:
     scores = np.empty(n, np.float64)
     proba = np.empty(n, np.float64)
     bar = _progress(n, args.quiet)
-    t_det = time.perf_counter()
+    t_det = _time.perf_counter()
     try:
         for a in range(0, n, args.chunk_size):
             b = min(n, a + args.chunk_size)
@@ -432,7 +289,7 @@ def _detect(args) -> int:
                          f"{' '.join(str(exc).split())}") from None
     finally:
         bar.close()
-    det_s = time.perf_counter() - t_det
+    det_s = _time.perf_counter() - t_det
     alarm_score = (spec.alarm_score if args.alarm_score is None
                    else args.alarm_score)
     flags = ((proba >= args.alarm_proba) & (scores >= alarm_score)).astype(np.int8)
@@ -487,7 +344,7 @@ def _detect(args) -> int:
                 pass
 
     # ---- summary
-    total_s = time.perf_counter() - t_start
+    total_s = _time.perf_counter() - t_start
     n_flag = int(flags.sum())
     n_keys = 1 if keys_all is None else len(uniq)
     keys_txt = f"{n_keys:,} keys ({args.key})" if keys_all is not None else "no key"

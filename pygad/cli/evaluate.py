@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-DETECTOR_CHOICES = ("gnn", "trees", "feature")
+from ..registry import DETECTORS
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -17,9 +17,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "Recall@k (k = number of anomalies in the test set). Splits: the archive's stored masks "
                     "when it has them (--split K picks one), else stratified 40/20/40 train/val/test per seed.")
     p.add_argument("--data", default="books", metavar="NAME_OR_NPZ_PATH",
-                   help="dataset name (searched in $PYGAD_DATA, ./data, ../shared/data, then the embedded "
-                        "datasets) or an .npz path; default: the embedded 'books'")
-    p.add_argument("--detector", default="gnn", choices=DETECTOR_CHOICES,
+                   help="dataset name (searched in $PYGAD_DATA, ./data, then the embedded datasets) or an .npz "
+                        "path; default: the embedded 'books'")
+    p.add_argument("--detector", default="gnn", choices=tuple(DETECTORS),
                    help="gnn: HGT encoder + MLP head; trees: gradient-boosted trees on multi-hop neighbour "
                         "aggregates; feature: the same trees on node features only (no graph). Default: gnn")
     p.add_argument("--augment", default="none", metavar="NAME",
@@ -42,7 +42,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from . import evaluation as ev
+    """Run ``pygad evaluate``: print the table (and write ``--json``); exit code 0, or 2 on bad options."""
+    from .. import evaluation as ev
 
     if args.augment not in ev.AUGMENTERS:
         print(f"pygad evaluate: error: unknown --augment {args.augment!r}; choose one of "
@@ -66,18 +67,14 @@ def run(args) -> int:
             print("pygad evaluate: error: --epochs applies to --detector gnn only", file=sys.stderr)
             return 2
         kwargs["epochs"] = args.epochs
-    try:
-        from .datasets import load
-        graph = load(args.data)
-        if graph.features_derived and not args.quiet:
-            print(f"note: {graph.name} has no node features for {sorted(graph.features_derived)}; using derived "
-                  "structural features (degrees, neighbour-degree statistics per relation)", file=sys.stderr)
-        result = ev.run_evaluation(graph, detector=args.detector, augment=args.augment, seeds=args.seeds,
-                                   split=args.split, target=args.target, device=args.device,
-                                   detector_kwargs=kwargs, augment_kwargs=augment_kwargs, verbose=not args.quiet)
-    except (FileNotFoundError, ValueError, TypeError) as exc:
-        print(f"pygad evaluate: error: {exc}", file=sys.stderr)
-        return 1
+    from ..datasets import load
+    graph = load(args.data)
+    if graph.features_derived and not args.quiet:
+        print(f"note: {graph.name} has no node features for {sorted(graph.features_derived)}; using derived "
+              "structural features (degrees, neighbour-degree statistics per relation)", file=sys.stderr)
+    result = ev.run_evaluation(graph, detector=args.detector, augment=args.augment, seeds=args.seeds,
+                               split=args.split, target=args.target, device=args.device,
+                               detector_kwargs=kwargs, augment_kwargs=augment_kwargs, verbose=not args.quiet)
     print(ev.format_table(result))
     if args.json:
         ev.write_json(result, args.json)

@@ -1,0 +1,4 @@
+"""``python -m pygad.cli``: the ``pygad`` command."""
+from . import main
+
+raise SystemExit(main())
