@@ -470,14 +470,27 @@ class LatentDiffusionAugmenter(_Augmenter):
                  diffusion_epochs: int = 150, guidance: float = 1.0, steps: int = 24,
                  target: Optional[str] = None, device: str = "cpu", random_state: Optional[int] = None,
                  verbose: bool = False, distributed: bool = False):
-        self.n_synthetic, self.ratio = n_synthetic, ratio
-        self.latent_dim, self.hidden_channels, self.num_layers, self.heads = latent_dim, hidden_channels, num_layers, heads
-        self.decoder_hidden, self.beta, self.vae_epochs, self.vae_lr = decoder_hidden, beta, vae_epochs, vae_lr
-        self.batch_size, self.fanouts = batch_size, fanouts
-        self.diffusion_hidden, self.diffusion_layers, self.diffusion_epochs = diffusion_hidden, diffusion_layers, diffusion_epochs
-        self.guidance, self.steps = guidance, steps
-        self.target, self.device = target, device
-        self.random_state, self.verbose = random_state, verbose
+        self.n_synthetic = n_synthetic
+        self.ratio = ratio
+        self.latent_dim = latent_dim
+        self.hidden_channels = hidden_channels
+        self.num_layers = num_layers
+        self.heads = heads
+        self.decoder_hidden = decoder_hidden
+        self.beta = beta
+        self.vae_epochs = vae_epochs
+        self.vae_lr = vae_lr
+        self.batch_size = batch_size
+        self.fanouts = fanouts
+        self.diffusion_hidden = diffusion_hidden
+        self.diffusion_layers = diffusion_layers
+        self.diffusion_epochs = diffusion_epochs
+        self.guidance = guidance
+        self.steps = steps
+        self.target = target
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
         self.distributed = distributed
 
     @classmethod

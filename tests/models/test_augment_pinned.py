@@ -46,7 +46,8 @@ def _summary(syn):
         h.update(repr(et).encode())
         h.update(np.ascontiguousarray(syn.edges[et], dtype=np.int64).tobytes())
     x = syn.x.astype(np.float64)
-    return h.hexdigest()[:16], float(x.sum()), float((x ** 2).sum()), sum(float(v.sum()) for v in syn.edge_time.values())
+    times = sum(float(v.sum()) for v in syn.edge_time.values())
+    return h.hexdigest()[:16], float(x.sum()), float((x ** 2).sum()), times
 
 
 def _check(name, syn):
