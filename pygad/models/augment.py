@@ -433,8 +433,8 @@ class LatentDiffusionAugmenter(_Augmenter):
         diffusion_layers: residual blocks of the latent denoiser.
         diffusion_epochs: denoiser training epochs.
         guidance: classifier-free guidance scale for label-1 sampling: 1 samples the
-            conditional model as trained, larger values push the latents further from the
-            unconditional model (away from the real anomalies' region), 0 is unconditional.
+            conditional model as trained, larger values push the latents further toward the
+            anomaly class and away from the unconditional model, 0 is unconditional.
         steps: Heun sampler steps per draw (more: slower, closer to the exact ODE).
         target: labelled node type to augment (default: the graph's).
         device: torch device of the models (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
