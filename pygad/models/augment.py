@@ -584,12 +584,13 @@ class LatentDiffusionAugmenter(_Augmenter):
                                  f"with {name}={getattr(self._ablation, name)})")
         return ablation
 
-    def sample_latents(self, n: int, label: int = 1, guidance: Optional[float] = None, seed=None):
-        """``n`` latents of class ``label`` from the diffusion model.
+    def sample_latents(self, n: int, label: Optional[int] = 1, guidance: Optional[float] = None, seed=None):
+        """``n`` latents of class ``label`` from the diffusion model (the ``vae`` augmenter:
+        from the VAE posteriors of random training nodes of that class).
 
         Args:
             n: number of latents.
-            label: class to condition on (1 = anomaly).
+            label: class to condition on (1 = anomaly); None draws unconditional latents.
             guidance: classifier-free guidance scale (default: the constructor's).
             seed: sampling seed (default: ``random_state``).
 
