@@ -2,28 +2,28 @@
 
 Subcommands (``python -P bench/bench_augment.py CMD ...``):
 
-* ``quality --data NAME --seeds N [--first-seed S] [--hops H] [--vae-epochs E] [--methods ...]
+* ``quality --data NAME --seeds N [--first-seed S] [--ablations] [--hops H] [--vae-epochs E] [--methods ...]
   [--augmenter-kwargs JSON] [--baseline-kwargs JSON] --json FILE``:
-  :func:`pygad.evaluation.compare` on a dataset: no augmentation vs the latent-diffusion augmenter
-  vs the baselines, mean ± std of AUC, AP and Recall@k over seeds.
-  ``--augmenter-kwargs`` configures the diffusion augmenter only; ``--baseline-kwargs
-  '{"ratio": 3}'`` gives the baselines the same count as ``--augmenter-kwargs '{"ratio": 3}'``.
+  the quality harness ``bench/quality/ablations.py`` on a dataset: no augmentation vs the
+  latent-diffusion augmenter vs the baselines (default methods ``none oversample smote mixup
+  vae diffusion``; ``--ablations`` adds ``no_hetero no_cond no_attach decoded_edges``), mean ±
+  std of AUC, AP and Recall@k over seeds. ``--augmenter-kwargs`` configures the diffusion
+  augmenter and its variants only; ``--baseline-kwargs '{"ratio": 3}'`` gives the baselines the
+  same count as ``--augmenter-kwargs '{"ratio": 3}'``.
 * ``hgt-epoch [--data reddit] [--epochs 3]``: one GraphVAE training epoch (full batch) with
   pygad's HGT encoder vs the same model with PyG's ``HGTConv`` layers; time per epoch.
 * ``dgraph-epoch [--nodes 3700000] [--edges 4300000] [--batch-size 16384] [--max-batches B]``: a
   synthetic graph of DGraph's size (17 features, 11 relations), one mini-batch epoch (or its
   first B batches, extrapolated) with native neighbour sampling; time per batch, peak RSS, and
   the sampler's share of a batch (the same sampling timed alone).
-
-Dataset names are searched in ``$PYGAD_DATA``; unset, it points at the real datasets in
-``../shared/data`` beside the checkout.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import importlib.util
 import os
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -31,30 +31,29 @@ import numpy as np
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+QUALITY_METHODS = ("none", "oversample", "smote", "mixup", "vae", "diffusion")
+QUALITY_ABLATIONS = ("no_hetero", "no_cond", "no_attach", "decoded_edges")
+
 
 def _peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
 
 
-def cmd_quality(a) -> None:
-    from pygad.datasets import load
-    from pygad.evaluation import DEMO_METHODS, compare, format_comparison
+def _quality_harness():
+    """``bench/quality/ablations.py`` (bench/ is not a package; loaded by path)."""
+    name = "bench_quality_ablations"
+    if name not in sys.modules:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "quality", "ablations.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
 
-    g = load(a.data)
-    methods = list(a.methods or DEMO_METHODS)
-    dkw = {"hops": a.hops, "max_iter": a.max_iter} if a.detector == "trees" else {}
-    akw = json.loads(a.augmenter_kwargs) if a.augmenter_kwargs else {}
-    if a.vae_epochs:
-        akw["vae_epochs"] = a.vae_epochs
-    t0 = time.perf_counter()
-    bkw = json.loads(a.baseline_kwargs) if a.baseline_kwargs else {}
-    res = compare(g, methods, a.seeds, a.detector, detector_kwargs=dkw, augmenter_kwargs=akw, keep_scores=False,
-                  verbose=True, baseline_kwargs=bkw, first_seed=a.first_seed)
-    print(format_comparison(res))
-    print(f"total {time.perf_counter() - t0:.0f}s")
-    if a.json:
-        from pygad.evaluation import write_json
-        write_json({k: res[k] for k in ("runs", "mean", "std", "config")}, a.json)
+
+def cmd_quality(a) -> None:
+    if a.ablations:
+        a.methods = list(a.methods) + [m for m in QUALITY_ABLATIONS if m not in a.methods]
+    _quality_harness().main_args(a)
 
 
 def _vae_for(graph, impl_pyg: bool):
@@ -196,21 +195,8 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     q = sub.add_parser("quality")
-    q.add_argument("--data", default="books")
-    q.add_argument("--seeds", type=int, default=5)
-    q.add_argument("--detector", default="trees")
-    q.add_argument("--hops", type=int, default=2)
-    q.add_argument("--max-iter", type=int, default=300)
-    q.add_argument("--vae-epochs", type=int, default=None)
-    q.add_argument("--methods", nargs="+", default=None, help="subset of the methods (default: DEMO_METHODS)")
-    q.add_argument("--augmenter-kwargs", default=None,
-                   help='JSON of LatentDiffusionAugmenter settings, e.g. \'{"guidance": 4, "ratio": 2}\'')
-    q.add_argument("--baseline-kwargs", default=None,
-                   help='JSON of settings for the baselines oversample/smote/mixup, e.g. \'{"ratio": 3}\' (the same '
-                        'count as a diffusion run with "ratio": 3)')
-    q.add_argument("--first-seed", type=int, default=0,
-                   help="seeds first_seed .. first_seed + seeds - 1 (e.g. 100 for a search away from the reported 0-4)")
-    q.add_argument("--json", default=None)
+    _quality_harness().add_arguments(q, default_methods=QUALITY_METHODS)
+    q.add_argument("--ablations", action="store_true", help="add " + " ".join(QUALITY_ABLATIONS) + " to the methods")
     q.set_defaults(func=cmd_quality)
     h = sub.add_parser("hgt-epoch")
     h.add_argument("--data", default="reddit")

@@ -74,9 +74,9 @@ def _model_augmenter(name: str) -> Callable[..., Any]:
         from .models import augment as A
         if name == "diffusion":
             return A.LatentDiffusionAugmenter(random_state=seed, **settings)
-        if name == "vae":
-            settings.setdefault("diffusion", False)
-            return A.LatentDiffusionAugmenter(random_state=seed, **settings)
+        if name == "vae":  # the same model, latents from the VAE posteriors (no diffusion prior)
+            return A.LatentDiffusionAugmenter._configured(A._Ablation(diffusion=False), random_state=seed,
+                                                          **settings)
         classes = {"oversample": A.RandomOversampler, "smote": A.SMOTEAugmenter, "mixup": A.MixupAugmenter}
         return classes[name](random_state=seed, **settings)
     factory.__name__ = factory.__qualname__ = f"make_{name}"

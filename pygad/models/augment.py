@@ -20,18 +20,12 @@ Augmenters:
   label-conditioned decoders for features, structure per relation, timestamps, degrees and
   node type) + :class:`~pygad.models.LatentDiffusion` on the encoder means of the training
   nodes, sampled for label 1 (classifier-free guidance scale ``guidance``, default 1: the
-  conditional model as trained). By default each sampled latent is *anchored* on the training
-  anomaly whose encoder mean is nearest: the new node gets that anomaly's edges (with times
-  and attributes, ``template_edges``) and its exact features moved by the decoder's change
-  between the two latents (``anchor_features``). With ``template_edges=False`` the new node is
-  attached to real nodes picked by the structure decoder instead (shortlist by its bilinear
-  term, rescoring by the full pair scorer, Gumbel-top-k sampling of ``k`` neighbours, ``k``
-  from the degree decoder); with ``anchor_features=False`` its features are the decoded mean.
-  (Both defaults and ``guidance=1`` were chosen on validation seeds; README, Quality.)
-  Ablations: ``diffusion=False`` (latents drawn from the VAE posteriors of training
-  anomalies), ``hetero=False`` (one merged node/edge type in the encoder), ``conditional=False``
-  (no labels anywhere; unconditional sampling), ``attach=False`` (synthetic nodes linked only
-  among themselves, a disjoint union as in GODM).
+  conditional model as trained). Each sampled latent is *anchored* on the training anomaly
+  whose encoder mean is nearest: the new node gets that anomaly's edges (with times and
+  attributes) and its exact features moved by the decoder's change between the two latents,
+  ``x = x_a + D(z) - D(mu_a)`` in standardised space, so every synthetic node is a real
+  anomaly moved along the latent offset. The decoded node type decides whether a latent is
+  kept.
 * :class:`RandomOversampler`: duplicates of random training anomalies, with their edges.
 * :class:`SMOTEAugmenter`: feature interpolation between a training anomaly and one of its
   ``k`` nearest anomalous neighbours (standardised feature space), edges of the source.
@@ -43,10 +37,9 @@ relations a copied or decoded edge keeps its direction.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Dict, Optional
 
 import numpy as np
@@ -92,6 +85,11 @@ class SyntheticNodes:
 def append_nodes(graph: HeteroGraph, train_mask, syn: SyntheticNodes) -> tuple:
     """The graph with ``syn`` appended to node type ``syn.target`` as labelled training nodes.
 
+    Args:
+        graph: the graph the synthetic nodes were sampled for.
+        train_mask: its training nodes of the target type (mask or indices).
+        syn: the synthetic nodes.
+
     Returns:
         ``(graph, train_mask)``: the new graph (real nodes unchanged and first) and the train
         mask padded with True for the new nodes.
@@ -136,13 +134,6 @@ def append_nodes(graph: HeteroGraph, train_mask, syn: SyntheticNodes) -> tuple:
                     features_derived=graph.features_derived, name=graph.name)
     g.feature_names = dict(graph.feature_names)
     return g, np.r_[tr, np.ones(n_new, bool)]
-
-
-def _inbound_mask(e: np.ndarray, et: tuple, t: str, n0: int) -> np.ndarray:
-    """Which edges of relation ``et`` end in a synthetic node (``>= n0`` of type ``t``): the only
-    ones ``inbound_only`` keeps, so real nodes' neighbourhoods (and the features of
-    validation/test nodes) stay exactly as they were."""
-    return e[1] >= n0 if et[2] == t else np.zeros(e.shape[1], bool)
 
 
 def _copy_edges(graph: HeteroGraph, t: str, sources: np.ndarray, n0: int) -> tuple:
@@ -222,6 +213,7 @@ class _Augmenter:
             raise ValueError(f"'ratio' must be a finite number > 0, got {r!r}")
 
     def default_count(self) -> int:
+        """The number of nodes :meth:`augment` adds (``n_synthetic``, or ``ratio`` x training anomalies)."""
         n = getattr(self, "n_synthetic", None)
         if n is not None:
             return int(n)
@@ -232,7 +224,18 @@ class _Augmenter:
             raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit(graph, train_mask) first")
 
     def augment(self, graph: HeteroGraph, train_mask) -> tuple:
-        """``(augmented graph, train mask)``: ``n_synthetic`` sampled anomalies appended as training nodes."""
+        """``n_synthetic`` sampled anomalies appended to ``graph`` as training nodes.
+
+        Fits first unless already fitted on this graph and training mask.
+
+        Args:
+            graph: the graph to augment.
+            train_mask: its training nodes of the target type (mask or indices).
+
+        Returns:
+            ``(augmented graph, train mask)``: real nodes first and unchanged, the new train
+            mask padded with True for the synthetic nodes.
+        """
         from ._graph_helpers import _mask_to_bool, _with_features
         graph = _with_features(graph)
         t = graph.target_type(getattr(self, "target", None))
@@ -247,10 +250,11 @@ class RandomOversampler(_Augmenter):
     """Duplicates of random training anomalies (features, and all their edges).
 
     Args:
-        n_synthetic: number of new nodes (default ``ratio`` x training anomalies).
-        ratio: see ``n_synthetic``.
-        target: labelled node type (default: the graph's).
-        random_state: seed.
+        n_synthetic: number of nodes :meth:`augment` adds; None adds ``ratio`` times the
+            number of training anomalies.
+        ratio: synthetic anomalies per training anomaly when ``n_synthetic`` is None.
+        target: labelled node type to augment (default: the graph's).
+        random_state: seed of the choice of duplicated nodes.
     """
 
     def __init__(self, n_synthetic: Optional[int] = None, ratio: float = 1.0, target: Optional[str] = None,
@@ -258,6 +262,7 @@ class RandomOversampler(_Augmenter):
         self.n_synthetic, self.ratio, self.target, self.random_state = n_synthetic, ratio, target, random_state
 
     def fit(self, graph: HeteroGraph, train_mask) -> "RandomOversampler":
+        """Remember the graph and its training anomalies (the nodes to build from); returns self."""
         self._start(graph, train_mask)
         self._rng = np.random.default_rng(self.random_state)
         return self
@@ -273,7 +278,15 @@ class RandomOversampler(_Augmenter):
         return a, self.graph_.x[self.target_][a].copy()
 
     def sample(self, n: int, label: int = 1) -> SyntheticNodes:
-        """``n`` new nodes built from training nodes of class ``label``."""
+        """``n`` new nodes built from training nodes of class ``label``.
+
+        Args:
+            n: number of nodes.
+            label: class of the training nodes to build from (1 = anomaly).
+
+        Returns:
+            :class:`SyntheticNodes` indexed after the real nodes of the target type.
+        """
         self._check_fitted()
         g, t = self.graph_, self.target_
         src, x = self._parents(int(n), int(label))
@@ -285,7 +298,16 @@ class RandomOversampler(_Augmenter):
 
 class SMOTEAugmenter(RandomOversampler):
     """SMOTE on node features: ``x = x_a + u (x_b - x_a)``, ``u ~ U(0, 1)``, ``b`` one of the
-    ``k`` nearest training anomalies of ``a`` (standardised features); edges of ``a``."""
+    ``k`` nearest training anomalies of ``a`` (standardised features); edges of ``a``.
+
+    Args:
+        k: number of nearest training anomalies an interpolation partner is drawn from.
+        n_synthetic: number of nodes :meth:`augment` adds; None adds ``ratio`` times the
+            number of training anomalies.
+        ratio: synthetic anomalies per training anomaly when ``n_synthetic`` is None.
+        target: labelled node type to augment (default: the graph's).
+        random_state: seed of the choice of nodes and interpolation weights.
+    """
 
     def __init__(self, k: int = 5, n_synthetic: Optional[int] = None, ratio: float = 1.0,
                  target: Optional[str] = None, random_state: Optional[int] = None):
@@ -316,7 +338,17 @@ class SMOTEAugmenter(RandomOversampler):
 
 class MixupAugmenter(RandomOversampler):
     """Mixup of two training anomalies: ``x = lam x_a + (1 - lam) x_b``, ``lam ~ Beta(alpha, alpha)``;
-    the edges of ``a`` when ``lam >= 0.5`` else of ``b``."""
+    the edges of ``a`` when ``lam >= 0.5`` else of ``b``.
+
+    Args:
+        alpha: Beta distribution parameter of the mixing weight (small: mixes stay close to
+            one of the two anomalies; 1: uniform weights).
+        n_synthetic: number of nodes :meth:`augment` adds; None adds ``ratio`` times the
+            number of training anomalies.
+        ratio: synthetic anomalies per training anomaly when ``n_synthetic`` is None.
+        target: labelled node type to augment (default: the graph's).
+        random_state: seed of the choice of pairs and mixing weights.
+    """
 
     def __init__(self, alpha: float = 0.4, n_synthetic: Optional[int] = None, ratio: float = 1.0,
                  target: Optional[str] = None, random_state: Optional[int] = None):
@@ -334,44 +366,80 @@ class MixupAugmenter(RandomOversampler):
 
 
 # ---- the latent diffusion augmenter ----------------------------------------------------------
+@dataclass(frozen=True)
+class _Ablation:
+    """A research variant of :class:`LatentDiffusionAugmenter` (private: the quality harness,
+    ``bench/quality/ablations.py``, builds these; users get the defaults).
+
+    Every field at its default is the public augmenter. ``hetero`` and ``conditional`` act
+    at fit; ``diffusion`` at fit (False trains no diffusion model) and at sampling (False
+    draws posteriors, also from a model fitted with diffusion); the rest at sampling only, so
+    those variants can share one fitted model (:meth:`LatentDiffusionAugmenter._sample`).
+
+    Attributes:
+        diffusion: False draws latents from the VAE posteriors ``N(mu, diag(exp(logvar)))`` of
+            random training nodes of the class instead of the diffusion model.
+        hetero: False merges all node and edge types into one for the encoder.
+        conditional: False uses no labels anywhere (unconditional training and sampling).
+        attach: False links synthetic nodes only among themselves (a disjoint union, as in
+            GODM), through the structure decoder.
+        template_edges: False gives each synthetic node edges to real nodes chosen by the
+            structure decoder (:meth:`LatentDiffusionAugmenter._attach`) instead of its
+            anchor's edges.
+        anchor_features: False gives each synthetic node the decoded mean features ``D(z)``
+            instead of its anchor's features moved by ``D(z) - D(mu_a)``.
+        shortlist: candidate neighbours per synthetic node rescored by the full pair scorer
+            (decoder-chosen edges only).
+    """
+    diffusion: bool = True
+    hetero: bool = True
+    conditional: bool = True
+    attach: bool = True
+    template_edges: bool = True
+    anchor_features: bool = True
+    shortlist: int = 64
+
+    #: fields a variant cannot change on a model fitted with other values
+    FIT_FIELDS = ("hetero", "conditional")
+
+
+# constructor settings of earlier versions: their value in a saved augmenter that load() accepts
+_REMOVED_PARAMS = {"feature_noise": 0.0, "select": 1.0, "diffusion_min_steps": 0, "inbound_only": False}
+
+
 class LatentDiffusionAugmenter(_Augmenter):
     """Synthesise anomalous nodes with a graph VAE + latent diffusion (see the module docstring).
 
+    ``fit`` trains the VAE on the graph (labels of the training nodes only) and the diffusion
+    model on the encoder means; ``sample`` draws new anomalies; ``augment`` appends
+    ``n_synthetic`` of them to the graph as training nodes.
+
     Args:
-        n_synthetic: nodes added by :meth:`augment` (default ``ratio`` x training anomalies).
-        ratio: see ``n_synthetic``.
-        latent_dim, hidden_channels, num_layers, heads, decoder_hidden, beta: the
-            :class:`~pygad.models.vae.GraphVAE` (``beta``: KL weight).
-        vae_epochs, vae_lr: VAE training; batch_size, fanouts: mini-batch neighbour sampling
-            for large graphs (None: full batch).
-        diffusion_hidden, diffusion_layers, diffusion_epochs: the latent denoiser and its training.
-        guidance: classifier-free guidance scale for label-1 sampling (1: the conditional
-            model; > 1 pushes further from the unconditional one, which validated worse).
-        steps: Heun sampler steps.
-        diffusion, hetero, conditional, attach: ablation switches (module docstring).
-        shortlist: candidate neighbours per synthetic node rescored by the full pair scorer.
-        feature_noise: the decoder gives the mean features of a latent; add Gaussian noise with
-            ``feature_noise`` x the per-feature std of its residual on the training anomalies
-            (0: none).
-        select: draw ``select`` x n anomaly latents and keep the n that lie most clearly in the
-            anomalous region of the real training latents (class-balanced k-NN distance ratio);
-            1 = no filtering.
-        diffusion_min_steps: train the denoiser for at least this many updates (small graphs
-            give few batches per epoch); 0 = ``diffusion_epochs`` only.
-        inbound_only: add only edges *into* synthetic nodes (real -> synthetic), so no real
-            node's neighbourhood changes (a symmetric relation is then no longer symmetric).
-        template_edges: give each synthetic node the edges (with times and attributes) of the
-            training node of its class whose encoder mean is nearest to its latent (default);
-            False: edges to real nodes chosen by the structure decoder. Needs ``attach``;
-            ``inbound_only`` keeps only the copied edges into the new node.
-        anchor_features: features of that same nearest training node (its exact values) plus
-            the decoder's change from its encoder mean to the sampled latent,
-            ``x = x_a + D(z) - D(mu_a)`` (standardised space; default), instead of ``D(z)``
-            alone: the decoder moves a real node instead of drawing its smoothed mean.
-        target: labelled node type (default: the graph's).
-        device: torch device.
-        random_state: seed.
-        verbose: progress bars.
+        n_synthetic: number of nodes :meth:`augment` adds; None adds ``ratio`` times the
+            number of training anomalies.
+        ratio: synthetic anomalies per training anomaly when ``n_synthetic`` is None.
+        latent_dim: width of the latent space the diffusion model works in.
+        hidden_channels: width of the HGT encoder layers.
+        num_layers: HGT layers, i.e. how many hops of the graph each latent sees.
+        heads: attention heads per HGT layer.
+        decoder_hidden: width of the decoder MLPs.
+        beta: weight of the VAE's KL term (higher: smoother latent space, blurrier decoding).
+        vae_epochs: VAE training epochs.
+        vae_lr: VAE learning rate (AdamW).
+        batch_size: seed nodes per VAE mini-batch with neighbour sampling, for graphs too
+            large for one full-batch pass; None trains full batch.
+        fanouts: neighbours sampled per hop in mini-batch training.
+        diffusion_hidden: width of the latent denoiser MLP.
+        diffusion_layers: residual blocks of the latent denoiser.
+        diffusion_epochs: denoiser training epochs.
+        guidance: classifier-free guidance scale for label-1 sampling: 1 samples the
+            conditional model as trained, larger values push the latents further toward the
+            anomaly class and away from the unconditional model, 0 is unconditional.
+        steps: Heun sampler steps per draw (more: slower, closer to the exact ODE).
+        target: labelled node type to augment (default: the graph's).
+        device: torch device of the models (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+        random_state: seed of training and, unless ``sample(seed=...)`` is given, sampling.
+        verbose: show progress bars.
         distributed: data-parallel :meth:`fit` over the default ``torch.distributed`` process
             group, passed to :meth:`GraphVAE.fit <pygad.models.vae.GraphVAE.fit>` (full-batch
             only) and :meth:`LatentDiffusion.fit <pygad.models.LatentDiffusion.fit>`: every
@@ -379,67 +447,85 @@ class LatentDiffusionAugmenter(_Augmenter):
             single-process noise draws, and the gradients are summed over ranks, so the fit
             follows the single-process one and every rank ends with the same models. Give
             each rank its own device (e.g. ``device=f"cuda:{local_rank}"`` with NCCL).
+
+    Examples:
+        >>> from pygad.datasets import load
+        >>> from pygad.evaluation import stratified_split
+        >>> from pygad.models import LatentDiffusionAugmenter, TreeDetector
+        >>> graph = load("books")
+        >>> train, val, test = stratified_split(graph.y["node"], seed=0)
+        >>> aug = LatentDiffusionAugmenter(vae_epochs=20, diffusion_epochs=20, random_state=0)
+        >>> g_aug, train_aug = aug.augment(graph, train)   # + one anomaly per training anomaly
+        >>> syn = aug.sample(10, label=1)                  # SyntheticNodes: x, edges, z, ...
+        >>> det = TreeDetector(random_state=0).fit(g_aug, train_aug)
+        >>> scores = det.decision_function(g_aug)[: graph.num_nodes["node"]]
     """
+
+    _ablation = _Ablation()  # the defaults; _configured() gives an instance its own
 
     def __init__(self, n_synthetic: Optional[int] = None, ratio: float = 1.0, latent_dim: int = 16,
                  hidden_channels: int = 64, num_layers: int = 2, heads: int = 4, decoder_hidden: int = 64,
                  beta: float = 0.01, vae_epochs: int = 100, vae_lr: float = 5e-3, batch_size: Optional[int] = None,
                  fanouts=(10, 5), diffusion_hidden: int = 256, diffusion_layers: int = 3,
-                 diffusion_epochs: int = 150, guidance: float = 1.0, steps: int = 24, diffusion: bool = True,
-                 hetero: bool = True, conditional: bool = True, attach: bool = True, shortlist: int = 64,
-                 feature_noise: float = 0.0, select: float = 1.0, diffusion_min_steps: int = 0,
-                 inbound_only: bool = False, template_edges: bool = True, anchor_features: bool = True,
+                 diffusion_epochs: int = 150, guidance: float = 1.0, steps: int = 24,
                  target: Optional[str] = None, device: str = "cpu", random_state: Optional[int] = None,
                  verbose: bool = False, distributed: bool = False):
-        self.n_synthetic, self.ratio = n_synthetic, ratio
-        self.latent_dim, self.hidden_channels, self.num_layers, self.heads = latent_dim, hidden_channels, num_layers, heads
-        self.decoder_hidden, self.beta, self.vae_epochs, self.vae_lr = decoder_hidden, beta, vae_epochs, vae_lr
-        self.batch_size, self.fanouts = batch_size, fanouts
-        self.diffusion_hidden, self.diffusion_layers, self.diffusion_epochs = diffusion_hidden, diffusion_layers, diffusion_epochs
-        self.guidance, self.steps = guidance, steps
-        self.diffusion, self.hetero, self.conditional, self.attach = diffusion, hetero, conditional, attach
-        self.shortlist, self.target, self.device = shortlist, target, device
-        self.feature_noise, self.select, self.diffusion_min_steps = feature_noise, select, diffusion_min_steps
-        self.inbound_only, self.template_edges, self.anchor_features = inbound_only, template_edges, anchor_features
-        self.random_state, self.verbose = random_state, verbose
+        self.n_synthetic = n_synthetic
+        self.ratio = ratio
+        self.latent_dim = latent_dim
+        self.hidden_channels = hidden_channels
+        self.num_layers = num_layers
+        self.heads = heads
+        self.decoder_hidden = decoder_hidden
+        self.beta = beta
+        self.vae_epochs = vae_epochs
+        self.vae_lr = vae_lr
+        self.batch_size = batch_size
+        self.fanouts = fanouts
+        self.diffusion_hidden = diffusion_hidden
+        self.diffusion_layers = diffusion_layers
+        self.diffusion_epochs = diffusion_epochs
+        self.guidance = guidance
+        self.steps = steps
+        self.target = target
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
         self.distributed = distributed
 
-    #: settings read only when sampling, so they can change on a fitted model
-    SAMPLING_OPTIONS = ("guidance", "steps", "attach", "shortlist", "feature_noise", "select", "inbound_only",
-                        "template_edges", "anchor_features")
-
-    @contextlib.contextmanager
-    def sampling_options(self, **options):
-        """Set sampling settings (:attr:`SAMPLING_OPTIONS`) for one ``with`` block, then restore
-        them: several sampling variants (``pygad.demo``'s ablations) share one fitted model."""
-        unknown = sorted(set(options) - set(self.SAMPLING_OPTIONS))
-        if unknown:
-            raise ValueError(f"not sampling options: {unknown}; choose from {list(self.SAMPLING_OPTIONS)}")
-        old = {k: getattr(self, k) for k in options}
-        for k, v in options.items():
-            setattr(self, k, v)
-        try:
-            yield self
-        finally:
-            for k, v in old.items():
-                setattr(self, k, v)
+    @classmethod
+    def _configured(cls, ablation: _Ablation, **params) -> "LatentDiffusionAugmenter":
+        """An augmenter with the research variant ``ablation`` (the quality harness's hook;
+        ``params`` go to the constructor)."""
+        if not isinstance(ablation, _Ablation):
+            raise TypeError(f"'ablation' must be an _Ablation, got {type(ablation).__name__}")
+        aug = cls(**params)
+        aug._ablation = ablation
+        return aug
 
     def get_params(self) -> dict:
+        """The constructor arguments, by name."""
         import inspect
         return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
 
     # -- fitting
     def fit(self, graph: HeteroGraph, train_mask) -> "LatentDiffusionAugmenter":
-        """Train the VAE on ``graph`` (training labels only) and the diffusion on its latents."""
+        """Train the VAE on ``graph`` (training labels only) and the diffusion on its latents.
+
+        Args:
+            graph: the graph to learn; synthetic nodes are later appended to it.
+            train_mask: boolean mask (or indices) of the training nodes of the target type;
+                only their labels are shown to the model.
+
+        Returns:
+            self
+        """
         import torch
 
         from ._graph_helpers import node_labels
         from .vae import GraphVAE
 
-        for name, lo in (("feature_noise", 0.0), ("select", 1.0), ("diffusion_min_steps", 0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < lo:
-                raise ValueError(f"'{name}' must be a finite number >= {lo}, got {v!r}")
+        ab = self._ablation
         graph, t, tr = self._start(graph, train_mask)
         dev = torch.device(self.device)
         seed = self.random_state
@@ -448,7 +534,7 @@ class LatentDiffusionAugmenter(_Augmenter):
                 torch.manual_seed(int(seed))
             vae = GraphVAE.from_graph(graph, latent_dim=self.latent_dim, hidden_channels=self.hidden_channels,
                                       num_layers=self.num_layers, heads=self.heads, decoder_hidden=self.decoder_hidden,
-                                      beta=self.beta, hetero=self.hetero, conditional=self.conditional).to(dev)
+                                      beta=self.beta, hetero=ab.hetero, conditional=ab.conditional).to(dev)
         vae.fit(graph, tr, t, epochs=self.vae_epochs, lr=self.vae_lr, batch_size=self.batch_size,
                 fanouts=self.fanouts, random_state=seed, verbose=self.verbose, distributed=self.distributed)
         self.vae_ = vae
@@ -456,15 +542,14 @@ class LatentDiffusionAugmenter(_Augmenter):
         self.z_real_ = {k: v.detach() for k, v in mu.items()}
         self.logvar_real_ = {k: v.detach() for k, v in lv.items()}
         self.labels_real_ = {k: torch.from_numpy(v).to(dev)
-                             for k, v in node_labels(graph, tr, t, self.conditional).items()}
+                             for k, v in node_labels(graph, tr, t, ab.conditional).items()}
         self._degree_stats(graph, tr)
-        self._residual_stats(graph)
         self.diffusion_model_ = None
-        if self.diffusion:
+        if ab.diffusion:
             from .diffusion import LatentDiffusion
             lab = np.flatnonzero(tr & (graph.y[t] >= 0))
             z = self.z_real_[t][torch.from_numpy(lab).to(dev)]
-            yl = torch.from_numpy(graph.y[t][lab].astype(np.int64)).to(dev) if self.conditional else None
+            yl = torch.from_numpy(graph.y[t][lab].astype(np.int64)).to(dev) if ab.conditional else None
             dm = LatentDiffusion(self.latent_dim, hidden=self.diffusion_hidden, num_layers=self.diffusion_layers,
                                  device=self.device, random_state=seed)
             # balance the classes seen by the denoiser: repeat anomalies up to ~1/4 of the rows
@@ -474,9 +559,8 @@ class LatentDiffusionAugmenter(_Augmenter):
                 if reps > 1:
                     z = torch.cat([z] + [z[pos]] * (reps - 1))
                     yl = torch.cat([yl] + [yl[pos]] * (reps - 1))
-            # small graphs give few batches per epoch: train for at least diffusion_min_steps updates
-            epochs = max(int(self.diffusion_epochs), -(-int(self.diffusion_min_steps) // max(1, -(-len(z) // 256))))
-            dm.fit(z, yl, epochs=epochs, batch_size=256, verbose=self.verbose, distributed=self.distributed)
+            dm.fit(z, yl, epochs=int(self.diffusion_epochs), batch_size=256, verbose=self.verbose,
+                   distributed=self.distributed)
             self.diffusion_model_ = dm
         return self
 
@@ -490,56 +574,50 @@ class LatentDiffusionAugmenter(_Augmenter):
         cap = np.maximum(1, np.ceil(np.quantile(deg[tr], 0.95, axis=0))).astype(np.int64)
         self.degree_lo_, self.degree_cap_ = lo, cap
 
-    def _residual_stats(self, graph):
-        """Per-feature std of the decoder's residual on the training anomalies (standardised
-        space): the spread a decoded mean lacks, re-added to samples with ``feature_noise``."""
-        import torch
-        t, vae = self.target_, self.vae_
-        anom = torch.from_numpy(self.train_anomalies_).to(self.z_real_[t].device)
-        with torch.no_grad():
-            lab = self.labels_real_[t][anom]
-            rec = vae.decode_features(t, self.z_real_[t][anom], lab)
-            res = vae.standardise(t, graph.x[t][self.train_anomalies_]) - rec
-        self.residual_std_ = res.std(0, unbiased=anom.numel() > 1) if anom.numel() > 1 else res.abs()[0]
-
-    def _select_realistic(self, z, n: int):
-        """The ``n`` of the candidate latents ``z`` that lie most clearly in the anomalous region
-        of the real training latents: largest ratio of the distance to the k-th nearest normal
-        to the distance to the k-th nearest anomaly (a class-balanced k-NN check, k = 3)."""
-        import torch
-        t = self.target_
-        zr, lr = self.z_real_[t], self.labels_real_[t]
-        za, zn = zr[lr == 1], zr[lr == 0]
-        if za.shape[0] == 0 or zn.shape[0] == 0 or z.shape[0] <= n:
-            return z[:n]
-        k_a, k_n = min(3, za.shape[0]), min(3, zn.shape[0])
-        da = torch.cdist(z, za).topk(k_a, dim=1, largest=False).values[:, -1]
-        dn = torch.cdist(z, zn).topk(k_n, dim=1, largest=False).values[:, -1]
-        return z[torch.topk(dn / da.clamp_min(1e-8), n).indices]
-
     # -- sampling
-    def sample_latents(self, n: int, label: Optional[int] = 1, guidance: Optional[float] = None, seed=None,
-                       use_diffusion: Optional[bool] = None):
-        """``n`` latents of class ``label``: from the diffusion model, or (``diffusion=False``, or
-        ``use_diffusion=False`` on a fitted diffusion augmenter) from the VAE posteriors
-        ``N(mu, diag(exp(logvar)))`` of random training nodes of that class."""
+    def _sampling_ablation(self, ablation: Optional[_Ablation]) -> _Ablation:
+        """``ablation`` (default: this augmenter's), checked against what was fitted."""
+        if ablation is None:
+            return self._ablation
+        for name in _Ablation.FIT_FIELDS:
+            if getattr(ablation, name) != getattr(self._ablation, name):
+                raise ValueError(f"{name}={getattr(ablation, name)} needs its own fit (this augmenter was fitted "
+                                 f"with {name}={getattr(self._ablation, name)})")
+        return ablation
+
+    def sample_latents(self, n: int, label: Optional[int] = 1, guidance: Optional[float] = None, seed=None):
+        """``n`` latents of class ``label`` from the diffusion model (the ``vae`` augmenter:
+        from the VAE posteriors of random training nodes of that class).
+
+        Args:
+            n: number of latents.
+            label: class to condition on (1 = anomaly); None draws unconditional latents.
+            guidance: classifier-free guidance scale (default: the constructor's).
+            seed: sampling seed (default: ``random_state``).
+
+        Returns:
+            float32 tensor [n, latent_dim] on the augmenter's device.
+        """
+        self._check_fitted()
+        return self._draw_latents(n, label, guidance, seed, self._ablation)
+
+    def _draw_latents(self, n: int, label: Optional[int], guidance: Optional[float], seed, ab: _Ablation):
+        """Latents from the diffusion model, or (``ab.diffusion`` False) from the VAE
+        posteriors ``N(mu, diag(exp(logvar)))`` of random training nodes of class ``label``."""
         import torch
 
-        self._check_fitted()
-        if use_diffusion is None:
-            use_diffusion = self.diffusion_model_ is not None
         w = self.guidance if guidance is None else guidance
         seed = self.random_state if seed is None else seed
         t = self.target_
-        if use_diffusion:
+        if ab.diffusion:
             if self.diffusion_model_ is None:
-                raise ValueError("this augmenter was fitted with diffusion=False: no diffusion model to sample")
-            lab = label if self.conditional else None
+                raise ValueError("this augmenter was fitted without a diffusion model: sample the VAE posteriors")
+            lab = label if ab.conditional else None
             return self.diffusion_model_.sample(int(n), label=lab, guidance=float(w) if lab is not None else 1.0,
                                                 steps=self.steps, seed=seed)
         gen = torch.Generator(device=self.z_real_[t].device)
         gen.manual_seed(int(seed) if seed is not None else 0)
-        if label is None or not self.conditional:
+        if label is None or not ab.conditional:
             pool = np.flatnonzero(self.train_mask_)
         else:
             pool = np.flatnonzero(self.train_mask_ & (self.graph_.y[t] == int(label)))
@@ -547,23 +625,31 @@ class LatentDiffusionAugmenter(_Augmenter):
         mu, lv = self.z_real_[t][pick], self.logvar_real_[t][pick]
         return mu + torch.randn(mu.shape, generator=gen, device=mu.device) * (0.5 * lv).exp()
 
-    def sample(self, n: int, label: int = 1, guidance: Optional[float] = None, seed=None,
-               use_diffusion: Optional[bool] = None) -> SyntheticNodes:
+    def sample(self, n: int, label: int = 1, guidance: Optional[float] = None, seed=None) -> SyntheticNodes:
         """``n`` synthetic nodes of class ``label`` with features, types, edges and timestamps.
+
+        Nodes decoded as another node type than the target are redrawn (up to 5 rounds).
 
         Args:
             n: number of nodes.
             label: class to synthesise (1 = anomaly).
             guidance: classifier-free guidance scale (default: the constructor's).
-            seed: sampling seed (default: ``random_state``).
-            use_diffusion: False draws the latents from the VAE posteriors instead of the
-                diffusion model (the ``diffusion=False`` ablation without refitting).
+            seed: sampling seed (default: ``random_state``); the same seed gives the same nodes.
 
-        Nodes decoded as another node type than the target are redrawn (up to 5 rounds).
+        Returns:
+            :class:`SyntheticNodes` indexed after the real nodes of the target type (append
+            them with :func:`append_nodes`).
         """
+        return self._sample(n, label, guidance, seed)
+
+    def _sample(self, n: int, label: int = 1, guidance: Optional[float] = None, seed=None,
+                ablation: Optional[_Ablation] = None) -> SyntheticNodes:
+        """:meth:`sample` with the sampling of the research variant ``ablation`` (default: this
+        augmenter's), so several variants share one fitted model."""
         import torch
 
         self._check_fitted()
+        ab = self._sampling_ablation(ablation)
         vae, t, g = self.vae_, self.target_, self.graph_
         n = int(n)
         ti = vae.node_types.index(t)
@@ -571,78 +657,60 @@ class LatentDiffusionAugmenter(_Augmenter):
         zs = []
         got, rnd = 0, 0
         with torch.no_grad():
-            # the k-NN realism filter judges anomaly-ness, so it applies to conditional label-1 draws
-            sel = max(1.0, float(self.select)) if label is not None and int(label) == 1 and self.conditional else 1.0
             while got < n and rnd < 5:
-                z = self.sample_latents(int(np.ceil(sel * (n - got if rnd else n))), label, guidance,
-                                        seed=None if seed is None else int(seed) + 7919 * rnd,
-                                        use_diffusion=use_diffusion)
+                z = self._draw_latents(n - got if rnd else n, label, guidance,
+                                       None if seed is None else int(seed) + 7919 * rnd, ab)
                 keep = vae.decode_type(z) == ti
                 if rnd == 4:
                     keep[:] = True
                 zs.append(z[keep])
                 got += int(keep.sum())
                 rnd += 1
-            z = torch.cat(zs)
-            z = self._select_realistic(z, n) if sel > 1 else z[:n]
-            lab_t = torch.full((n,), int(label) if self.conditional else 2, dtype=torch.long, device=z.device)
+            z = torch.cat(zs)[:n]
+            lab_t = torch.full((n,), int(label) if ab.conditional else 2, dtype=torch.long, device=z.device)
             xs = vae.decode_features(t, z, lab_t)
-            copy_edges = self.template_edges and self.attach
-            anchors = self._anchors(z, int(label)) if self.anchor_features or copy_edges else None
-            if self.anchor_features:
+            copy_edges = ab.template_edges and ab.attach
+            anchors = self._anchors(z, int(label), ab) if ab.anchor_features or copy_edges else None
+            if ab.anchor_features:
                 # a real node's exact features, moved by the decoder's change from its latent to z
                 a = torch.from_numpy(anchors).to(z.device)
                 xa = vae.standardise(t, g.x[t][anchors])
                 xs = xa + xs - vae.decode_features(t, self.z_real_[t][a], lab_t)
-            if self.feature_noise > 0 and getattr(self, "residual_std_", None) is not None:
-                gen = torch.Generator(device=xs.device)
-                gen.manual_seed(0 if seed is None else int(seed) + 3)
-                xs = xs + self.feature_noise * self.residual_std_ * torch.randn(xs.shape, generator=gen,
-                                                                               device=xs.device)
             x = vae.unstandardise(t, xs).cpu().numpy().astype(np.float32)
             attrs = {}
             if copy_edges:
-                edges, times, attrs = self._template_edges(anchors)
+                edges, times, attrs = _copy_edges(g, t, anchors, g.num_nodes[t])
             else:
                 deg = vae.decode_degree(t, z, lab_t).cpu().numpy()
-                edges, times = self._attach(z, lab_t, deg, seed)
+                edges, times = self._attach(z, lab_t, deg, seed, ab)
         return SyntheticNodes(t, g.num_nodes[t], x, np.full(n, t, dtype=object), int(label), edges, times, attrs,
                               z.cpu().numpy())
 
-    def _anchors(self, z, label: int) -> np.ndarray:
+    def _anchors(self, z, label: int, ab: _Ablation) -> np.ndarray:
         """For each latent in ``z``, the training node of class ``label`` (any training node when
-        unconditional) whose encoder mean is nearest: the real node ``template_edges`` and
-        ``anchor_features`` start from."""
+        unconditional) whose encoder mean is nearest: the real node whose edges and features
+        the synthetic node starts from."""
         import torch
 
         t, g = self.target_, self.graph_
-        pool = np.flatnonzero(self.train_mask_ & (g.y[t] == label)) if self.conditional else \
+        pool = np.flatnonzero(self.train_mask_ & (g.y[t] == label)) if ab.conditional else \
             np.flatnonzero(self.train_mask_)
         if pool.size == 0:
             raise ValueError(f"no training nodes of class {label} to anchor synthetic nodes on")
         zp = self.z_real_[t][torch.from_numpy(pool).to(z.device)]
         return pool[torch.cdist(z, zp).argmin(1).cpu().numpy()]
 
-    def _template_edges(self, src: np.ndarray) -> tuple:
-        """Edges copied from the anchor nodes ``src`` (``template_edges``)."""
-        t, g = self.target_, self.graph_
-        n0 = g.num_nodes[t]
-        edges, times, attrs = _copy_edges(g, t, src, n0)
-        if self.inbound_only:
-            for et in list(edges):
-                keep = _inbound_mask(edges[et], et, t, n0)
-                if not keep.any():
-                    edges.pop(et), times.pop(et, None), attrs.pop(et, None)
-                    continue
-                edges[et] = edges[et][:, keep]
-                if et in times:
-                    times[et] = times[et][keep]
-                if et in attrs:
-                    attrs[et] = attrs[et][keep]
-        return edges, times, attrs
+    def _attach(self, z, lab, deg, seed, ab: _Ablation):
+        """Edges of the synthetic nodes chosen by the structure decoder (``template_edges``
+        False, or ``attach`` False).
 
-    def _attach(self, z, lab, deg, seed):
-        """Edges of the synthetic nodes, chosen by the structure decoder (module docstring)."""
+        Per relation and direction, a synthetic node gets ``k`` edges, ``k`` from the degree
+        decoder (clipped to the training degrees' range); the candidates are the real nodes
+        (with ``attach`` False: the other synthetic nodes) with the largest bilinear term of
+        the pair scorer plus random ones, ``ab.shortlist`` in all, rescored by the full pair
+        scorer, and ``k`` of them drawn by Gumbel-top-k. Edge times come from the time
+        decoder; a symmetric relation gets both directions.
+        """
         import torch
 
         vae, t, g = self.vae_, self.target_, self.graph_
@@ -663,7 +731,7 @@ class LatentDiffusionAugmenter(_Augmenter):
                 if k.max(initial=0) == 0:
                     continue
                 other = et[0] if side == "dst" else et[2]
-                if self.attach:
+                if ab.attach:
                     zo, lo_ = self.z_real_[other], self.labels_real_[other]
                     offset = 0
                 elif other == t:
@@ -672,7 +740,7 @@ class LatentDiffusionAugmenter(_Augmenter):
                     continue
                 scorer = vae.edge_dec[f"r{j}"]
                 m = zo.shape[0]
-                C = int(min(m, max(self.shortlist, 2 * int(k.max()))))
+                C = int(min(m, max(int(ab.shortlist), 2 * int(k.max()))))
                 sel_src, sel_dst = [], []
                 for s0 in range(0, n, 256):
                     zb, lb, kb = z[s0:s0 + 256], lab[s0:s0 + 256], k[s0:s0 + 256]
@@ -715,11 +783,7 @@ class LatentDiffusionAugmenter(_Augmenter):
             if not parts:
                 continue
             e = np.concatenate(parts, 1)
-            if self.inbound_only:
-                e = e[:, _inbound_mask(e, et, t, n0)]
-                if e.shape[1] == 0:
-                    continue
-            elif sym:
+            if sym:
                 e = np.concatenate([e, e[::-1]], 1)
                 e = np.unique(e, axis=1)
             edges[et] = e
@@ -736,7 +800,11 @@ class LatentDiffusionAugmenter(_Augmenter):
 
     # -- persistence
     def save(self, path) -> None:
-        """``path/config.json`` + ``path/weights.pt`` (tensors only: VAE, diffusion, real latents)."""
+        """Write ``path/config.json`` and ``path/weights.pt`` (tensors only: VAE, diffusion, real latents).
+
+        Args:
+            path: folder to write (created if missing); :meth:`load` reads it back.
+        """
         import torch
 
         self._check_fitted()
@@ -744,6 +812,8 @@ class LatentDiffusionAugmenter(_Augmenter):
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
         cfg = {"format": _FORMAT, "params": params, "vae": self.vae_.config(), "target": self.target_,
                "diffusion": None}
+        if self._ablation != _Ablation():
+            cfg["ablation"] = asdict(self._ablation)
         state = {f"vae.{k}": v.detach().cpu() for k, v in self.vae_.state_dict().items()}
         if self.diffusion_model_ is not None:
             dp = self.diffusion_model_.get_params()
@@ -757,16 +827,24 @@ class LatentDiffusionAugmenter(_Augmenter):
             state[f"labels_real.t{i}"] = self.labels_real_[tt].cpu()
         state["degree_lo"] = torch.from_numpy(self.degree_lo_)
         state["degree_cap"] = torch.from_numpy(self.degree_cap_)
-        state["residual_std"] = self.residual_std_.detach().cpu()
         with open(os.path.join(path, "config.json"), "w") as fh:
             json.dump(cfg, fh, indent=2)
         torch.save(state, os.path.join(path, "weights.pt"))
 
     @classmethod
     def load(cls, path, graph: HeteroGraph, train_mask, device: str = "cpu") -> "LatentDiffusionAugmenter":
-        """Rebuild a fitted augmenter written by :meth:`save` for the graph it was fitted on
-        (``graph`` and ``train_mask`` give the real nodes to attach to and to append after;
-        the weights are read with ``torch.load(weights_only=True)``)."""
+        """Rebuild a fitted augmenter written by :meth:`save` for the graph it was fitted on.
+
+        Args:
+            path: the folder :meth:`save` wrote.
+            graph: the graph the augmenter was fitted on (the real nodes to attach to and to
+                append after).
+            train_mask: its training nodes, as given to :meth:`fit`.
+            device: torch device to load the models onto.
+
+        Returns:
+            The fitted augmenter; the weights are read with ``torch.load(weights_only=True)``.
+        """
         import torch
 
         from .diffusion import LatentDiffusion
@@ -780,7 +858,16 @@ class LatentDiffusionAugmenter(_Augmenter):
         params["device"] = device
         if isinstance(params.get("fanouts"), list):
             params["fanouts"] = tuple(params["fanouts"])
-        aug = cls(**params)
+        # archives of earlier versions kept the research variant among the constructor settings
+        ablation = dict(cfg.get("ablation") or {})
+        for f in fields(_Ablation):
+            if f.name in params:
+                ablation[f.name] = params.pop(f.name)
+        for name, default in _REMOVED_PARAMS.items():
+            if name in params and params.pop(name) != default:
+                raise ValueError(f"{str(path)!r} was saved with the setting {name!r}, which this version no longer "
+                                 "has; refit the augmenter")
+        aug = cls._configured(_Ablation(**ablation), **params)
         state = torch.load(os.path.join(path, "weights.pt"), map_location="cpu", weights_only=True)
         vp = dict(cfg["vae"])
         vp["metadata"] = (vp["metadata"][0], [tuple(et) for et in vp["metadata"][1]])
@@ -807,5 +894,4 @@ class LatentDiffusionAugmenter(_Augmenter):
                                  f"graph has {aug.graph_.num_nodes[tt]}")
         aug.degree_lo_ = state["degree_lo"].numpy()
         aug.degree_cap_ = state["degree_cap"].numpy()
-        aug.residual_std_ = state["residual_std"].to(device) if "residual_std" in state else None
         return aug

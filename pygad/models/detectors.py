@@ -177,21 +177,45 @@ def neighbor_features(graph: HeteroGraph, target: str, hops: int = 2,
 class TreeDetector(_Detector):
     """Gradient-boosted trees on multi-hop neighbour-aggregated features (per relation).
 
+    Each target node is described by its own features and, for every relation path of up to
+    ``hops`` relations ending at it, the mean/max/sum of its neighbours' features along that
+    path (:func:`neighbor_features`); scikit-learn's ``HistGradientBoostingClassifier`` is
+    trained on the training nodes.
+
     Args:
-        hops: relation-path length of the aggregated features (0 = own features only).
-        aggregations: subset of ``("mean", "max", "sum")``.
-        degree: add ``log1p`` in-degree per incoming relation.
-        max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization:
-            ``HistGradientBoostingClassifier`` settings.
-        class_weight: ``"balanced"`` (default) or None.
-        early_stopping: stop adding trees when the validation log-loss stalls for
-            ``n_iter_no_change`` rounds (uses ``val_mask``; else an internal 10% split).
-        n_threads: OpenMP threads of the boosting; default 1 for small problems (< 2M training
-            cells), else ``torch.get_num_threads()``.
+        hops: length of the relation paths whose neighbours are aggregated (0: the node's own
+            features only; each extra hop multiplies the feature count by the relations).
+        aggregations: neighbour aggregations to use, a subset of ``("mean", "max", "sum")``.
+        degree: add the ``log1p`` in-degree of every incoming relation as a feature.
+        max_iter: maximum number of boosting rounds (trees).
+        learning_rate: shrinkage of each tree's contribution.
+        max_leaf_nodes: leaves per tree.
+        min_samples_leaf: smallest number of training nodes in a leaf.
+        l2_regularization: L2 penalty on the leaf values.
+        class_weight: ``"balanced"`` weighs anomalies by the class ratio; None weighs every
+            node alike.
+        early_stopping: stop adding trees when the validation log-loss has not improved for
+            ``n_iter_no_change`` rounds (on ``val_mask`` when :meth:`fit` gets one, else on
+            an internal 10% split of the training nodes).
+        n_iter_no_change: patience of ``early_stopping``, in rounds.
+        n_threads: OpenMP threads of the boosting; None uses 1 for small problems (under 2M
+            training cells) and ``torch.get_num_threads()`` above.
         target: node type to score (default: the labelled one).
-        device: accepted for the common contract; trees run on the CPU.
+        device: accepted for the common detector contract; trees run on the CPU.
         random_state: seed of the boosting.
         verbose: print a line per fit.
+
+    Examples:
+        >>> from pygad.datasets import load
+        >>> from pygad.evaluation import stratified_split
+        >>> from pygad.metrics import evaluate
+        >>> from pygad.models import TreeDetector
+        >>> graph = load("books")
+        >>> train, val, test = stratified_split(graph.y["node"], seed=0)
+        >>> det = TreeDetector(hops=2, random_state=0).fit(graph, train, val)
+        >>> scores = det.decision_function(graph)     # one per node, higher = more anomalous
+        >>> metrics = evaluate(graph.y["node"][test], scores[test])   # auc, ap, rec_at_k
+        >>> flagged = det.predict(graph)              # 0/1 at the F1-best validation cut
     """
 
     def __init__(self, hops: int = 2, aggregations: Sequence[str] = AGGREGATIONS, degree: bool = True,
@@ -233,6 +257,16 @@ class TreeDetector(_Detector):
         return neighbor_features(graph, target, self.hops, tuple(self.aggregations), self.degree)
 
     def fit(self, graph: HeteroGraph, train_mask, val_mask=None) -> "TreeDetector":
+        """Train the trees on the labelled training nodes of the target type.
+
+        Args:
+            graph: the graph.
+            train_mask: boolean mask (or indices) of the training nodes; needs both classes.
+            val_mask: validation nodes for early stopping and the decision threshold (optional).
+
+        Returns:
+            self
+        """
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         target, tr, va = self._start_fit(graph, train_mask, val_mask)
@@ -272,7 +306,25 @@ class TreeDetector(_Detector):
 class FeatureOnlyDetector(TreeDetector):
     """Baseline without the graph: the same gradient-boosted trees on the target nodes' own
     features (the archive's ``x``; for archives without features, the derived structural ones,
-    which do carry degree information; see ``graph.features_derived``)."""
+    which do carry degree information; see ``graph.features_derived``).
+
+    Args:
+        max_iter: maximum number of boosting rounds (trees).
+        learning_rate: shrinkage of each tree's contribution.
+        max_leaf_nodes: leaves per tree.
+        min_samples_leaf: smallest number of training nodes in a leaf.
+        l2_regularization: L2 penalty on the leaf values.
+        class_weight: ``"balanced"`` weighs anomalies by the class ratio; None weighs every
+            node alike.
+        early_stopping: stop adding trees when the validation log-loss has not improved for
+            ``n_iter_no_change`` rounds.
+        n_iter_no_change: patience of ``early_stopping``, in rounds.
+        n_threads: OpenMP threads of the boosting (None: as :class:`TreeDetector`).
+        target: node type to score (default: the labelled one).
+        device: accepted for the common detector contract; trees run on the CPU.
+        random_state: seed of the boosting.
+        verbose: print a line per fit.
+    """
 
     def __init__(self, max_iter: int = 300, learning_rate: float = 0.05, max_leaf_nodes: int = 31,
                  min_samples_leaf: int = 20, l2_regularization: float = 0.0, class_weight="balanced",
@@ -311,13 +363,15 @@ class GNNDetector(_Detector):
 
     Args:
         hidden_channels: width of the HGT layers and the head.
-        num_layers: HGT layers (hops). Default 2 (not the encoder's 4): on the bundled data two
-            hops are as good and twice as fast on a CPU.
-        heads: attention heads.
-        dropout: dropout in the encoder and head.
-        lr, weight_decay: AdamW settings.
-        epochs: maximum training epochs; patience: early-stopping patience (epochs).
-        class_weight: ``"balanced"`` (positive weight = #normal / #anomalous in training) or None.
+        num_layers: HGT layers, i.e. how many hops of the graph each node's score sees.
+        heads: attention heads per HGT layer.
+        dropout: dropout probability in the encoder and the head.
+        lr: learning rate (AdamW).
+        weight_decay: weight decay (AdamW).
+        epochs: maximum training epochs.
+        patience: epochs without a better validation AP before training stops.
+        class_weight: ``"balanced"`` weighs anomalies by #normal / #anomalous in training;
+            None weighs every node alike.
         add_reverse: add reverse relations to directed relations so messages flow both ways.
         target: node type to score (default: the labelled one).
         device: torch device (``"cpu"``, ``"cuda"``).
@@ -333,6 +387,16 @@ class GNNDetector(_Detector):
             rank (a common seed), and early stopping follows rank 0's validation AP, so the
             replicas stay bit-identical. With ``device="cuda"`` each rank uses
             ``cuda:LOCAL_RANK``.
+
+    Examples:
+        >>> from pygad.datasets import load
+        >>> from pygad.evaluation import stratified_split
+        >>> from pygad.models import GNNDetector
+        >>> graph = load("books")
+        >>> train, val, test = stratified_split(graph.y["node"], seed=0)
+        >>> det = GNNDetector(epochs=50, random_state=0, verbose=False).fit(graph, train, val)
+        >>> scores = det.decision_function(graph)     # one logit per node, higher = more anomalous
+        >>> kept = det.best_epoch_                    # the epoch of the best validation AP
     """
 
     def __init__(self, hidden_channels: int = 64, num_layers: int = 2, heads: int = 4, dropout: float = 0.2,
@@ -413,6 +477,17 @@ class GNNDetector(_Detector):
         return _Net()
 
     def fit(self, graph: HeteroGraph, train_mask, val_mask=None) -> "GNNDetector":
+        """Train the encoder and head on the labelled training nodes of the target type.
+
+        Args:
+            graph: the graph.
+            train_mask: boolean mask (or indices) of the training nodes; needs both classes.
+            val_mask: validation nodes for early stopping and the decision threshold (optional;
+                without it the lowest training loss picks the epoch).
+
+        Returns:
+            self
+        """
         import torch
         import torch.nn.functional as F
 

@@ -82,15 +82,18 @@ class LatentDiffusion(BaseEstimator):
         label_dropout: probability of training on the null label instead of the true one.
         sigma_data: data scale of the EDM preconditioning; None estimates it in :meth:`fit` as
             the RMS of the (centered) latents.
-        P_mean, P_std: log-normal training noise ``ln sigma ~ N(P_mean, P_std^2)`` (for data of
-            scale 0.5; shifted by ``ln(sigma_data_ / 0.5)``).
-        sigma_min, sigma_max, rho: the Karras sampling schedule (for data of scale 0.5; scaled by
-            ``sigma_data_ / 0.5``).
+        P_mean: mean of the log-normal training noise ``ln sigma ~ N(P_mean, P_std^2)`` (for
+            data of scale 0.5; shifted by ``ln(sigma_data_ / 0.5)``).
+        P_std: standard deviation of ``ln sigma`` in training.
+        sigma_min: smallest noise level of the Karras sampling schedule (for data of scale 0.5;
+            the schedule is scaled by ``sigma_data_ / 0.5``).
+        sigma_max: largest noise level of the sampling schedule (same scale).
+        rho: curvature of the schedule (larger: more steps spent at low noise).
         center: subtract the per-dimension mean of the training latents (added back to samples).
         ema_decay: exponential moving average of the weights used for sampling (with the usual
             ``(1 + t) / (10 + t)`` warm-up); 0 disables it.
-        impl: ``"native"`` (fused kernels) or ``"reference"`` (torch twins) for the step
-            arithmetic.
+        impl: ``"native"`` (the fused kernels) or ``"reference"`` (their pure-torch twins,
+            e.g. where the extension is not built) for the step arithmetic.
         device: torch device of the network and of the returned samples.
         random_state: seed of the initialisation, the training noise and (unless ``seed`` or
             ``generator`` is given) the sampling noise.
@@ -101,6 +104,15 @@ class LatentDiffusion(BaseEstimator):
         sigma_data_: the data scale used.
         conditional_: whether the model was trained with labels.
         loss_history_: mean training loss per epoch.
+
+    Examples:
+        >>> import torch
+        >>> from pygad.models import LatentDiffusion
+        >>> z = torch.randn(500, 8)                       # e.g. a VAE's encoder means
+        >>> y = (torch.rand(500) < 0.1).long()            # 1 = anomaly
+        >>> dm = LatentDiffusion(8, hidden=64, num_layers=2, random_state=0)
+        >>> dm = dm.fit(z, y, epochs=20, verbose=False)
+        >>> z_new = dm.sample(100, label=1, guidance=1.0, steps=18)   # [100, 8]
     """
 
     def __init__(self, dim: int, hidden: int = 512, num_layers: int = 4, num_classes: int = 2,

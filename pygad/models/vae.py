@@ -68,13 +68,15 @@ class GraphVAE(nn.Module):
         encoder_relations: for each encoder relation, ``(index into edge_types, reversed)``;
             normally from :meth:`from_graph`.
         latent_dim: width of z.
-        hidden_channels: HGT width; heads, num_layers: HGT heads and layers (hops).
+        hidden_channels: HGT width.
+        num_layers: HGT layers (hops).
+        heads: HGT attention heads.
         decoder_hidden: width of the decoder MLPs.
         temporal: indices of the relations with edge times (a time decoder each).
         time_range: ``{relation index: (t_min, t_max)}`` used to (de)normalise times.
         beta: KL weight.
         hetero: False merges all node and edge types into one for the encoder (a homogeneous
-            graph transformer; an ablation).
+            graph transformer).
         conditional: False ignores labels (every node gets the unknown label).
         dropout: encoder dropout.
         impl: ``"native"`` or ``"reference"`` HGT kernels.

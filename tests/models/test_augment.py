@@ -1,4 +1,5 @@
-"""Augmenters: real nodes and val/test untouched, shapes, edges to real nodes, ablations, persistence."""
+"""Augmenters: real nodes and val/test untouched, shapes, edges to real nodes, ablations (the private
+``_Ablation`` hook), persistence."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,8 @@ import torch
 from _augment_graphs import TINY, sym_graph
 from pygad.data import HeteroGraph
 from pygad.evaluation import stratified_split
-from pygad.models.augment import LatentDiffusionAugmenter, MixupAugmenter, RandomOversampler, SMOTEAugmenter, append_nodes
+from pygad.models.augment import (LatentDiffusionAugmenter, MixupAugmenter, RandomOversampler, SMOTEAugmenter,
+                                  _Ablation, append_nodes)
 from pygad.registry import AUGMENTERS, make_augmenter
 
 
@@ -96,8 +98,8 @@ def test_smote_interpolates_between_anomalies(graph, split):
 @pytest.mark.parametrize("template_edges", [True, False], ids=["template-edges", "decoded-edges"])
 def test_diffusion_augmenter_end_to_end(graph, split, template_edges):
     tr, va, te = split
-    aug = LatentDiffusionAugmenter(random_state=0, template_edges=template_edges, anchor_features=template_edges,
-                                   **TINY)
+    ab = _Ablation(template_edges=template_edges, anchor_features=template_edges)
+    aug = LatentDiffusionAugmenter._configured(ab, random_state=0, **TINY)
     g2, tr2 = aug.augment(graph, tr)
     n_new = int((graph.y["node"][tr] == 1).sum())
     _check_augmented(graph, tr, g2, tr2, n_new)
@@ -115,14 +117,14 @@ def test_sample_api_and_counts(graph, split):
     syn = aug.sample(9, label=1, guidance=3.0)
     assert len(syn) == 9 and syn.x.shape == (9, 4) and syn.z.shape == (9, 8)
     assert list(syn.node_type) == ["node"] * 9
-    syn0 = aug.sample(3, label=0, guidance=1.0, use_diffusion=False)
+    syn0 = aug._sample(3, label=0, guidance=1.0, ablation=_Ablation(diffusion=False))
     assert len(syn0) == 3 and syn0.label == 0
 
 
 @pytest.mark.parametrize("switch", ["diffusion", "hetero", "conditional", "attach"])
-def test_ablation_switches(graph, split, switch):
+def test_ablations(graph, split, switch):
     tr = split[0]
-    aug = LatentDiffusionAugmenter(random_state=0, **{**TINY, switch: False})
+    aug = LatentDiffusionAugmenter._configured(_Ablation(**{switch: False}), random_state=0, **TINY)
     g2, tr2 = aug.augment(graph, tr)
     n0 = graph.num_nodes["node"]
     assert g2.num_nodes["node"] > n0
@@ -138,7 +140,7 @@ def test_temporal_heterogeneous_graph(template_edges):
     g = temporal_hetero_graph()
     tr = np.zeros(60, bool)
     tr[:40] = True
-    aug = LatentDiffusionAugmenter(random_state=0, template_edges=template_edges, **TINY)
+    aug = LatentDiffusionAugmenter._configured(_Ablation(template_edges=template_edges), random_state=0, **TINY)
     g2, tr2 = aug.augment(g, tr)
     _check_augmented(g, tr, g2, tr2, int((g.y["user"][tr] == 1).sum()))
     assert g2.num_nodes["product"] == g.num_nodes["product"]
@@ -174,7 +176,8 @@ def test_registry_and_errors(graph, split):
     for name in ("diffusion", "vae", "oversample", "smote", "mixup"):
         assert name in AUGMENTERS
     assert isinstance(make_augmenter("vae", random_state=0), LatentDiffusionAugmenter)
-    assert make_augmenter("vae").diffusion is False
+    assert make_augmenter("vae")._ablation == _Ablation(diffusion=False)
+    assert make_augmenter("diffusion")._ablation == _Ablation()
     with pytest.raises(ValueError, match="unknown augmentation"):
         make_augmenter("nope")
     no_anom = np.flatnonzero(graph.y["node"] == 0)[:10]
