@@ -74,7 +74,7 @@ class GraphVAE(nn.Module):
         time_range: ``{relation index: (t_min, t_max)}`` used to (de)normalise times.
         beta: KL weight.
         hetero: False merges all node and edge types into one for the encoder (a homogeneous
-            graph transformer; an ablation).
+            graph transformer).
         conditional: False ignores labels (every node gets the unknown label).
         dropout: encoder dropout.
         impl: ``"native"`` or ``"reference"`` HGT kernels.
