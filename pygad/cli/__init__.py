@@ -3,6 +3,9 @@
 Each subcommand lives beside the code it drives and exposes ``add_parser(subparsers)``, which
 registers an argparse sub-parser whose ``func(args) -> int`` runs it. Sub-parser modules must
 be cheap to import (no numba/torch at import time) so ``pygad --help`` stays fast.
+
+A user error (a :class:`pygad.errors.PygadError`, ``ValueError`` or ``OSError`` raised by a
+subcommand) is printed as one line ``pygad: error: <message>`` and exits with status 2.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ SUBCOMMANDS = [
     "pygad.evaluation_cli",   # pygad evaluate
     "pygad.augment_cli",      # pygad augment, pygad demo
     "pygad.stream.cli",       # pygad stream
+    "pygad.cli.detect",       # pygad detect (the user's own tables)
+    "pygad.cli.score",        # pygad score (a saved model on new tables)
 ]
 
 
@@ -46,7 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, OSError) as exc:  # PygadError's subclasses are among these
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"pygad: error: {msg}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from ..errors import PygadError
+        if not isinstance(exc, PygadError):
+            raise
+        print(f"pygad: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

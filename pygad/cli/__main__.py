@@ -1,0 +1,4 @@
+"""``python -m pygad.cli``: the same command line as the ``pygad`` console script."""
+from . import main
+
+raise SystemExit(main())
