@@ -151,8 +151,13 @@ def _times(series, where: str, col: str) -> np.ndarray:
         raise PygadValueError(f"{where}: time column {col!r} has an empty cell at {_rows(blank)}")
     txt = pd.Series([str(c).strip() for c in raw], dtype=object)
     num = pd.to_numeric(txt, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    if np.isfinite(num).all():
+    ok = np.isfinite(num)
+    if ok.all():
         return num
+    if ok.any():  # a numeric time column with a stray cell
+        i = int(np.flatnonzero(~ok)[0])
+        raise PygadValueError(f"{where}: time column {col!r} has {raw[i]!r} at {_rows(~ok)}, not a number like "
+                              "the other cells")
     try:
         dt = pd.to_datetime(txt, utc=True, errors="coerce", format="ISO8601")
     except (ValueError, TypeError):  # pragma: no cover - older pandas without format="ISO8601"
