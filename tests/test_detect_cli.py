@@ -81,6 +81,12 @@ def test_detect_writes_scores_model_and_plot(files, detected, capsys):
     assert tmp.is_file()
 
 
+def test_augment_from_the_registry(files, tmp_path, capsys):
+    assert main(_args(files, "--augment", "oversample", "--out", str(tmp_path / "s.csv"))) == 0
+    assert "+ oversample augmentation" in capsys.readouterr().out
+    assert len(_read(tmp_path / "s.csv")) == 301  # the user's nodes only, no synthetic ones
+
+
 def test_score_new_nodes_and_same_tables(files, detected, tmp_path, capsys):
     out = tmp_path / "new.csv"
     rc = main(["score", "--model", str(detected / "model"), "--nodes", f"account={files / 'new_accounts.csv'}",

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import argparse
 
-DETECTOR_CHOICES = ("trees", "gnn", "feature")
-
 
 def add_table_options(p, defaults_from_model: bool = False) -> None:
     """The table options shared by ``detect`` and ``score``."""
@@ -45,11 +43,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="node type to detect on (default: the one whose table has the label column)")
     p.add_argument("--exclude", action="append", default=[], metavar="COL",
                    help="a node-table column that is not a feature (repeatable)")
-    p.add_argument("--detector", default="trees", choices=DETECTOR_CHOICES,
+    from ..evaluation import AUGMENTERS, DETECTORS  # the registries (NumPy only at import time)
+
+    p.add_argument("--detector", default="trees", choices=sorted(DETECTORS),
                    help="trees: gradient-boosted trees on multi-hop neighbour aggregates (default); gnn: HGT "
                         "encoder + MLP head; feature: trees on the node's own features only")
     p.add_argument("--augment", default="none", metavar="NAME",
-                   help="training-graph augmentation: none (default), diffusion, vae, oversample, smote, mixup")
+                   help="training-graph augmentation of the registry: " + ", ".join(sorted(AUGMENTERS))
+                        + " (default: none)")
     p.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
                    help="share of the labelled nodes of each class held out for validation (default: 0.2)")
     p.add_argument("--epochs", type=int, default=None, help="GNN training epochs (default: the detector's)")

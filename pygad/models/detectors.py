@@ -151,8 +151,8 @@ def _conform(graph: HeteroGraph, schema: dict) -> HeteroGraph:
                 x[t] = np.ascontiguousarray(graph.x[t][:, [have.index(c) for c in want]])
                 changed = True
         elif graph.x[t].shape[1] != width:
-            raise PygadValueError(f"node type {t!r} has {graph.x[t].shape[1]} feature columns; the detector was "
-                                  f"fitted on {width}")
+            raise PygadValueError(f"node type {t!r} has {graph.x[t].shape[1]} features; the detector was fitted on "
+                                  f"{width} features")
     if not changed and graph.node_types == nts and graph.edge_types == rels:
         return graph
     g = HeteroGraph({t: graph.num_nodes[t] for t in nts}, {et: graph.edge_index[et] for et in rels},
