@@ -128,7 +128,7 @@ def _labels(series, where: str, col: str) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         cell = raw[i]
-        cell = repr(str(cell).strip()) if isinstance(cell, str) else repr(float(cell)).replace(".0", "")
+        cell = repr(str(cell).strip()) if isinstance(cell, str) else f"{float(cell):g}"
         raise PygadValueError(f"{where}: label column {col!r} has {cell} at {_rows(bad)}; labels must be 1 "
                               "(anomaly), 0 (normal) or blank (unknown)")
     return np.where(blank, -1, v).astype(np.int8)
