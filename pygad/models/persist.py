@@ -88,6 +88,9 @@ def write_model_dir(path, config: dict, writers: dict) -> None:
     check_model_target(path)
     parent = os.path.dirname(path)
     tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a model directory is an ordinary folder
     old = None
     try:
         files = {}

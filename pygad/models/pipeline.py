@@ -55,6 +55,9 @@ def check_output(path, what: str, inputs=()) -> None:
 def _temp_beside(path, suffix) -> str:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=os.path.dirname(os.path.abspath(path)))
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the output is an ordinary file
     return tmp
 
 
