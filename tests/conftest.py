@@ -33,3 +33,36 @@ def single_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def _synthetic_tables(n: int = 300, n_dev: int = 40, seed: int = 0, id_offset: int = 0, frac: float = 0.12):
+    """Account/device tables where anomalies differ in features, pay each other and share devices:
+    ``{"accounts", "devices", "transfers", "uses"}`` DataFrames (CSV-like text cells) and the true labels."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < frac).astype(int)
+    y[:2] = 1  # at least two anomalies whatever the seed
+    ids = np.array([f"acc{i + id_offset}" for i in range(n)], dtype=object)
+    lab = np.where(rng.random(n) < 0.25, "", y.astype(str))
+    accounts = pd.DataFrame({"id": ids, "amount": (rng.normal(size=n) + 1.2 * y).round(4),
+                             "age": rng.normal(size=n).round(4), "txn": (rng.exponential(size=n) * (1 + y)).round(4),
+                             "is_fraud": lab})
+    an = np.flatnonzero(y)
+    src = np.r_[rng.integers(0, n, 3 * n), an[rng.integers(0, an.size, 3 * an.size)]]
+    dst = np.r_[rng.integers(0, n, 3 * n), an[rng.integers(0, an.size, 3 * an.size)]]
+    transfers = pd.DataFrame({"src": ids[src], "dst": ids[dst], "time": rng.uniform(0, 1e6, src.size).round(1),
+                              "weight": rng.exponential(size=src.size).round(3)})
+    devices = pd.DataFrame({"id": [f"d{j}" for j in range(n_dev)], "risk": rng.normal(size=n_dev).round(3)})
+    who = rng.integers(0, n, 2 * n)
+    dev = np.where(y[who] == 1, rng.integers(0, 4, who.size), rng.integers(0, n_dev, who.size))
+    uses = pd.DataFrame({"src": ids[who], "dst": [f"d{j}" for j in dev]})
+    return {"accounts": accounts, "devices": devices, "transfers": transfers, "uses": uses}, y
+
+
+@pytest.fixture(scope="session")
+def synthetic_tables():
+    """A factory ``(n=300, n_dev=40, seed=0, id_offset=0) -> (tables, y)``; see :func:`_synthetic_tables`."""
+    pytest.importorskip("pandas")
+    return _synthetic_tables

@@ -14,7 +14,7 @@ import importlib
 import sys
 
 #: subcommand modules, in the order ``--help`` lists them
-SUBCOMMANDS = ("evaluate", "augment", "demo", "stream")
+SUBCOMMANDS = ("detect", "score", "evaluate", "augment", "demo", "stream")
 
 
 def _user_errors() -> tuple:

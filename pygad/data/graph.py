@@ -194,6 +194,8 @@ class HeteroGraph:
                 store[et] = a
         self.features_derived = {t for t in features_derived}
         self.feature_names: Dict[str, list] = {}
+        # external node ids per type (e.g. the id column of a node table), in index order
+        self.node_ids: Dict[str, np.ndarray] = {}
         self._cache: Dict[Any, Any] = {}
 
     def _check_type(self, t: str, what: str) -> None:
@@ -359,6 +361,7 @@ class HeteroGraph:
         g = HeteroGraph(self.num_nodes, ei, x=self.x, y=self.y, masks=self.masks, edge_time=et_time,
                         edge_attr=et_attr, features_derived=self.features_derived, name=self.name)
         g.feature_names = dict(self.feature_names)
+        g.node_ids = dict(self.node_ids)
         return g
 
     def replace(self, **changes) -> "HeteroGraph":
@@ -369,6 +372,7 @@ class HeteroGraph:
         kw.update(changes)
         g = HeteroGraph(kw.pop("num_nodes"), kw.pop("edge_index"), **kw)
         g.feature_names = {t: v for t, v in self.feature_names.items() if t in g.x}
+        g.node_ids = {t: v for t, v in self.node_ids.items() if g.num_nodes.get(t) == len(v)}
         return g
 
     # ---- torch views ------------------------------------------------------------------------
@@ -467,6 +471,25 @@ class HeteroGraph:
                 et_attr[et] = _to_numpy(edge_attr, "edge_attr")[sel]
         return cls({nt: int(num_nodes)}, ei, x=None if x is None else {nt: x}, y=None if y is None else {nt: y},
                    masks=None if masks is None else {nt: masks}, edge_time=et_time, edge_attr=et_attr, name=name)
+
+    @classmethod
+    def from_pandas(cls, nodes, edges=None, *, id: str = "id", label: str | None = None, time: str | None = None,
+                    **kwargs) -> "HeteroGraph":
+        """A graph from node tables ``{type: DataFrame}`` and edge tables ``{rel: DataFrame}`` or
+        ``{rel: (src_type, dst_type, DataFrame)}``; see :func:`pygad.data.tables.from_pandas`
+        (needs pandas: ``pip install "pygad[tables]"``).
+
+        Examples:
+            >>> import pandas as pd
+            >>> acc = pd.DataFrame({"id": [1, 2, 3], "f": [0.5, 3.0, 0.1], "fraud": [0, 1, None]})
+            >>> g = HeteroGraph.from_pandas({"account": acc}, {"pays": pd.DataFrame({"src": [1], "dst": [2]})},
+            ...                             label="fraud")
+            >>> g.num_nodes, g.y["account"].tolist()
+            ({'account': 3}, [0, 1, -1])
+        """
+        from .tables import from_pandas
+
+        return from_pandas(nodes, edges, id=id, label=label, time=time, **kwargs)
 
     # ---- PyG interop ------------------------------------------------------------------------
     @classmethod

@@ -6,10 +6,10 @@ augmenters share ``fit(graph, train_mask)`` / ``augment(graph, train_mask)`` (se
 """
 from .augment import (LatentDiffusionAugmenter, MixupAugmenter, RandomOversampler, SMOTEAugmenter,
                       SyntheticNodes)
-from .detectors import FeatureOnlyDetector, GNNDetector, TreeDetector, neighbor_features
+from .detectors import FeatureOnlyDetector, GNNDetector, TreeDetector, load_detector, neighbor_features
 from .diffusion import LatentDiffusion, karras_sigmas
 from .vae import GraphVAE
 
-__all__ = ["GNNDetector", "TreeDetector", "FeatureOnlyDetector", "neighbor_features", "GraphVAE",
+__all__ = ["GNNDetector", "TreeDetector", "FeatureOnlyDetector", "neighbor_features", "load_detector", "GraphVAE",
            "LatentDiffusion", "karras_sigmas", "LatentDiffusionAugmenter", "RandomOversampler",
            "SMOTEAugmenter", "MixupAugmenter", "SyntheticNodes"]

@@ -13,6 +13,12 @@ returns ``self``; ``decision_function(graph)`` returns one score per node of the
 type (higher = more anomalous); ``predict(graph)`` thresholds the scores at ``threshold_``
 (the F1-best cut on the validation nodes, else the training nodes). Fitted attributes end in
 ``_``. Nodes labelled -1 (unknown) inside a mask are ignored.
+
+Fitted detectors keep their feature schema (``schema_``: node types, relations, feature
+columns) and score any graph with that schema, including one with nodes never seen in
+training (inductive scoring); a graph with a new relation or a missing feature column is
+refused. ``save(dir)`` / ``load(dir)`` (and :func:`load_detector`) keep a detector in a
+directory that loads without running code (:mod:`pygad.models.persist`).
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from ..data.graph import HeteroGraph
+from ..errors import PygadFileError, PygadValueError
 from ..metrics import average_precision
 
 try:  # scikit-learn's estimator base: get_params/set_params/clone/repr
@@ -80,6 +87,93 @@ def _best_f1_threshold(y: np.ndarray, s: np.ndarray) -> float:
     return float(ss[last][int(np.argmax(f1))])
 
 
+def _schema(graph: HeteroGraph, target: str) -> dict:
+    """The feature schema of a graph: what a graph must match to be scored by a detector fitted on it."""
+    feats = {}
+    for t, x in graph.x.items():
+        names = graph.feature_names.get(t)
+        feats[t] = [str(c) for c in names] if names is not None and len(names) == x.shape[1] else None
+    return {"target": target, "node_types": list(graph.node_types),
+            "relations": [list(et) for et in graph.edge_types],
+            "features": feats, "feature_widths": {t: int(x.shape[1]) for t, x in graph.x.items()}}
+
+
+def _conform(graph: HeteroGraph, schema: dict) -> HeteroGraph:
+    """``graph`` checked against a fitted schema, with node types, relations and named feature
+    columns put in the fitted order (the same graph object when they already are)."""
+    if not isinstance(graph, HeteroGraph):
+        raise TypeError(f"'graph' must be a pygad.data.HeteroGraph, got {type(graph).__name__}")
+    nts = list(schema["node_types"])
+    rels = [tuple(r) for r in schema["relations"]]
+    new_t = [t for t in graph.node_types if t not in nts]
+    miss_t = [t for t in nts if t not in graph.num_nodes]
+    if new_t:
+        raise PygadValueError(f"node type {new_t[0]!r} was not in the graph the detector was fitted on (fitted node "
+                              f"types: {', '.join(nts)})")
+    if miss_t:
+        raise PygadValueError(f"the graph has no node type {miss_t[0]!r}, which the detector was fitted with "
+                              f"(fitted node types: {', '.join(nts)})")
+    fmt = ", ".join("{}:{}:{}".format(*et) for et in rels) or "none"
+    new_r = [et for et in graph.edge_types if et not in rels]
+    miss_r = [et for et in rels if et not in graph.edge_index]
+    if new_r:
+        raise PygadValueError("relation {1!r} ({0} -> {2}) was not in the graph the detector was fitted on "
+                              "(fitted relations: {3}); a detector cannot score a new relation: re-fit it"
+                              .format(*new_r[0], fmt))
+    if miss_r:
+        raise PygadValueError("the graph has no relation {1!r} ({0} -> {2}), which the detector was fitted with "
+                              "(fitted relations: {3}); give it (an empty edge table is fine)".format(*miss_r[0], fmt))
+    x, changed = dict(graph.x), False
+    widths = schema.get("feature_widths", {})
+    for t in nts:
+        want, width = schema["features"].get(t), widths.get(t)
+        if width is None:
+            if t in graph.x:
+                raise PygadValueError(f"node type {t!r} has feature columns, but had none when the detector was fitted")
+            continue
+        if t not in graph.x:
+            raise PygadValueError(f"node type {t!r} has no feature columns; the detector was fitted on {width}"
+                                  + (f" ({', '.join(want)})" if want else ""))
+        have = graph.feature_names.get(t)
+        if want is not None and have is not None and len(have) == graph.x[t].shape[1]:
+            have = [str(c) for c in have]
+            if have != want:
+                missing = [c for c in want if c not in have]
+                extra = [c for c in have if c not in want]
+                if missing:
+                    raise PygadValueError(f"node type {t!r} lacks the feature column{'s' if len(missing) > 1 else ''} "
+                                          f"{', '.join(map(repr, missing))} the detector was fitted on (fitted: "
+                                          f"{', '.join(want)})")
+                if extra:
+                    raise PygadValueError(f"node type {t!r} has feature column{'s' if len(extra) > 1 else ''} "
+                                          f"{', '.join(map(repr, extra))} the detector was not fitted on (fitted: "
+                                          f"{', '.join(want)})")
+                x[t] = np.ascontiguousarray(graph.x[t][:, [have.index(c) for c in want]])
+                changed = True
+        elif graph.x[t].shape[1] != width:
+            raise PygadValueError(f"node type {t!r} has {graph.x[t].shape[1]} features; the detector was fitted on "
+                                  f"{width} features")
+    if not changed and graph.node_types == nts and graph.edge_types == rels:
+        return graph
+    g = HeteroGraph({t: graph.num_nodes[t] for t in nts}, {et: graph.edge_index[et] for et in rels},
+                    x={t: x[t] for t in nts if t in x}, y={t: graph.y[t] for t in nts if t in graph.y},
+                    edge_time={et: graph.edge_time[et] for et in rels if et in graph.edge_time},
+                    edge_attr={et: graph.edge_attr[et] for et in rels if et in graph.edge_attr},
+                    features_derived=graph.features_derived, name=graph.name)
+    g.feature_names = {t: (list(schema["features"][t]) if schema["features"].get(t) else graph.feature_names[t])
+                       for t in g.x if schema["features"].get(t) or t in graph.feature_names}
+    g.node_ids = dict(graph.node_ids)
+    return g
+
+
+def _check_params(cls, params, source: str) -> dict:
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    if not isinstance(params, dict) or set(params) - allowed:
+        bad = sorted(set(params) - allowed) if isinstance(params, dict) else params
+        raise PygadFileError(f"{source}: unknown {cls.__name__} settings {bad}")
+    return dict(params)
+
+
 class _Detector(BaseEstimator):
     """Shared fit/predict plumbing."""
 
@@ -96,6 +190,7 @@ class _Detector(BaseEstimator):
             if not _check_split(graph, target, va, "validation", required=False):
                 va = None  # nothing to early-stop on; train without it
         self.target_ = target
+        self.schema_ = _schema(graph, target)
         return target, tr, va
 
     def _finish_fit(self, graph: HeteroGraph, tr, va):
@@ -112,6 +207,69 @@ class _Detector(BaseEstimator):
         """0/1 predictions for the target nodes: ``decision_function(graph) >= threshold_``."""
         self._check_fitted()
         return (self.decision_function(graph) >= self.threshold_).astype(np.int64)
+
+    def _conform(self, graph: HeteroGraph) -> HeteroGraph:
+        return _conform(graph, self.schema_) if hasattr(self, "schema_") else graph
+
+    # -- persistence
+    def _config(self, info) -> dict:
+        return {"detector": type(self).__name__, "params": self.get_params(),
+                "fitted": {"target": self.target_, "threshold": float(self.threshold_)},
+                "schema": self.schema_, "info": dict(info or {})}
+
+    def save(self, path, info: dict | None = None) -> None:
+        """Save the fitted detector to the directory ``path`` (created or replaced atomically).
+
+        The directory holds ``pygad-model.json`` (format version, pygad version, settings, the
+        feature schema, SHA-256 of each weight file) and the weights; see
+        :mod:`pygad.models.persist`. ``info`` is extra JSON kept in the config (e.g. how the
+        graph was read). Load it with :meth:`load` or :func:`load_detector`.
+
+        Examples:
+            >>> det.save("model")                                  # doctest: +SKIP
+            >>> scores = load_detector("model").decision_function(new_graph)  # doctest: +SKIP
+        """
+        from . import persist
+
+        self._check_fitted()
+        config, writers = self._persist(info)
+        persist.write_model_dir(path, config, writers)
+
+    @classmethod
+    def load(cls, path, device: str | None = None) -> "_Detector":
+        """A detector saved by :meth:`save`; runs no code from the directory.
+
+        Raises:
+            PygadFileError: not a model directory, another format version, a file changed after
+                saving, or a detector of another class.
+        """
+        from . import persist
+
+        cfg = persist.read_model_dir(path)
+        klass = _DETECTOR_CLASSES.get(cfg["detector"])
+        if klass is None or not issubclass(klass, cls):
+            raise PygadFileError(f"{path}: holds a {cfg['detector']}, not a {cls.__name__} "
+                                 "(pygad.models.load_detector loads any detector)")
+        try:
+            return klass._restore(cfg, path, device)
+        except PygadFileError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise PygadFileError(f"{path}: malformed {persist.CONFIG_NAME} ({type(exc).__name__}: {exc})") from None
+
+    def _restore_common(self, cfg, path):
+        f = cfg["fitted"]
+        self.target_ = str(f["target"])
+        self.threshold_ = float(f["threshold"])
+        sc = cfg["schema"]
+        self.schema_ = {"target": str(sc["target"]), "node_types": [str(t) for t in sc["node_types"]],
+                        "relations": [[str(p) for p in r] for r in sc["relations"]],
+                        "features": {str(t): (None if v is None else [str(c) for c in v])
+                                     for t, v in sc["features"].items()},
+                        "feature_widths": {str(t): int(v) for t, v in sc["feature_widths"].items()}}
+        if any(len(r) != 3 for r in self.schema_["relations"]) or self.target_ not in self.schema_["node_types"]:
+            raise PygadFileError(f"{path}: malformed schema in the model config")
+        self.saved_info_ = dict(cfg.get("info") or {})
 
 
 # ---- trees -----------------------------------------------------------------------------------
@@ -204,6 +362,9 @@ class TreeDetector(_Detector):
         device: accepted for the common detector contract; trees run on the CPU.
         random_state: seed of the boosting.
         verbose: print a line per fit.
+        add_reverse: aggregate along reverse relations too (``graph.with_reverse_edges()``), so
+            that features of the nodes a target node points to (its devices, the products it
+            reviews) reach it; ``pygad detect`` turns this on.
 
     Examples:
         >>> from pygad.datasets import load
@@ -223,7 +384,7 @@ class TreeDetector(_Detector):
                  min_samples_leaf: int = 20, l2_regularization: float = 0.0, class_weight="balanced",
                  early_stopping: bool = True, n_iter_no_change: int = 30, n_threads: int | None = None,
                  target: str | None = None, device: str = "cpu", random_state: int | None = None,
-                 verbose: bool = False):
+                 verbose: bool = False, add_reverse: bool = False):
         self.hops = hops
         self.aggregations = aggregations
         self.degree = degree
@@ -240,6 +401,7 @@ class TreeDetector(_Detector):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.add_reverse = add_reverse
 
     def _threads(self, cells: int):
         """OpenMP thread limit for the boosting (one thread on small problems, where OpenMP
@@ -254,6 +416,8 @@ class TreeDetector(_Detector):
         return threadpool_limits(limits=int(n), user_api="openmp")
 
     def _features(self, graph: HeteroGraph, target: str) -> tuple:
+        if getattr(self, "add_reverse", False):
+            graph = graph.with_reverse_edges()
         return neighbor_features(graph, target, self.hops, tuple(self.aggregations), self.degree)
 
     def fit(self, graph: HeteroGraph, train_mask, val_mask=None) -> "TreeDetector":
@@ -295,12 +459,44 @@ class TreeDetector(_Detector):
     def decision_function(self, graph: HeteroGraph) -> np.ndarray:
         """Anomaly score (log-odds) of every node of the target type."""
         self._check_fitted()
-        X, _ = self._features(graph, self.target_)
+        X, _ = self._features(self._conform(graph), self.target_)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"the graph gives {X.shape[1]} features but the detector was fitted on "
                              f"{self.n_features_in_}; score graphs with the same node/edge types and feature widths")
         with self._threads(X.size):
             return np.asarray(self.model_.decision_function(X), dtype=np.float64)
+
+    def _persist(self, info):
+        from . import persist
+
+        arrays = self.model_.arrays if isinstance(self.model_, persist.TreeEnsemble) else \
+            persist.tree_arrays(self.model_)
+        config = self._config(info)
+        config["fitted"].update(n_features_in=int(self.n_features_in_),
+                                feature_names=[str(n) for n in self.feature_names_],
+                                n_trees=int(arrays["tree_ptr"].shape[0] - 1))
+        return config, {"trees.npz": lambda fp: np.savez(fp, **arrays)}
+
+    @classmethod
+    def _restore(cls, cfg, path, device=None):
+        import os
+
+        from . import persist
+
+        det = cls(**_check_params(cls, cfg["params"], path))
+        det._restore_common(cfg, path)
+        fp = os.path.join(path, "trees.npz")
+        if "trees.npz" not in cfg["files"]:
+            raise PygadFileError(f"{path}: the config lists no trees.npz")
+        arrays = persist.load_npz(fp)
+        ens = persist.TreeEnsemble(arrays, source=fp)
+        ens.arrays = arrays  # kept so that a loaded detector can be saved again
+        det.model_ = ens
+        det.n_features_in_ = int(cfg["fitted"]["n_features_in"])
+        det.feature_names_ = [str(n) for n in cfg["fitted"]["feature_names"]]
+        if ens.n_features != det.n_features_in_:
+            raise PygadFileError(f"{fp}: trees over {ens.n_features} features, the config says {det.n_features_in_}")
+        return det
 
 
 class FeatureOnlyDetector(TreeDetector):
@@ -571,9 +767,80 @@ class GNNDetector(_Detector):
         import torch
 
         self._check_fitted()
-        x_dict, ei_dict = self._inputs(graph)
+        x_dict, ei_dict = self._inputs(self._conform(graph))
         with torch.no_grad():
             return self.model_(x_dict, ei_dict, self.target_).cpu().numpy().astype(np.float64)
 
+    def _persist(self, info):
+        import torch
 
-__all__ = ["GNNDetector", "TreeDetector", "FeatureOnlyDetector", "neighbor_features"]
+        config = self._config(info)
+        types = list(self.scaler_)
+        config["params"]["distributed"] = False
+        config["fitted"].update(
+            metadata=[list(self.metadata_[0]), [list(et) for et in self.metadata_[1]]],
+            in_channels={t: int(v) for t, v in self.in_channels_.items()}, scaler_types=types,
+            best_epoch=int(self.best_epoch_), best_val_ap=self.best_val_ap_)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model_.state_dict().items()}
+        arrays = {}
+        for i, t in enumerate(types):
+            arrays[f"mean_{i}"], arrays[f"scale_{i}"] = self.scaler_[t]
+        return config, {"weights.pt": lambda fp: torch.save(state, fp),
+                        "arrays.npz": lambda fp: np.savez(fp, **arrays)}
+
+    @classmethod
+    def _restore(cls, cfg, path, device=None):
+        import os
+
+        from . import persist
+
+        params = _check_params(cls, cfg["params"], path)
+        params["distributed"] = False
+        if device is not None:
+            params["device"] = device
+        det = cls(**params)
+        det._restore_common(cfg, path)
+        f = cfg["fitted"]
+        nts, ets = f["metadata"]
+        det.metadata_ = ([str(t) for t in nts], [tuple(str(p) for p in et) for et in ets])
+        det.in_channels_ = {str(t): int(v) for t, v in f["in_channels"].items()}
+        det.best_epoch_ = int(f["best_epoch"])
+        det.best_val_ap_ = None if f["best_val_ap"] is None else float(f["best_val_ap"])
+        for name in ("weights.pt", "arrays.npz"):
+            if name not in cfg["files"]:
+                raise PygadFileError(f"{path}: the config lists no {name}")
+        arrays = persist.load_npz(os.path.join(path, "arrays.npz"))
+        det.scaler_ = {}
+        for i, t in enumerate(f["scaler_types"]):
+            mu, sd = arrays[f"mean_{i}"].astype(np.float32), arrays[f"scale_{i}"].astype(np.float32)
+            if mu.shape != (det.in_channels_[t],) or sd.shape != mu.shape:
+                raise PygadFileError(f"{path}: scaler of node type {t!r} does not match its {det.in_channels_[t]} "
+                                     "input channels")
+            det.scaler_[str(t)] = (mu, sd)
+        fp = os.path.join(path, "weights.pt")
+        state = persist.load_state_dict(fp)
+        net = det._build()
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise PygadFileError(f"{fp}: the weights do not fit the model the config describes "
+                                 f"({' '.join(str(exc).split())[:300]})") from None
+        det.model_ = net.to(det._torch_device()).eval()
+        return det
+
+
+_DETECTOR_CLASSES = {"TreeDetector": TreeDetector, "FeatureOnlyDetector": FeatureOnlyDetector,
+                     "GNNDetector": GNNDetector}
+
+
+def load_detector(path, device: str | None = None):
+    """Any detector saved with ``save(path)`` (a :class:`TreeDetector`, :class:`FeatureOnlyDetector`
+    or :class:`GNNDetector`); ``device`` moves a GNN (default: the device it was fitted on).
+
+    Raises:
+        PygadFileError: see :meth:`TreeDetector.load`.
+    """
+    return _Detector.load(path, device)
+
+
+__all__ = ["GNNDetector", "TreeDetector", "FeatureOnlyDetector", "neighbor_features", "load_detector"]
