@@ -114,6 +114,18 @@ def save_archive(graph, path, train_mask=None, val_mask=None, test_mask=None) ->
 def run_augment(args) -> int:
     import numpy as np
 
+    from . import _validate as V
+    from .errors import PygadError
+    try:   # before the training, so a typo costs seconds, not the run
+        V.check_writable_path(args.out, "--out")
+        if args.save_model:
+            V.check_writable_path(args.save_model, "--save-model", directory=True)
+        if args.method in ("diffusion", "vae"):
+            args.device = V.check_device(args.device)
+    except PygadError as exc:
+        print(f"pygad augment: error: {exc}", file=sys.stderr)
+        return 2
+
     try:
         from .datasets import load
         from .models.augment import make_augmenter

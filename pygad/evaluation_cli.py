@@ -42,7 +42,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    from . import _validate as V
     from . import evaluation as ev
+    from .errors import PygadError
+
+    try:   # before the seeds run, so a bad path or device fails in seconds
+        args.device = V.check_device(args.device)
+        if args.json:
+            V.check_writable_path(args.json, "--json")
+    except PygadError as exc:
+        print(f"pygad evaluate: error: {exc}", file=sys.stderr)
+        return 2
 
     if args.augment not in ev.AUGMENTERS:
         print(f"pygad evaluate: error: unknown --augment {args.augment!r}; choose one of "

@@ -172,26 +172,35 @@ def run(args) -> int:
 def run_drift(args) -> int:
     from . import experiment as E
     me = "pygad stream drift"
-    if args.data is not None and not Path(args.data).exists():
-        print(f"{me}: data file not found: {args.data}", file=sys.stderr)
+    from .. import _validate as V
+    from ..errors import PygadError
+    try:   # every argument checked before the (minutes-long) run
+        if args.data is not None:
+            if not Path(args.data).exists():
+                raise ValueError(f"data file not found: {args.data}")
+            V.check_readable_file(args.data, "--data")
+        try:
+            digits = V.parse_int_list(args.digits, "--digits", low=0, high=9)
+        except ValueError:
+            raise ValueError(f"--digits must be comma-separated digits 0-9, got {args.digits!r}") from None
+        if not 0.0 < args.anomaly_rate < 1.0:
+            raise ValueError(f"--anomaly-rate must be in (0, 1), got {args.anomaly_rate}")
+        if args.segment_len < 1:
+            raise ValueError(f"--segment-len must be >= 1, got {args.segment_len}")
+        if args.json is not None and str(args.json) != "-":
+            V.check_writable_path(args.json, "--json")
+        if args.plot is not None:
+            V.check_writable_path(args.plot, "--plot")
+    except (PygadError, ValueError) as exc:
+        print(f"{me}: {exc}", file=sys.stderr)
         return 2
     try:
-        digits = tuple(int(d) for d in str(args.digits).split(","))
-    except ValueError:
-        digits = ()
-    if not digits or any(not 0 <= d <= 9 for d in digits):
-        print(f"{me}: --digits must be comma-separated digits 0-9, got {args.digits!r}",
-              file=sys.stderr)
+        out = E.run_experiment(args.data, digits=digits, segment_len=args.segment_len,
+                               anomaly_rate=args.anomaly_rate, max_angle=args.max_angle,
+                               seed=args.seed, hst=not args.no_hst, progress=not args.quiet)
+    except PygadError as exc:   # e.g. --data is not an image archive
+        print(f"{me}: {exc}", file=sys.stderr)
         return 2
-    if not 0.0 < args.anomaly_rate < 1.0:
-        print(f"{me}: --anomaly-rate must be in (0, 1), got {args.anomaly_rate}", file=sys.stderr)
-        return 2
-    if args.segment_len < 1:
-        print(f"{me}: --segment-len must be >= 1, got {args.segment_len}", file=sys.stderr)
-        return 2
-    out = E.run_experiment(args.data, digits=digits, segment_len=args.segment_len,
-                           anomaly_rate=args.anomaly_rate, max_angle=args.max_angle,
-                           seed=args.seed, hst=not args.no_hst, progress=not args.quiet)
     cfg = out["config"]
     if str(args.json) != "-":
         print(f"rotated digits from {cfg['data']}, normal digits {cfg['digits']}, {cfg['n']} "
@@ -277,6 +286,15 @@ def _load_state(path):
             raise InputError(f"--state {path}: unknown bookkeeping format "
                              f"{str(arrays['cli_format'])!r} (written by a newer pygad?)")
         book = {k: arrays[k] for k in arrays if k.startswith("cli_")}
+        need = {"cli_time_kind": "U", "cli_key_column": "U", "cli_last_time": "iuf", "cli_count": "iu"}
+        for k, kinds in need.items():
+            if k not in book or book[k].dtype.kind not in kinds:
+                raise InputError(f"--state {path}: bookkeeping entry {k!r} is missing or malformed")
+        if book["cli_last_time"].shape != book["cli_count"].shape or book["cli_count"].ndim != 1:
+            raise InputError(f"--state {path}: bookkeeping entries 'cli_last_time'/'cli_count' disagree")
+        keyed = str(book["cli_key_column"]) != ""
+        if keyed and ("cli_keys" not in book or book["cli_keys"].shape != book["cli_count"].shape):
+            raise InputError(f"--state {path}: bookkeeping entry 'cli_keys' is missing or malformed")
     return names[0], params, st, book
 
 
@@ -391,7 +409,10 @@ def _detect(args) -> int:
 
     # ---- the detector
     if saved is not None:
-        det = cls().load_state_dict(saved[2])
+        try:
+            det = cls().load_state_dict(saved[2])
+        except ValueError as exc:   # pygad.InvalidArchiveError: a field failed validation
+            raise InputError(f"--state {args.state}: {' '.join(str(exc).split())}") from None
     else:
         try:
             det = cls(**given)
