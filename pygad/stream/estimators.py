@@ -1446,10 +1446,16 @@ class ClippedSGDSubspace(_ClippedSGDBase):
         v = state.get("vectors") if hasattr(state, "get") else None
         v = None if v is None else np.asarray(v)
         rank = int(v.shape[1]) - 3 if v is not None and v.ndim == 3 and v.shape[1] >= 4 else None
-        self.__dict__.pop("_rank_resolved", None)
+        before = self.__dict__.pop("_rank_resolved", None)
         if rank is not None:
             self._rank_resolved = rank
-        super().load_state_dict(state)
+        try:
+            super().load_state_dict(state)
+        except InvalidArchiveError:   # a refused archive leaves the estimator as it was
+            self.__dict__.pop("_rank_resolved", None)
+            if before is not None:
+                self._rank_resolved = before
+            raise
         if rank is not None:
             if self.rank is not None and self.rank != rank:
                 raise InvalidArchiveError(f"corrupt archive: rank {self.rank} but state for rank {rank}")
