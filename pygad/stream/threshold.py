@@ -135,8 +135,9 @@ class AdaptiveThreshold:
             probe._check()
         except ValueError as exc:
             raise InvalidArchiveError(f"corrupt archive: bad parameters ({exc})") from None
-        scalars = _state.check_array(arrays, "scalars", "f", 2, (1, None)) if "scalars" in arrays else None
-        if scalars is None or scalars.size not in (L.N_SCALARS, L.N_SCALARS_V1) or not np.isfinite(scalars).all():
+        scalars = arrays.get("scalars")
+        if scalars is None or scalars.dtype.kind != "f" or scalars.ndim not in (1, 2) \
+                or scalars.size not in (L.N_SCALARS, L.N_SCALARS_V1) or not np.isfinite(scalars).all():
             raise InvalidArchiveError(f"corrupt archive: 'scalars' must hold {L.N_SCALARS} finite numbers")
         for k in own:
             setattr(self, k, getattr(probe, k))
