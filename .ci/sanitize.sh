@@ -40,7 +40,6 @@ rm -f "$log"
 export ASAN_OPTIONS="detect_leaks=0:protect_shadow_gap=0:abort_on_error=1:halt_on_error=1:log_path=$PWD/$log"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$PWD/$log"
 export PYTHONPATH="$PWD/$overlay${PYTHONPATH:+:$PYTHONPATH}"
-export PYGAD_FUZZ_EXAMPLES=${PYGAD_FUZZ_EXAMPLES:-}
 tests=${SANITIZE_TESTS:-tests/ops tests/nn tests/data}
 start=$(date +%s)
 rc=0

@@ -29,7 +29,7 @@ from pygad.ops.sampling import neighbor_sample_reference
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
-EXAMPLES = int(os.environ.get("PYGAD_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("PYGAD_FUZZ_EXAMPLES") or 25)
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 NAMED = (pygad.PygadValueError, pygad.PygadTypeError)
