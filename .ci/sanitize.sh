@@ -36,8 +36,10 @@ log="$build/sanitizer.log"
 rm -f "$log"
 # detect_leaks=0: CPython and torch keep memory until exit by design. protect_shadow_gap=0 lets
 # libraries that map memory at fixed low addresses (torch's, numba's LLVM) coexist with ASan.
+# allocator_may_return_null=1: an allocation too big for the machine fails as it does without
+# ASan (torch raises, pygad names the argument) instead of aborting the process.
 # Reports go to $log.<pid> as well as stderr, so a report inside a subprocess is caught too.
-export ASAN_OPTIONS="detect_leaks=0:protect_shadow_gap=0:abort_on_error=1:halt_on_error=1:log_path=$PWD/$log"
+export ASAN_OPTIONS="detect_leaks=0:protect_shadow_gap=0:allocator_may_return_null=1:abort_on_error=1:halt_on_error=1:log_path=$PWD/$log"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$PWD/$log"
 export PYTHONPATH="$PWD/$overlay${PYTHONPATH:+:$PYTHONPATH}"
 tests=${SANITIZE_TESTS:-tests/ops tests/nn tests/data}

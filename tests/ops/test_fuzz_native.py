@@ -215,7 +215,10 @@ def test_csr_overflow_counts(data):
     want = ref.hetero_csr(eis, num_src, num_dst, src_offset)
     for a, b in zip(got, want):
         assert torch.equal(a, b)
-    num_cols = data.draw(st.sampled_from([int(got[1].max()) + 1 if got[1].numel() else 0, 1, 0, -1] + HUGE_SIZE))
+    fit = int(got[1].max()) + 1 if got[1].numel() else 0
+    if fit > 10**6:   # sources offset by 2**31 and more: a right-sized transpose would need GBs
+        fit = 0
+    num_cols = data.draw(st.sampled_from([fit, 1, 0, -1] + HUGE_SIZE))
     t = _call(ops.csr_transpose, got[0], got[1], num_cols)
     if t is not None:
         for a, b in zip(t, ref.csr_transpose(got[0], got[1], num_cols)):
