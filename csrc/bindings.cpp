@@ -1,5 +1,6 @@
 // The one Python module of pygad: converts Python array descriptors into `Array`, releases
-// the GIL around every kernel call, and maps C++ errors to Python ValueError/TypeError.
+// the GIL around every kernel call, and maps C++ errors to pygad.errors.PygadValueError /
+// PygadTypeError. Every function names its arguments (py::arg), matching pygad/_C.pyi.
 // Ops themselves (csrc/ops/*.cpp) check their arguments and dispatch CPU/CUDA.
 #include <pybind11/pybind11.h>
 #include <pybind11/numpy.h>
@@ -75,19 +76,30 @@ OptArray opt(const py::object& o, const char* name) {
   return r;
 }
 
+// Raise pygad.errors.<cls>(msg); the plain built-in `fallback` if the package cannot be imported.
+void set_error(const char* cls, PyObject* fallback, const char* msg) {
+  try {
+    py::object type = py::module_::import("pygad.errors").attr(cls);
+    PyErr_SetString(type.ptr(), msg);
+  } catch (const py::error_already_set&) {
+    PyErr_SetString(fallback, msg);
+  }
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "pygad native kernels (C++17 + OpenMP, optional CUDA). Use pygad.ops, not this module.";
 
-  static py::exception<pygad::TypeError> type_error(m, "NativeTypeError", PyExc_TypeError);
+  // C++ errors become pygad.errors.PygadValueError / PygadTypeError (subclasses of ValueError /
+  // TypeError), looked up when raised so that importing _C does not import the package.
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const pygad::TypeError& e) {
-      PyErr_SetString(PyExc_TypeError, e.what());
+      set_error("PygadTypeError", PyExc_TypeError, e.what());
     } catch (const pygad::ValueError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
+      set_error("PygadValueError", PyExc_ValueError, e.what());
     }
   });
 
@@ -124,25 +136,31 @@ PYBIND11_MODULE(_C, m) {
     Array a = ARR(src), b = ARR(ptr), c = ARR(out);
     py::gil_scoped_release nogil;
     pygad::segment_sum(a, b, c, threads, stream);
-  });
+  },
+        py::arg("src"), py::arg("ptr"), py::arg("out"), py::arg("threads"), py::arg("stream"));
   m.def("segment_softmax", [](py::tuple src, py::tuple ptr, py::tuple out, int threads, uintptr_t stream) {
     Array a = ARR(src), b = ARR(ptr), c = ARR(out);
     py::gil_scoped_release nogil;
     pygad::segment_softmax(a, b, c, threads, stream);
-  });
+  },
+        py::arg("src"), py::arg("ptr"), py::arg("out"), py::arg("threads"), py::arg("stream"));
   m.def("segment_softmax_backward",
         [](py::tuple y, py::tuple grad_y, py::tuple ptr, py::tuple grad_src, int threads, uintptr_t stream) {
           Array a = ARR(y), b = ARR(grad_y), c = ARR(ptr), d = ARR(grad_src);
           py::gil_scoped_release nogil;
           pygad::segment_softmax_backward(a, b, c, d, threads, stream);
-        });
+        },
+        py::arg("y"), py::arg("grad_y"), py::arg("ptr"), py::arg("grad_src"), py::arg("threads"),
+        py::arg("stream"));
   m.def("neighbor_aggregate",
         [](py::tuple x, py::tuple rowptr, py::tuple col, py::tuple out, const std::string& reduce, int threads,
            uintptr_t stream) {
           Array a = ARR(x), b = ARR(rowptr), c = ARR(col), d = ARR(out);
           py::gil_scoped_release nogil;
           pygad::neighbor_aggregate(a, b, c, d, reduce, threads, stream);
-        });
+        },
+        py::arg("x"), py::arg("rowptr"), py::arg("col"), py::arg("out"), py::arg("reduce"), py::arg("threads"),
+        py::arg("stream"));
 
   // ---- heterogeneous CSR/CSC (csrc/ops/csr.h) -------------------------------------------
   m.def("hetero_csr",
@@ -152,14 +170,18 @@ PYBIND11_MODULE(_C, m) {
           Array a = ARR(rowptr), b = ARR(col), c = ARR(rel), d = ARR(eid);
           py::gil_scoped_release nogil;
           pygad::hetero_csr(ei, src_offset, num_src, num_dst, a, b, c, d, threads, stream);
-        });
+        },
+        py::arg("edge_index"), py::arg("src_offset"), py::arg("num_src"), py::arg("num_dst"), py::arg("rowptr"),
+        py::arg("col"), py::arg("rel"), py::arg("eid"), py::arg("threads"), py::arg("stream"));
   m.def("csr_transpose",
         [](py::tuple rowptr, py::tuple col, int64_t num_cols, py::tuple colptr, py::tuple row, py::tuple perm,
            int threads, uintptr_t stream) {
           Array a = ARR(rowptr), b = ARR(col), c = ARR(colptr), d = ARR(row), e = ARR(perm);
           py::gil_scoped_release nogil;
           pygad::csr_transpose(a, b, num_cols, c, d, e, threads, stream);
-        });
+        },
+        py::arg("rowptr"), py::arg("col"), py::arg("num_cols"), py::arg("colptr"), py::arg("row"),
+        py::arg("perm"), py::arg("threads"), py::arg("stream"));
 
   // ---- fused heterogeneous attention (csrc/ops/hetero_attention.h) ----------------------
   m.def("hetero_attention_forward",
@@ -170,7 +192,10 @@ PYBIND11_MODULE(_C, m) {
           OptArray c = opt(v, "v"), cache = opt(saved, "saved");
           py::gil_scoped_release nogil;
           pygad::hetero_attention_forward(a, b, c.get(), d, e, f, g, scale, h, i, cache.get(), threads, stream);
-        });
+        },
+        py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mu"), py::arg("rowptr"), py::arg("col"),
+        py::arg("rel"), py::arg("scale"), py::arg("out"), py::arg("lse"), py::arg("saved"), py::arg("threads"),
+        py::arg("stream"));
   m.def("hetero_attention_backward",
         [](py::tuple grad_out, py::tuple q, py::tuple k, py::object v, py::tuple mu, py::tuple rowptr,
            py::tuple col, py::tuple rel, py::tuple colptr, py::tuple row, py::tuple perm, double scale,
@@ -183,7 +208,11 @@ PYBIND11_MODULE(_C, m) {
           py::gil_scoped_release nogil;
           pygad::hetero_attention_backward(go, a, b, c.get(), d, e, f, g, h, i, j, scale, o, l, cache.get(), gq, gk,
                                            gv.get(), gm, threads, stream);
-        });
+        },
+        py::arg("grad_out"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mu"), py::arg("rowptr"),
+        py::arg("col"), py::arg("rel"), py::arg("colptr"), py::arg("row"), py::arg("perm"), py::arg("scale"),
+        py::arg("out"), py::arg("lse"), py::arg("saved"), py::arg("grad_q"), py::arg("grad_k"),
+        py::arg("grad_v"), py::arg("grad_mu"), py::arg("threads"), py::arg("stream"));
 
   // ---- fused EDM diffusion steps (csrc/ops/diffusion_step.h) ----------------------------
   {
@@ -196,7 +225,10 @@ PYBIND11_MODULE(_C, m) {
             py::gil_scoped_release nogil;
             pygad::edm_precondition(a, b, sh.get(), e.get(), s_noise, sigma_data, repeat, xh.get(), c, d, threads,
                                     stream);
-          });
+          },
+        py::arg("x"), py::arg("sigma"), py::arg("sigma_hat"), py::arg("eps"), py::arg("s_noise"),
+        py::arg("sigma_data"), py::arg("repeat"), py::arg("x_hat"), py::arg("net_in"), py::arg("c_noise"),
+        py::arg("threads"), py::arg("stream"));
     m.def("edm_step",
           [](py::tuple x, py::tuple f_cond, py::object f_uncond, py::tuple sigma, py::tuple sigma_next,
                 double guidance, double sigma_data, int64_t repeat, py::tuple x_next, py::tuple deriv,
@@ -205,7 +237,10 @@ PYBIND11_MODULE(_C, m) {
             OptArray fu = opt(f_uncond, "f_uncond"), ni = opt(net_in_next, "net_in_next");
             py::gil_scoped_release nogil;
             pygad::edm_step(a, b, fu.get(), c, d, guidance, sigma_data, repeat, e, f, ni.get(), threads, stream);
-          });
+          },
+        py::arg("x"), py::arg("f_cond"), py::arg("f_uncond"), py::arg("sigma"), py::arg("sigma_next"),
+        py::arg("guidance"), py::arg("sigma_data"), py::arg("repeat"), py::arg("x_next"), py::arg("deriv"),
+        py::arg("net_in_next"), py::arg("threads"), py::arg("stream"));
     m.def("edm_heun",
           [](py::tuple x_hat, py::tuple deriv, py::tuple x_next, py::tuple f_cond, py::object f_uncond,
                 py::tuple sigma_hat, py::tuple sigma_next, double guidance, double sigma_data, py::tuple out,
@@ -215,26 +250,35 @@ PYBIND11_MODULE(_C, m) {
             OptArray fu = opt(f_uncond, "f_uncond");
             py::gil_scoped_release nogil;
             pygad::edm_heun(a, b, c, d, fu.get(), e, f, guidance, sigma_data, g, threads, stream);
-          });
+          },
+        py::arg("x_hat"), py::arg("deriv"), py::arg("x_next"), py::arg("f_cond"), py::arg("f_uncond"),
+        py::arg("sigma_hat"), py::arg("sigma_next"), py::arg("guidance"), py::arg("sigma_data"), py::arg("out"),
+        py::arg("threads"), py::arg("stream"));
     m.def("edm_noise", [](py::tuple z0, py::tuple eps, py::tuple sigma, double sigma_data, py::tuple net_in,
                           py::tuple c_noise, int threads, uintptr_t stream) {
       Array a = ARR(z0), b = ARR(eps), c = ARR(sigma), d = ARR(net_in), e = ARR(c_noise);
       py::gil_scoped_release nogil;
       pygad::edm_noise(a, b, c, sigma_data, d, e, threads, stream);
-    });
+    },
+        py::arg("z0"), py::arg("eps"), py::arg("sigma"), py::arg("sigma_data"), py::arg("net_in"),
+        py::arg("c_noise"), py::arg("threads"), py::arg("stream"));
     m.def("edm_loss", [](py::tuple f, py::tuple z0, py::tuple eps, py::tuple sigma, double sigma_data, py::tuple loss,
                          int threads, uintptr_t stream) {
       Array a = ARR(f), b = ARR(z0), c = ARR(eps), d = ARR(sigma), e = ARR(loss);
       py::gil_scoped_release nogil;
       pygad::edm_loss(a, b, c, d, sigma_data, e, threads, stream);
-    });
+    },
+        py::arg("f"), py::arg("z0"), py::arg("eps"), py::arg("sigma"), py::arg("sigma_data"), py::arg("loss"),
+        py::arg("threads"), py::arg("stream"));
     m.def("edm_loss_backward",
           [](py::tuple grad_loss, py::tuple f, py::tuple z0, py::tuple eps, py::tuple sigma, double sigma_data,
              py::tuple grad_f, int threads, uintptr_t stream) {
             Array a = ARR(grad_loss), b = ARR(f), c = ARR(z0), d = ARR(eps), e = ARR(sigma), g = ARR(grad_f);
             py::gil_scoped_release nogil;
             pygad::edm_loss_backward(a, b, c, d, e, sigma_data, g, threads, stream);
-          });
+          },
+        py::arg("grad_loss"), py::arg("f"), py::arg("z0"), py::arg("eps"), py::arg("sigma"),
+        py::arg("sigma_data"), py::arg("grad_f"), py::arg("threads"), py::arg("stream"));
   }
 
   // ---- neighbour sampling (csrc/ops/sampling.h) -----------------------------------------
@@ -265,5 +309,7 @@ PYBIND11_MODULE(_C, m) {
           };
           return py::make_tuple(many(res.nodes, false), many(res.node_counts, false), many(res.edges, true),
                                 many(res.edge_counts, false));
-        });
+        },
+        py::arg("rowptr"), py::arg("col"), py::arg("src_type"), py::arg("dst_type"), py::arg("num_nodes"),
+        py::arg("seeds"), py::arg("fanouts"), py::arg("seed"), py::arg("threads"));
 }

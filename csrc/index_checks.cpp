@@ -2,8 +2,6 @@
 
 #include <vector>
 
-#include "ops/segment.h"
-
 namespace pygad {
 
 void check_csr_ptr(const Array& ptr, int64_t e, uintptr_t stream) {

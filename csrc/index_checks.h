@@ -17,4 +17,14 @@ void check_index_range(const Array& idx, int64_t hi, uintptr_t stream = 0);
 void check_transpose(const Array& rowptr, const Array& col, const Array& colptr, const Array& row,
                      const Array& perm);
 
+#ifdef PYGAD_WITH_CUDA
+namespace cuda {
+// Device kernels behind the checks above (csrc/ops/cuda/index_checks.cu); both synchronise
+// `stream`. The count of entries of idx[0:n] outside [lo, hi):
+int64_t count_out_of_range(const int64_t* idx, int64_t n, int64_t lo, int64_t hi, uintptr_t stream);
+// 0 when ptr[0:n+1] is a valid CSR pointer (ptr[0]==0, non-decreasing, ptr[n]==e), else 1.
+int64_t check_ptr(const int64_t* ptr, int64_t n, int64_t e, uintptr_t stream);
+}  // namespace cuda
+#endif
+
 }  // namespace pygad

@@ -2,11 +2,14 @@
 
 Subpackages: ``pygad.ops`` (native kernels as torch ops), ``pygad.nn`` (HGT encoder),
 ``pygad.data``/``pygad.datasets`` (graphs and loaders), ``pygad.models`` (detectors,
-augmenters), ``pygad.stream`` (clipped-SGD stream estimators), ``pygad.metrics``.
+augmenters), ``pygad.stream`` (clipped-SGD stream estimators), ``pygad.metrics``; the error
+family (:class:`PygadError` and its subclasses) in ``pygad.errors``.
 """
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from .errors import InvalidArchiveError, PygadError, PygadFileError, PygadTypeError, PygadValueError
 
 try:
     from . import _C  # the compiled extension (C++17, OpenMP, optional CUDA)
@@ -28,4 +31,5 @@ def build_config() -> dict:
     return info
 
 
-__all__ = ["HAS_CUDA", "build_config", "__version__"]
+__all__ = ["HAS_CUDA", "build_config", "__version__", "PygadError", "PygadValueError", "PygadTypeError",
+           "PygadFileError", "InvalidArchiveError"]

@@ -28,6 +28,23 @@ void check_finite(double v, const char* name) {
   if (!std::isfinite(v)) throw ValueError(cat("'", name, "' must be finite, got ", v));
 }
 
+// Noise levels [B]: every entry finite and > 0 (>= 0 where `allow_zero`: a last step to 0).
+// A 0 or NaN level would silently give NaN/inf rows (division by sigma, log(sigma)). CPU arrays
+// are scanned (O(B)); CUDA arrays are not (that would synchronise every sampling step).
+void check_levels(const Array& sigma, bool allow_zero) {
+  if (sigma.is_cuda()) return;
+  dispatch_float(sigma, [&](auto t) {
+    using T = decltype(t);
+    const T* s = sigma.ptr<T>();
+    for (int64_t i = 0; i < sigma.numel(); ++i) {
+      const bool ok = std::isfinite(s[i]) && (allow_zero ? s[i] >= 0 : s[i] > 0);
+      if (!ok)
+        throw ValueError(cat("'", sigma.name, "' must hold finite noise levels ", allow_zero ? ">= 0" : "> 0",
+                             ", got ", static_cast<double>(s[i]), " at row ", i));
+    }
+  });
+}
+
 }  // namespace
 
 void edm_precondition(const Array& x, const Array& sigma, const Array* sigma_hat, const Array* eps, double s_noise,
@@ -48,6 +65,8 @@ void edm_precondition(const Array& x, const Array& sigma, const Array* sigma_hat
   check_like(x, net_in, {checked_mul(repeat, b, "repeat * batch"), d});
   check_like(x, c_noise, {b});
   check_sigma_data(sigma_data);
+  check_levels(sigma, churn);
+  if (churn) check_levels(*sigma_hat, false);
   check_finite(s_noise, "s_noise");
   check_cuda_built(x);
   dispatch_float(x, [&](auto t) {
@@ -84,6 +103,8 @@ void edm_step(const Array& x, const Array& f_cond, const Array* f_uncond, const 
   if (net_in_next) check_like(x, *net_in_next, {checked_mul(repeat, b, "repeat * batch"), d});
   check_finite(guidance, "guidance");
   check_sigma_data(sigma_data);
+  check_levels(sigma, false);
+  check_levels(sigma_next, true);
   check_cuda_built(x);
   dispatch_float(x, [&](auto t) {
     using T = decltype(t);
@@ -115,6 +136,8 @@ void edm_heun(const Array& x_hat, const Array& deriv, const Array& x_next, const
   check_like(x_hat, out, {b, d});
   check_finite(guidance, "guidance");
   check_sigma_data(sigma_data);
+  check_levels(sigma_hat, false);
+  check_levels(sigma_next, true);
   check_cuda_built(x_hat);
   dispatch_float(x_hat, [&](auto t) {
     using T = decltype(t);
@@ -140,6 +163,7 @@ void edm_noise(const Array& z0, const Array& eps, const Array& sigma, double sig
   check_like(z0, net_in, {b, d});
   check_like(z0, c_noise, {b});
   check_sigma_data(sigma_data);
+  check_levels(sigma, false);
   check_cuda_built(z0);
   dispatch_float(z0, [&](auto t) {
     using T = decltype(t);
@@ -164,6 +188,7 @@ void edm_loss(const Array& f, const Array& z0, const Array& eps, const Array& si
   check_like(f, sigma, {b});
   check_like(f, loss, {b});
   check_sigma_data(sigma_data);
+  check_levels(sigma, false);
   check_cuda_built(f);
   dispatch_float(f, [&](auto t) {
     using T = decltype(t);
@@ -189,6 +214,7 @@ void edm_loss_backward(const Array& grad_loss, const Array& f, const Array& z0, 
   check_like(f, sigma, {b});
   check_like(f, grad_f, {b, d});
   check_sigma_data(sigma_data);
+  check_levels(sigma, false);
   check_cuda_built(f);
   dispatch_float(f, [&](auto t) {
     using T = decltype(t);

@@ -41,10 +41,6 @@ void segment_softmax_backward(const T* y, const T* gy, const int64_t* ptr, T* gx
 template <typename T>
 void neighbor_aggregate(const T* x, const int64_t* rowptr, const int64_t* col, T* out, int64_t n, int64_t f,
                         int reduce, uintptr_t stream);
-// Index validation on the device: returns the count of entries outside [lo, hi).
-int64_t count_out_of_range(const int64_t* idx, int64_t n, int64_t lo, int64_t hi, uintptr_t stream);
-// 0 when ptr is a valid CSR pointer (ptr[0]==0, non-decreasing, ptr[n]==e), else 1.
-int64_t check_ptr(const int64_t* ptr, int64_t n, int64_t e, uintptr_t stream);
 }  // namespace cuda
 
 }  // namespace pygad

@@ -45,10 +45,17 @@ def run(args) -> int:
     """Run ``pygad augment``: write ``--out`` (and ``--save-model``); exit code 0."""
     import numpy as np
 
+    from .. import _validate as V
     from ..datasets import load, save_archive
     from ..evaluation import get_split
     from ..registry import make_augmenter
 
+    # before the training, so a typo costs seconds, not the run
+    V.check_writable_path(args.out, "--out")
+    if args.save_model:
+        V.check_writable_path(args.save_model, "--save-model", directory=True)
+    if args.method in GENERATIVE_AUGMENTERS:
+        args.device = V.check_device(args.device)
     graph = load(args.data)
     tgt = graph.target_type()
     tr, va, te, how = get_split(graph, tgt, args.seed, args.split)

@@ -43,7 +43,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     """Run ``pygad evaluate``: print the table (and write ``--json``); exit code 0, or 2 on bad options."""
+    from .. import _validate as V
     from .. import evaluation as ev
+
+    # before the seeds run, so a bad path or device fails in seconds
+    args.device = V.check_device(args.device)
+    if args.json:
+        V.check_writable_path(args.json, "--json")
 
     if args.augment not in ev.AUGMENTERS:
         print(f"pygad evaluate: error: unknown --augment {args.augment!r}; choose one of "

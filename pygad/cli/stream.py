@@ -140,26 +140,35 @@ def run_drift(args) -> int:
     or 2 on bad options."""
     from ..stream import experiment as E
     me = "pygad stream drift"
-    if args.data is not None and not Path(args.data).exists():
-        print(f"{me}: data file not found: {args.data}", file=sys.stderr)
+    from .. import _validate as V
+    from ..errors import PygadError
+    try:   # every argument checked before the (minutes-long) run
+        if args.data is not None:
+            if not Path(args.data).exists():
+                raise ValueError(f"data file not found: {args.data}")
+            V.check_readable_file(args.data, "--data")
+        try:
+            digits = V.parse_int_list(args.digits, "--digits", low=0, high=9)
+        except ValueError:
+            raise ValueError(f"--digits must be comma-separated digits 0-9, got {args.digits!r}") from None
+        if not 0.0 < args.anomaly_rate < 1.0:
+            raise ValueError(f"--anomaly-rate must be in (0, 1), got {args.anomaly_rate}")
+        if args.segment_len < 1:
+            raise ValueError(f"--segment-len must be >= 1, got {args.segment_len}")
+        if args.json is not None and str(args.json) != "-":
+            V.check_writable_path(args.json, "--json")
+        if args.plot is not None:
+            V.check_writable_path(args.plot, "--plot")
+    except (PygadError, ValueError) as exc:
+        print(f"{me}: {exc}", file=sys.stderr)
         return 2
     try:
-        digits = tuple(int(d) for d in str(args.digits).split(","))
-    except ValueError:
-        digits = ()
-    if not digits or any(not 0 <= d <= 9 for d in digits):
-        print(f"{me}: --digits must be comma-separated digits 0-9, got {args.digits!r}",
-              file=sys.stderr)
+        out = E.run_experiment(args.data, digits=digits, segment_len=args.segment_len,
+                               anomaly_rate=args.anomaly_rate, max_angle=args.max_angle,
+                               seed=args.seed, hst=not args.no_hst, progress=not args.quiet)
+    except PygadError as exc:   # e.g. --data is not an image archive
+        print(f"{me}: {exc}", file=sys.stderr)
         return 2
-    if not 0.0 < args.anomaly_rate < 1.0:
-        print(f"{me}: --anomaly-rate must be in (0, 1), got {args.anomaly_rate}", file=sys.stderr)
-        return 2
-    if args.segment_len < 1:
-        print(f"{me}: --segment-len must be >= 1, got {args.segment_len}", file=sys.stderr)
-        return 2
-    out = E.run_experiment(args.data, digits=digits, segment_len=args.segment_len,
-                           anomaly_rate=args.anomaly_rate, max_angle=args.max_angle,
-                           seed=args.seed, hst=not args.no_hst, progress=not args.quiet)
     cfg = out["config"]
     if str(args.json) != "-":
         print(f"rotated digits from {cfg['data']}, normal digits {cfg['digits']}, {cfg['n']} "

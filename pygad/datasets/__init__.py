@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.graph import HeteroGraph
+from ..errors import InvalidArchiveError
 
 EMBEDDED_DIR = Path(__file__).resolve().parent / "_embedded"
 #: the dataset shipped inside the wheel (MIT, pygod-team/data; see _embedded/PROVENANCE.md)
@@ -29,8 +30,9 @@ DEFAULT_DATASET = "books"
 DATA_ENV = "PYGAD_DATA"
 
 
-class ArchiveError(ValueError):
-    """A malformed, truncated or incomplete dataset archive."""
+class ArchiveError(InvalidArchiveError):
+    """A malformed, truncated or incomplete dataset archive (a :class:`pygad.InvalidArchiveError`,
+    so also a ``ValueError`` and an ``OSError``)."""
 
 
 # ---- derived features ------------------------------------------------------------------------
@@ -104,9 +106,16 @@ def with_structural_features(graph: HeteroGraph) -> HeteroGraph:
 # ---- the archive format ----------------------------------------------------------------------
 def _read_all(path: Path) -> dict:
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if not hasattr(z, "files"):
-                raise ArchiveError(f"'{path}' is a single .npy array, not an .npz archive of named arrays")
+        z = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error, KeyError) as exc:
+        raise ArchiveError(f"cannot read '{path}': not a valid .npz archive or truncated/corrupt "
+                           f"({type(exc).__name__}: {exc})", path) from exc
+    if not isinstance(z, np.lib.npyio.NpzFile):   # a .npy file loads as one bare array
+        raise ArchiveError(f"'{path}' is a single .npy array, not an .npz archive of named arrays", path)
+    try:
+        with z:
             out = {}
             for k in z.files:
                 try:
@@ -114,16 +123,17 @@ def _read_all(path: Path) -> dict:
                 except ValueError as exc:
                     if "pickle" in str(exc).lower():
                         raise ArchiveError(f"array '{k}' in '{path}' holds Python objects (pickles), which "
-                                           "pygad does not load; store plain numeric arrays") from exc
+                                           "pygad does not load; store plain numeric arrays", path) from exc
                     raise
+                if out[k].dtype.kind not in "biufUS":   # complex, void, datetime: not graph data
+                    raise ArchiveError(f"array '{k}' in '{path}' has dtype {out[k].dtype}; pygad archives hold "
+                                       "real numbers (int, float, bool) and strings", path)
             return out
     except ArchiveError:
         raise
-    except FileNotFoundError:
-        raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error, KeyError) as exc:
         raise ArchiveError(f"cannot read '{path}': not a valid .npz archive or truncated/corrupt "
-                           f"({type(exc).__name__}: {exc})") from exc
+                           f"({type(exc).__name__}: {exc})", path) from exc
 
 
 def _label_array(a: np.ndarray, key: str, path) -> np.ndarray:
@@ -188,6 +198,8 @@ def _from_arrays(a: dict, path, name: str) -> HeteroGraph:
             x = x[:, None]
         if x.ndim != 2 or x.shape[0] != n:
             raise ArchiveError(f"'x' in '{path}' must have shape [{n}, F], got {list(x.shape)}")
+        if x.dtype.kind not in "biuf":
+            raise ArchiveError(f"'x' in '{path}' must hold real numbers, got dtype {x.dtype}")
     nt = "node"
     ei, et_time, et_attr = {}, {}, {}
     if "edge_index" in a:

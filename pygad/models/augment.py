@@ -844,54 +844,55 @@ class LatentDiffusionAugmenter(_Augmenter):
 
         Returns:
             The fitted augmenter; the weights are read with ``torch.load(weights_only=True)``.
-        """
-        import torch
 
+        Raises:
+            InvalidArchiveError: ``path`` does not hold a saved augmenter of this version.
+        """
+        from ._files import read_config, read_weights, rebuilding
         from .diffusion import LatentDiffusion
         from .vae import GraphVAE
 
-        with open(os.path.join(path, "config.json")) as fh:
-            cfg = json.load(fh)
-        if cfg.get("format") != _FORMAT:
-            raise ValueError(f"{str(path)!r} is not a saved LatentDiffusionAugmenter (format {cfg.get('format')!r})")
-        params = dict(cfg["params"])
-        params["device"] = device
-        if isinstance(params.get("fanouts"), list):
-            params["fanouts"] = tuple(params["fanouts"])
-        # archives of earlier versions kept the research variant among the constructor settings
-        ablation = dict(cfg.get("ablation") or {})
-        for f in fields(_Ablation):
-            if f.name in params:
-                ablation[f.name] = params.pop(f.name)
-        for name, default in _REMOVED_PARAMS.items():
-            if name in params and params.pop(name) != default:
-                raise ValueError(f"{str(path)!r} was saved with the setting {name!r}, which this version no longer "
-                                 "has; refit the augmenter")
-        aug = cls._configured(_Ablation(**ablation), **params)
-        state = torch.load(os.path.join(path, "weights.pt"), map_location="cpu", weights_only=True)
-        vp = dict(cfg["vae"])
-        vp["metadata"] = (vp["metadata"][0], [tuple(et) for et in vp["metadata"][1]])
-        vae = GraphVAE(**vp)
-        vae.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("vae.")})
-        aug.vae_ = vae.to(device).eval()
+        cfg = read_config(path, _FORMAT, "LatentDiffusionAugmenter")
+        state = read_weights(path)
+        with rebuilding(path):
+            params = dict(cfg["params"])
+            params["device"] = device
+            if isinstance(params.get("fanouts"), list):
+                params["fanouts"] = tuple(params["fanouts"])
+            # archives of earlier versions kept the research variant among the constructor settings
+            ablation = dict(cfg.get("ablation") or {})
+            for f in fields(_Ablation):
+                if f.name in params:
+                    ablation[f.name] = params.pop(f.name)
+            for name, default in _REMOVED_PARAMS.items():
+                if name in params and params.pop(name) != default:
+                    raise ValueError(f"{str(path)!r} was saved with the setting {name!r}, which this version no "
+                                     "longer has; refit the augmenter")
+            aug = cls._configured(_Ablation(**ablation), **params)
+            vp = dict(cfg["vae"])
+            vp["metadata"] = (vp["metadata"][0], [tuple(et) for et in vp["metadata"][1]])
+            vae = GraphVAE(**vp)
+            vae.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("vae.")})
+            aug.vae_ = vae.to(device).eval()
         aug._start(graph, train_mask)
         aug.vae_.check_graph(aug.graph_)
-        if aug.target_ != cfg["target"]:
-            raise ValueError(f"the graph's target type {aug.target_!r} differs from the saved {cfg['target']!r}")
-        aug.diffusion_model_ = None
-        if cfg["diffusion"] is not None:
-            dp = dict(cfg["diffusion"])
-            dp["device"] = device
-            aug.diffusion_model_ = LatentDiffusion(**dp).load_state_dict(
-                {k[len("diffusion."):]: v for k, v in state.items() if k.startswith("diffusion.")})
-        nt = vae.node_types
-        aug.z_real_ = {tt: state[f"z_real.t{i}"].to(device) for i, tt in enumerate(nt)}
-        aug.logvar_real_ = {tt: state[f"logvar_real.t{i}"].to(device) for i, tt in enumerate(nt)}
-        aug.labels_real_ = {tt: state[f"labels_real.t{i}"].to(device) for i, tt in enumerate(nt)}
-        for tt in nt:
-            if aug.z_real_[tt].shape[0] != aug.graph_.num_nodes[tt]:
-                raise ValueError(f"the saved augmenter was fitted on {aug.z_real_[tt].shape[0]} {tt!r} nodes, the "
-                                 f"graph has {aug.graph_.num_nodes[tt]}")
-        aug.degree_lo_ = state["degree_lo"].numpy()
-        aug.degree_cap_ = state["degree_cap"].numpy()
+        with rebuilding(path):
+            if aug.target_ != cfg["target"]:
+                raise ValueError(f"the graph's target type {aug.target_!r} differs from the saved {cfg['target']!r}")
+            aug.diffusion_model_ = None
+            if cfg["diffusion"] is not None:
+                dp = dict(cfg["diffusion"])
+                dp["device"] = device
+                aug.diffusion_model_ = LatentDiffusion(**dp).load_state_dict(
+                    {k[len("diffusion."):]: v for k, v in state.items() if k.startswith("diffusion.")})
+            nt = vae.node_types
+            aug.z_real_ = {tt: state[f"z_real.t{i}"].to(device) for i, tt in enumerate(nt)}
+            aug.logvar_real_ = {tt: state[f"logvar_real.t{i}"].to(device) for i, tt in enumerate(nt)}
+            aug.labels_real_ = {tt: state[f"labels_real.t{i}"].to(device) for i, tt in enumerate(nt)}
+            for tt in nt:
+                if aug.z_real_[tt].shape[0] != aug.graph_.num_nodes[tt]:
+                    raise ValueError(f"the saved augmenter was fitted on {aug.z_real_[tt].shape[0]} {tt!r} nodes, the "
+                                     f"graph has {aug.graph_.num_nodes[tt]}")
+            aug.degree_lo_ = state["degree_lo"].numpy()
+            aug.degree_cap_ = state["degree_cap"].numpy()
         return aug

@@ -32,10 +32,7 @@ from ..data.graph import HeteroGraph
 from ..errors import PygadFileError, PygadValueError
 from ..metrics import average_precision
 
-try:  # scikit-learn's estimator base: get_params/set_params/clone/repr
-    from sklearn.base import BaseEstimator
-except ImportError:  # pragma: no cover - scikit-learn is a dependency
-    BaseEstimator = object
+from sklearn.base import BaseEstimator  # get_params/set_params/clone/repr (a dependency)
 
 AGGREGATIONS = ("mean", "max", "sum")
 

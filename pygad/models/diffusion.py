@@ -34,10 +34,7 @@ from ..nn.denoiser import LatentDenoiser
 from ..ops import _reference
 from ..ops import diffusion_step as _native_steps
 
-try:  # scikit-learn's estimator base: get_params/set_params/clone/repr
-    from sklearn.base import BaseEstimator
-except ImportError:  # pragma: no cover - scikit-learn is a dependency
-    BaseEstimator = object
+from sklearn.base import BaseEstimator  # get_params/set_params/clone/repr (a dependency)
 
 __all__ = ["LatentDiffusion", "karras_sigmas"]
 
@@ -452,13 +449,11 @@ class LatentDiffusion(BaseEstimator):
     @classmethod
     def load(cls, path, device=None) -> "LatentDiffusion":
         """Rebuild a model written by :meth:`save` (optionally onto another ``device``)."""
-        with open(os.path.join(path, "config.json")) as fh:
-            cfg = json.load(fh)
-        if cfg.get("format") != _FORMAT:
-            raise ValueError(f"{path!r} is not a saved LatentDiffusion (format {cfg.get('format')!r})")
-        params = dict(cfg["params"])
-        if device is not None:
-            params["device"] = str(device)
-        model = cls(**params)
-        state = torch.load(os.path.join(path, "weights.pt"), map_location="cpu", weights_only=True)
-        return model.load_state_dict(state)
+        from ._files import read_config, read_weights, rebuilding
+        cfg = read_config(path, _FORMAT, "LatentDiffusion")
+        with rebuilding(path):
+            params = dict(cfg["params"])
+            if device is not None:
+                params["device"] = str(device)
+            model = cls(**params)
+            return model.load_state_dict(read_weights(path))

@@ -561,13 +561,11 @@ class GraphVAE(nn.Module):
     @classmethod
     def load(cls, path, device="cpu") -> "GraphVAE":
         """Rebuild a model written by :meth:`save` (``torch.load(weights_only=True)``)."""
-        with open(os.path.join(path, "config.json")) as fh:
-            cfg = json.load(fh)
-        if cfg.get("format") != _FORMAT:
-            raise ValueError(f"{str(path)!r} is not a saved GraphVAE (format {cfg.get('format')!r})")
-        p = dict(cfg["params"])
-        p["metadata"] = (p["metadata"][0], [tuple(et) for et in p["metadata"][1]])
-        model = cls(**p)
-        state = torch.load(os.path.join(path, "weights.pt"), map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
+        from ._files import read_config, read_weights, rebuilding
+        cfg = read_config(path, _FORMAT, "GraphVAE")
+        with rebuilding(path):
+            p = dict(cfg["params"])
+            p["metadata"] = (p["metadata"][0], [tuple(et) for et in p["metadata"][1]])
+            model = cls(**p)
+            model.load_state_dict(read_weights(path))
         return model.to(device).eval()

@@ -7,6 +7,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from pygad.errors import PygadValueError
+
 from ._native import _C, as_tensor, desc, stream, threads
 
 
@@ -149,11 +151,13 @@ def hetero_attention(q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale: fl
     if v is not None:
         v = as_tensor(v, "v", dtype=q.dtype)
     elif k.dim() != 4 or k.shape[1] != 2:
-        raise ValueError(f"with v=None, 'k' must hold keys and values as [M, 2, H, D], got {list(k.shape)}")
+        raise PygadValueError(f"with v=None, 'k' must hold keys and values as [M, 2, H, D], got {list(k.shape)}")
     idx = [as_tensor(t, n, dtype=torch.int64)
            for t, n in zip((rowptr, col, rel, colptr, row, perm), ("rowptr", "col", "rel", "colptr", "row", "perm"))]
     if q.dim() != 3:
-        raise ValueError(f"'q' must have shape [N, H, D], got {list(q.shape)}")
+        raise PygadValueError(f"'q' must have shape [N, H, D], got {list(q.shape)}")
+    if q.shape[2] == 0:
+        raise PygadValueError(f"'q' must have a head width D >= 1, got shape {list(q.shape)}")
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[2])
     if torch.compiler.is_compiling():

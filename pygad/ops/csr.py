@@ -7,7 +7,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._native import _C, as_tensor, desc, stream, threads
+from pygad.errors import PygadTypeError, PygadValueError
+
+from ._native import _C, as_tensor, check_count, check_ndim, desc, new_empty, stream, threads
 
 
 @torch.library.custom_op("pygad::hetero_csr", mutates_args=())
@@ -15,7 +17,7 @@ def _hetero_csr(edge_index: list[Tensor], src_offset: list[int], num_src: list[i
                 num_dst: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     ref = edge_index[0] if edge_index else torch.empty(0, dtype=torch.int64)
     E = sum(int(e.shape[1]) for e in edge_index) if all(e.dim() == 2 for e in edge_index) else 0
-    rowptr = ref.new_empty(num_dst + 1, dtype=torch.int64)
+    rowptr = new_empty(ref, (num_dst + 1,), "num_dst", num_dst, dtype=torch.int64)
     col, rel, eid = (ref.new_empty(E, dtype=torch.int64) for _ in range(3))
     _C.hetero_csr([desc(e) for e in edge_index], list(src_offset), list(num_src), num_dst,
                   desc(rowptr), desc(col), desc(rel), desc(eid), threads(), stream(ref))
@@ -52,19 +54,26 @@ def hetero_csr(edge_index: Sequence, num_src: Sequence[int], num_dst: int,
     tensors = [as_tensor(e, f"edge_index[{i}]", dtype=torch.int64) for i, e in enumerate(edge_index)]
     for i, t in enumerate(tensors):
         if t.dim() != 2 or t.shape[0] != 2:
-            raise ValueError(f"'edge_index[{i}]' must have shape [2, E], got {list(t.shape)}")
-    num_src = [int(n) for n in num_src]
+            raise PygadValueError(f"'edge_index[{i}]' must have shape [2, E], got {list(t.shape)}")
+    if isinstance(num_src, (str, bytes)) or not hasattr(num_src, "__len__"):
+        raise PygadTypeError(f"'num_src' must be a sequence of ints (one per relation), got {num_src!r}")
+    num_src = [check_count(n, f"num_src[{i}]") for i, n in enumerate(num_src)]
     if len(num_src) != len(tensors):
-        raise ValueError(f"'num_src' needs one entry per relation ({len(tensors)}), got {len(num_src)}")
+        raise PygadValueError(f"'num_src' needs one entry per relation ({len(tensors)}), got {len(num_src)}")
     if src_offset is None:
-        src_offset = np.concatenate([[0], np.cumsum(num_src)[:-1]]).astype(int).tolist() if num_src else []
-    out = _hetero_csr(tensors, [int(o) for o in src_offset], num_src, int(num_dst))
+        src_offset, total = [], 0
+        for n in num_src:   # Python ints: a sum past int64 is caught below, not wrapped by NumPy
+            src_offset.append(total)
+            total += n
+    src_offset = [check_count(o, f"src_offset[{i}]") for i, o in enumerate(src_offset)]
+    num_dst = check_count(num_dst, "num_dst", high=2**63 - 2)
+    out = _hetero_csr(tensors, src_offset, num_src, num_dst)
     return tuple(o.numpy() for o in out) if is_np else out
 
 
 @torch.library.custom_op("pygad::csr_transpose", mutates_args=())
 def _csr_transpose(rowptr: Tensor, col: Tensor, num_cols: int) -> tuple[Tensor, Tensor, Tensor]:
-    colptr = rowptr.new_empty(num_cols + 1)
+    colptr = new_empty(rowptr, (num_cols + 1,), "num_cols", num_cols)
     row, perm = col.new_empty(col.shape[0]), col.new_empty(col.shape[0])
     _C.csr_transpose(desc(rowptr), desc(col), num_cols, desc(colptr), desc(row), desc(perm), threads(),
                      stream(rowptr))
@@ -89,6 +98,8 @@ def csr_transpose(rowptr, col, num_cols: int):
         ``colptr[j]:colptr[j+1]`` hold their row and their position in the CSR (ascending rows).
     """
     is_np = isinstance(rowptr, np.ndarray)
-    out = _csr_transpose(as_tensor(rowptr, "rowptr", dtype=torch.int64), as_tensor(col, "col", dtype=torch.int64),
-                         int(num_cols))
+    rowptr, col = as_tensor(rowptr, "rowptr", dtype=torch.int64), as_tensor(col, "col", dtype=torch.int64)
+    check_ndim(rowptr, "rowptr", 1, "[N + 1]", min_rows=1)
+    check_ndim(col, "col", 1, "[E]")
+    out = _csr_transpose(rowptr, col, check_count(num_cols, "num_cols", high=2**63 - 2))
     return tuple(o.numpy() for o in out) if is_np else out

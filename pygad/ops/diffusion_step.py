@@ -23,7 +23,9 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._native import _C, as_tensor, desc, stream, threads
+from pygad.errors import PygadValueError
+
+from ._native import _C, as_tensor, check_count, desc, new_empty, stream, threads
 
 __all__ = ["edm_precondition", "edm_step", "edm_heun", "edm_noise", "edm_loss"]
 
@@ -39,7 +41,7 @@ def _c_in(sigma: Tensor, sigma_data: float) -> Tensor:
 # ---- preconditioning (functional, differentiable in x) -------------------------------------
 @torch.library.custom_op("pygad::edm_precondition", mutates_args=())
 def _edm_precondition(x: Tensor, sigma: Tensor, sigma_data: float, repeat: int) -> tuple[Tensor, Tensor]:
-    net_in = x.new_empty((repeat * x.shape[0], x.shape[1]))
+    net_in = new_empty(x, (repeat * x.shape[0], x.shape[1]), "repeat", repeat)
     c_noise = x.new_empty((x.shape[0],))
     _C.edm_precondition(desc(x), desc(sigma), None, None, 1.0, sigma_data, repeat, None, desc(net_in),
                         desc(c_noise), threads(), stream(x))
@@ -206,14 +208,14 @@ def _rows(sigma, name: str, like: Tensor) -> Tensor:
 def _sd(sigma_data) -> float:
     sd = float(sigma_data)
     if not sd > 0:
-        raise ValueError(f"'sigma_data' must be positive, got {sigma_data}")
+        raise PygadValueError(f"'sigma_data' must be positive, got {sigma_data}")
     return sd
 
 
 def _x(x, name: str) -> Tensor:
     x = as_tensor(x, name, floating=True)
     if x.dim() != 2:
-        raise ValueError(f"'{name}' must have shape [B, d], got {list(x.shape)}")
+        raise PygadValueError(f"'{name}' must have shape [B, d], got {list(x.shape)}")
     return x
 
 
@@ -223,10 +225,10 @@ def _out(out, n: int, name: str = "out") -> tuple:
     if isinstance(out, Tensor):
         out = (out,)
     if len(out) != n:
-        raise ValueError(f"'{name}' must hold {n} tensors, got {len(out)}")
+        raise PygadValueError(f"'{name}' must hold {n} tensors, got {len(out)}")
     for t in out:
         if not isinstance(t, Tensor) or not t.is_contiguous():
-            raise ValueError(f"'{name}' must hold contiguous tensors")
+            raise PygadValueError(f"'{name}' must hold contiguous tensors")
     return tuple(out)
 
 
@@ -257,10 +259,10 @@ def edm_precondition(x, sigma, sigma_data: float = 0.5, *, repeat: int = 1, sigm
     x = _x(x, "x")
     sd = _sd(sigma_data)
     sigma = _rows(sigma, "sigma", x)
-    repeat = int(repeat)
+    repeat = check_count(repeat, "repeat", low=1)
     churn = sigma_hat is not None or eps is not None
     if churn and (sigma_hat is None or eps is None):
-        raise ValueError("churn needs both 'sigma_hat' and 'eps'")
+        raise PygadValueError("churn needs both 'sigma_hat' and 'eps'")
     if not churn and out is None:
         return _edm_precondition(x, sigma, sd, repeat)
     b, d = x.shape
@@ -272,7 +274,7 @@ def edm_precondition(x, sigma, sigma_data: float = 0.5, *, repeat: int = 1, sigm
     else:
         net_in, c_noise = _out(out, 2)
         x_hat = None
-    net_in = x.new_empty((max(repeat, 0) * b, d)) if net_in is None else net_in
+    net_in = new_empty(x, (repeat * b, d), "repeat", repeat) if net_in is None else net_in
     c_noise = x.new_empty((b,)) if c_noise is None else c_noise
     _edm_precondition_out(x, sigma, sigma_hat, eps, float(s_noise), sd, repeat, x_hat, net_in, c_noise)
     return (x_hat, net_in, c_noise) if churn else (net_in, c_noise)
@@ -307,13 +309,13 @@ def edm_step(x, f_cond, f_uncond, sigma, sigma_next, guidance: float = 1.0, sigm
     f_cond = as_tensor(f_cond, "f_cond", dtype=x.dtype)
     f_uncond = None if f_uncond is None else as_tensor(f_uncond, "f_uncond", dtype=x.dtype)
     sigma, sigma_next = _rows(sigma, "sigma", x), _rows(sigma_next, "sigma_next", x)
-    repeat = int(repeat)
+    repeat = check_count(repeat, "repeat")
     outs = _out(out, 3 if repeat > 0 else 2)
     x_next = torch.empty_like(x) if outs[0] is None else outs[0]
     deriv = torch.empty_like(x) if outs[1] is None else outs[1]
     net_in = None
     if repeat > 0:
-        net_in = x.new_empty((repeat * x.shape[0], x.shape[1])) if outs[2] is None else outs[2]
+        net_in = new_empty(x, (repeat * x.shape[0], x.shape[1]), "repeat", repeat) if outs[2] is None else outs[2]
     _edm_step_out(x, f_cond, f_uncond, sigma, sigma_next, float(guidance), _sd(sigma_data), repeat, x_next, deriv,
                   net_in)
     return (x_next, deriv, net_in) if repeat > 0 else (x_next, deriv)

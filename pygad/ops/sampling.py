@@ -22,6 +22,8 @@ from typing import Dict, Iterator, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
+from pygad.errors import PygadTypeError, PygadValueError
+
 from ._native import _C, threads
 
 __all__ = ["neighbor_sample", "neighbor_sample_reference", "NeighborSampler", "MiniBatch"]
@@ -33,51 +35,51 @@ _GOLDEN = 0x9E3779B97F4A7C15
 def _prepare(csr, num_nodes, seeds, fanouts, seed):
     """Check the arguments and bring them to (types, relations, arrays) form."""
     if not isinstance(num_nodes, Mapping) or not num_nodes:
-        raise ValueError("'num_nodes' must be a non-empty dict {node_type: count}")
+        raise PygadValueError("'num_nodes' must be a non-empty dict {node_type: count}")
     types = list(num_nodes)
     tidx = {t: i for i, t in enumerate(types)}
     counts = []
     for t in types:
         n = num_nodes[t]
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"'num_nodes[{t!r}]' must be a non-negative int, got {n!r}")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n < 2**63:
+            raise PygadValueError(f"'num_nodes[{t!r}]' must be a non-negative int (int64), got {n!r}")
         counts.append(int(n))
     if not isinstance(csr, Mapping):
-        raise ValueError("'csr' must be a dict {(src_type, relation, dst_type): (rowptr, col)}")
+        raise PygadValueError("'csr' must be a dict {(src_type, relation, dst_type): (rowptr, col)}")
     rels, rowptrs, cols = [], [], []
     for et, pair in csr.items():
         if not isinstance(et, tuple) or len(et) != 3 or et[0] not in tidx or et[2] not in tidx:
-            raise ValueError(f"'csr' key {et!r} must be an edge type (src, relation, dst) over the node types "
+            raise PygadValueError(f"'csr' key {et!r} must be an edge type (src, relation, dst) over the node types "
                              f"{types}")
         if not isinstance(pair, (tuple, list)) or len(pair) < 2:
-            raise ValueError(f"'csr[{et!r}]' must be a pair (rowptr, col)")
+            raise PygadValueError(f"'csr[{et!r}]' must be a pair (rowptr, col)")
         rp, cl = (_host_int64(a, f"csr[{et!r}]") for a in pair[:2])
         if rp.ndim != 1 or rp.shape[0] != counts[tidx[et[2]]] + 1:
-            raise ValueError(f"'csr[{et!r}]' rowptr must have shape [{counts[tidx[et[2]]] + 1}] "
+            raise PygadValueError(f"'csr[{et!r}]' rowptr must have shape [{counts[tidx[et[2]]] + 1}] "
                              f"(destination count + 1), got {list(rp.shape)}")
         if cl.ndim != 1:
-            raise ValueError(f"'csr[{et!r}]' col must be 1-D, got shape {list(cl.shape)}")
+            raise PygadValueError(f"'csr[{et!r}]' col must be 1-D, got shape {list(cl.shape)}")
         rels.append(tuple(et))
         rowptrs.append(rp)
         cols.append(cl)
     if not isinstance(seeds, Mapping):
-        raise ValueError("'seeds' must be a dict {node_type: int64 node ids}")
+        raise PygadValueError("'seeds' must be a dict {node_type: int64 node ids}")
     seed_arrays = [np.empty(0, dtype=np.int64) for _ in types]
     for t, s in seeds.items():
         if t not in tidx:
-            raise ValueError(f"'seeds' has unknown node type {t!r} (known: {types})")
+            raise PygadValueError(f"'seeds' has unknown node type {t!r} (known: {types})")
         a = _host_int64(s, f"seeds[{t!r}]")
         if a.ndim != 1:
-            raise ValueError(f"'seeds[{t!r}]' must be 1-D, got shape {list(a.shape)}")
+            raise PygadValueError(f"'seeds[{t!r}]' must be 1-D, got shape {list(a.shape)}")
         seed_arrays[tidx[t]] = a
     if isinstance(fanouts, (int, np.integer)) or not all(
             isinstance(f, (int, np.integer)) and not isinstance(f, bool) for f in fanouts):
-        raise ValueError(f"'fanouts' must be a sequence of ints (one per hop), got {fanouts!r}")
+        raise PygadValueError(f"'fanouts' must be a sequence of ints (one per hop), got {fanouts!r}")
     fans = [int(f) for f in fanouts]
-    if any(f < -1 for f in fans):
-        raise ValueError(f"'fanouts' must be >= 0 (or -1 for all neighbours), got {fans}")
+    if any(f < -1 or f >= 2**63 for f in fans):
+        raise PygadValueError(f"'fanouts' must be int64 values >= 0 (or -1 for all neighbours), got {fans}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"'seed' must be an int, got {seed!r}")
+        raise PygadValueError(f"'seed' must be an int, got {seed!r}")
     return types, counts, rels, rowptrs, cols, seed_arrays, fans, int(seed) & _MASK
 
 
@@ -87,7 +89,7 @@ def _host_int64(a, name: str) -> np.ndarray:
     if not isinstance(a, np.ndarray):
         a = np.asarray(a)
     if a.size and not np.issubdtype(a.dtype, np.integer):
-        raise TypeError(f"'{name}' must hold integers, got dtype {a.dtype}")
+        raise PygadTypeError(f"'{name}' must hold integers, got dtype {a.dtype}")
     return np.ascontiguousarray(a, dtype=np.int64)
 
 
@@ -133,7 +135,7 @@ def neighbor_sample(csr: Mapping[tuple, tuple], num_nodes: Mapping[str, int], se
         msg = re.sub(r"'(rowptr|col)\[(\d+)\]'", lambda m: f"'csr[{rels[int(m.group(2))]!r}]' {m.group(1)}",
                      str(exc))
         msg = re.sub(r"'seeds\[(\d+)\]'", lambda m: f"'seeds[{types[int(m.group(1))]!r}]'", msg)
-        raise ValueError(msg) from None
+        raise PygadValueError(msg) from None
     nodes = dict(zip(types, nodes))
     edges = dict(zip(rels, edges))
     if return_counts:
@@ -173,9 +175,9 @@ def neighbor_sample_reference(csr, num_nodes, seeds, fanouts, seed: int = 0, *, 
     for t, s in zip(types, seed_arrays):
         for g in s.tolist():
             if not 0 <= g < num_nodes[t]:
-                raise ValueError(f"'seeds[{t!r}]' has node {g}, outside [0, {num_nodes[t]})")
+                raise PygadValueError(f"'seeds[{t!r}]' has node {g}, outside [0, {num_nodes[t]})")
             if g in local[t]:
-                raise ValueError(f"'seeds[{t!r}]' has node {g} twice; seeds must be unique")
+                raise PygadValueError(f"'seeds[{t!r}]' has node {g} twice; seeds must be unique")
             local[t][g] = len(nodes[t])
             nodes[t].append(g)
     ncount = {t: [len(nodes[t])] for t in types}
@@ -198,7 +200,7 @@ def neighbor_sample_reference(csr, num_nodes, seeds, fanouts, seed: int = 0, *, 
                 for p in pos:
                     u = int(cl[a + p])
                     if not 0 <= u < num_nodes[et[0]]:
-                        raise ValueError(f"'csr[{et!r}]' col has source id {u}, outside [0, {num_nodes[et[0]]})")
+                        raise PygadValueError(f"'csr[{et!r}]' col has source id {u}, outside [0, {num_nodes[et[0]]})")
                     got.append((u, i))
             drawn[et] = got
         for et in rels:  # number the newly reached sources in relation, then edge order
@@ -284,14 +286,14 @@ class NeighborSampler:
                 if reverse:
                     csr[(et[2], "rev_" + et[1], et[0])] = g.csc(et)[:2]
         else:
-            raise TypeError("'graph_or_csr' must be a HeteroGraph or a pair (csr, num_nodes), got "
+            raise PygadTypeError("'graph_or_csr' must be a HeteroGraph or a pair (csr, num_nodes), got "
                             f"{type(graph_or_csr).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"'batch_size' must be a positive int, got {batch_size!r}")
+            raise PygadValueError(f"'batch_size' must be a positive int, got {batch_size!r}")
         if isinstance(world_size, bool) or not isinstance(world_size, (int, np.integer)) or world_size < 1:
-            raise ValueError(f"'world_size' must be a positive int, got {world_size!r}")
+            raise PygadValueError(f"'world_size' must be a positive int, got {world_size!r}")
         if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 0 <= rank < world_size:
-            raise ValueError(f"'rank' must be an int in [0, world_size={world_size}), got {rank!r}")
+            raise PygadValueError(f"'rank' must be an int in [0, world_size={world_size}), got {rank!r}")
         # validate the structure and fanouts once (an empty batch touches nothing)
         types, counts, rels, rowptrs, cols, _, fans, seed = _prepare(csr, num_nodes, {}, fanouts, seed)
         self.csr = {et: (rp, cl) for et, rp, cl in zip(rels, rowptrs, cols)}
@@ -304,12 +306,12 @@ class NeighborSampler:
         self._seed_type, self._seed_id = [], []
         for t, ids in seed_nodes.items():
             if t not in self.num_nodes:
-                raise ValueError(f"'seed_nodes' has unknown node type {t!r} (known: {types})")
+                raise PygadValueError(f"'seed_nodes' has unknown node type {t!r} (known: {types})")
             a = _host_int64(ids, f"seed_nodes[{t!r}]").reshape(-1)
             if a.size and (a.min() < 0 or a.max() >= self.num_nodes[t]):
-                raise ValueError(f"'seed_nodes[{t!r}]' has ids outside [0, {self.num_nodes[t]})")
+                raise PygadValueError(f"'seed_nodes[{t!r}]' has ids outside [0, {self.num_nodes[t]})")
             if np.unique(a).size != a.size:
-                raise ValueError(f"'seed_nodes[{t!r}]' has repeated ids")
+                raise PygadValueError(f"'seed_nodes[{t!r}]' has repeated ids")
             self._seed_type.append(np.full(a.size, types.index(t), dtype=np.int64))
             self._seed_id.append(a)
         self._types = types

@@ -5,7 +5,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._native import _C, as_tensor, desc, stream, threads
+from pygad.errors import PygadTypeError
+
+from ._native import _C, as_tensor, check_ndim, desc, stream, threads
 
 
 # ---- segment_sum ---------------------------------------------------------------------------
@@ -46,7 +48,10 @@ def segment_sum(src, ptr):
         [N, F] tensor (NumPy array for NumPy input); empty segments give 0.
     """
     is_np = isinstance(src, np.ndarray)
-    out = _segment_sum(as_tensor(src, "src", floating=True), as_tensor(ptr, "ptr", dtype=torch.int64))
+    src, ptr = as_tensor(src, "src", floating=True), as_tensor(ptr, "ptr", dtype=torch.int64)
+    check_ndim(src, "src", 2, "[E, F]")
+    check_ndim(ptr, "ptr", 1, "[N + 1]", min_rows=1)
+    out = _segment_sum(src, ptr)
     return out.numpy() if is_np else out
 
 
@@ -118,7 +123,10 @@ def segment_softmax(src, ptr):
         [E, H] tensor whose rows in every segment sum to 1 per column.
     """
     is_np = isinstance(src, np.ndarray)
-    out = _segment_softmax(as_tensor(src, "src", floating=True), as_tensor(ptr, "ptr", dtype=torch.int64))
+    src, ptr = as_tensor(src, "src", floating=True), as_tensor(ptr, "ptr", dtype=torch.int64)
+    check_ndim(src, "src", 2, "[E, H]")
+    check_ndim(ptr, "ptr", 1, "[N + 1]", min_rows=1)
+    out = _segment_softmax(src, ptr)
     return out.numpy() if is_np else out
 
 
@@ -148,6 +156,11 @@ def neighbor_aggregate(x, rowptr, col, reduce: str = "mean"):
         [N, F] tensor (NumPy array for NumPy input). Not differentiable (feature engineering).
     """
     is_np = isinstance(x, np.ndarray)
-    out = _neighbor_aggregate(as_tensor(x, "x", floating=True), as_tensor(rowptr, "rowptr", dtype=torch.int64),
-                              as_tensor(col, "col", dtype=torch.int64), reduce)
+    x, rowptr = as_tensor(x, "x", floating=True), as_tensor(rowptr, "rowptr", dtype=torch.int64)
+    col = as_tensor(col, "col", dtype=torch.int64)
+    check_ndim(x, "x", 2, "[M, F]")
+    check_ndim(rowptr, "rowptr", 1, "[N + 1]", min_rows=1)
+    if not isinstance(reduce, str):
+        raise PygadTypeError(f"'reduce' must be one of 'sum', 'mean', 'max', got {reduce!r}")
+    out = _neighbor_aggregate(x, rowptr, col, reduce)
     return out.numpy() if is_np else out

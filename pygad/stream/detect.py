@@ -134,6 +134,15 @@ def _load_state(path):
             raise InputError(f"--state {path}: unknown bookkeeping format "
                              f"{str(arrays['cli_format'])!r} (written by a newer pygad?)")
         book = {k: arrays[k] for k in arrays if k.startswith("cli_")}
+        need = {"cli_time_kind": "U", "cli_key_column": "U", "cli_last_time": "iuf", "cli_count": "iu"}
+        for k, kinds in need.items():
+            if k not in book or book[k].dtype.kind not in kinds:
+                raise InputError(f"--state {path}: bookkeeping entry {k!r} is missing or malformed")
+        if book["cli_last_time"].shape != book["cli_count"].shape or book["cli_count"].ndim != 1:
+            raise InputError(f"--state {path}: bookkeeping entries 'cli_last_time'/'cli_count' disagree")
+        keyed = str(book["cli_key_column"]) != ""
+        if keyed and ("cli_keys" not in book or book["cli_keys"].shape != book["cli_count"].shape):
+            raise InputError(f"--state {path}: bookkeeping entry 'cli_keys' is missing or malformed")
     return names[0], params, st, book
 
 
@@ -248,7 +257,10 @@ def _detect(args) -> int:
 
     # ---- the detector
     if saved is not None:
-        det = cls().load_state_dict(saved[2])
+        try:
+            det = cls().load_state_dict(saved[2])
+        except ValueError as exc:   # pygad.InvalidArchiveError: a field failed validation
+            raise InputError(f"--state {args.state}: {' '.join(str(exc).split())}") from None
     else:
         try:
             det = cls(**given)

@@ -14,9 +14,12 @@ call; the kernels release the GIL. Scoring calls never write state. Un-keyed lea
 """
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
+
+from ..errors import InvalidArchiveError
 
 from . import _layout as L
 from . import state as _state
@@ -810,49 +813,98 @@ class _ClippedSGDBase:
         params = self.get_params()
         return _state.pack(type(self).__name__, params, arrays)
 
+    _ARRAYS = ("vectors", "scalars", "keys_int", "keys_str", "feature_names", "feature_names_int")
+
     def load_state_dict(self, state: dict):
+        """Restore the state written by :meth:`state_dict` (copies the arrays).
+
+        Every field is validated before anything is changed: format and version, the class,
+        the parameters (only this estimator's own, with values its constructor accepts),
+        and each array's dtype and shape, key uniqueness included.
+
+        Raises:
+            pygad.InvalidArchiveError: a field is missing, malformed or inconsistent.
+        """
         name, params, arrays = _state.unpack(state)
         if name != type(self).__name__:
-            raise ValueError(f"archive holds a {name}, not a {type(self).__name__}")
-        for k in self._param_names():
-            if k in params:
-                setattr(self, k, params[k])
+            raise InvalidArchiveError(f"archive holds a {name}, not a {type(self).__name__}")
+        own = set(self._param_names())
+        unknown = sorted(set(params) - own)
+        if unknown:   # only the estimator's own parameters: an archive never sets anything else
+            raise InvalidArchiveError(f"corrupt archive: unknown {type(self).__name__} parameters {unknown}")
+        # "cli_*" arrays are the bookkeeping of `pygad stream detect` (checked there), not state
+        extra = sorted(k for k in set(arrays) - set(self._ARRAYS) - set(self._extra_arrays)
+                       if not k.startswith("cli_"))
+        if extra:
+            raise InvalidArchiveError(f"corrupt archive: unknown arrays {extra}")
+        probe = type(self)()
+        probe.__dict__.update({k: v for k, v in self.__dict__.items() if k == "_rank_resolved"})
+        for k, v in params.items():
+            setattr(probe, k, v)
+        try:
+            probe._build_params()
+            loaded = self._check_arrays(arrays, probe) if ("vectors" in arrays or "scalars" in arrays) else None
+        except InvalidArchiveError:
+            raise
+        except (ValueError, TypeError, KeyError, OverflowError, AttributeError) as exc:
+            raise InvalidArchiveError(f"corrupt archive: bad parameters ({exc})") from None
+        for k, v in params.items():
+            setattr(self, k, v)
         for k in ("_cond",):
             self.__dict__.pop(k, None)
         self._lazy_init()
-        if "vectors" in arrays:
-            V = np.asarray(arrays["vectors"])
-            SC = np.asarray(arrays["scalars"], np.float64)
-            if SC.ndim == 2 and SC.shape[1] == L.N_SCALARS_V1:
-                # written before the scale floors and probabilities: those start afresh
-                SC = np.concatenate([SC, np.zeros((SC.shape[0], L.N_SCALARS - SC.shape[1]))], 1)
-            if self._kind == _MEAN and V.ndim == 3 and V.shape[1] == 2:
-                V = np.concatenate([V, V[:, 1:2]], 1)   # v1 archive: slow scale starts at scale
-            if V.ndim != 3 or V.shape[1] != self._m or SC.shape != (V.shape[0], L.N_SCALARS):
-                raise ValueError("corrupt archive: state arrays have the wrong shapes")
+        if loaded is not None:
+            V, SC, keys_int, keys_str, names = loaded
             self._d = V.shape[2]
             self._V = np.array(V, np.dtype(self.dtype), order="C")      # copies: the
             self._SC = np.array(SC, np.float64, order="C")              # archive stays the caller's
             self._n_slots = V.shape[0]
-            for name in ("keys_int", "keys_str"):
-                if name in arrays:
-                    k = np.asarray(arrays[name]).reshape(-1)
-                    if k.shape[0] != self._n_slots - 1 or np.unique(k).shape[0] != k.shape[0]:
-                        raise ValueError(f"corrupt archive: {name!r} must hold "
-                                         f"{self._n_slots - 1} distinct keys")
-            if "keys_int" in arrays:
+            if keys_int is not None:
                 self._keymap = IntKeyMap()
-                self._keymap.add(arrays["keys_int"].astype(np.int64),
-                                 np.arange(1, self._n_slots, dtype=np.int64))
-            elif "keys_str" in arrays:
+                self._keymap.add(keys_int.astype(np.int64), np.arange(1, self._n_slots, dtype=np.int64))
+            elif keys_str is not None:
                 self._keymap = ObjectKeyMap()
-                self._keymap.add([str(k) for k in arrays["keys_str"]],
-                                 np.arange(1, self._n_slots, dtype=np.int64))
-            if "feature_names" in arrays:
-                self._feature_names = [str(f) for f in arrays["feature_names"]]
-            elif "feature_names_int" in arrays:
-                self._feature_names = [int(f) for f in arrays["feature_names_int"]]
+                self._keymap.add([str(k) for k in keys_str], np.arange(1, self._n_slots, dtype=np.int64))
+            if names is not None:
+                self._feature_names = names
         return self
+
+    _extra_arrays: tuple = ()
+
+    def _check_arrays(self, arrays: dict, probe) -> tuple:
+        """Validated (V, SC, keys_int, keys_str, feature_names) of an archive's state arrays."""
+        V = _state.check_array(arrays, "vectors", "f", 3)
+        SC = _state.check_array(arrays, "scalars", "f", 2).astype(np.float64)
+        if SC.shape[1] == L.N_SCALARS_V1:
+            # written before the scale floors and probabilities: those start afresh
+            SC = np.concatenate([SC, np.zeros((SC.shape[0], L.N_SCALARS - SC.shape[1]))], 1)
+        if probe._kind == _MEAN and V.shape[1] == 2:
+            V = np.concatenate([V, V[:, 1:2]], 1)   # v1 archive: slow scale starts at scale
+        if V.shape[1] != probe._m or V.shape[0] < 1 or SC.shape != (V.shape[0], L.N_SCALARS):
+            raise InvalidArchiveError(
+                f"corrupt archive: state arrays have the wrong shapes (vectors {list(V.shape)}, scalars "
+                f"{list(SC.shape)}; expected [K >= 1, {probe._m}, d] and [K, {L.N_SCALARS}])")
+        n_keys = V.shape[0] - 1
+        keys = {}
+        if "keys_int" in arrays and "keys_str" in arrays:
+            raise InvalidArchiveError("corrupt archive: both 'keys_int' and 'keys_str'")
+        for kname, kinds in (("keys_int", "iu"), ("keys_str", "U")):
+            if kname in arrays:
+                k = _state.check_array(arrays, kname, kinds, 1)
+                if kinds == "iu" and k.dtype.kind == "u" and k.size and k.max() > np.iinfo(np.int64).max:
+                    raise InvalidArchiveError(f"corrupt archive: {kname!r} has keys above the int64 range")
+                if k.shape[0] != n_keys or np.unique(k).shape[0] != k.shape[0]:
+                    raise InvalidArchiveError(f"corrupt archive: {kname!r} must hold {n_keys} distinct keys, "
+                                              f"got {k.shape[0]} ({np.unique(k).shape[0]} distinct)")
+                keys[kname] = k
+        if n_keys and not keys:
+            raise InvalidArchiveError(f"corrupt archive: state for {n_keys} keys but no 'keys_int'/'keys_str'")
+        names = None
+        for nname, kinds in (("feature_names", "U"), ("feature_names_int", "iu")):
+            if nname in arrays:
+                f = _state.check_array(arrays, nname, kinds, 1, (V.shape[2],))
+                names = [str(x) for x in f] if kinds == "U" else [int(x) for x in f]
+        return V, SC, keys.get("keys_int"), keys.get("keys_str"), names
 
     def save(self, path) -> None:
         """Write the state to ``path`` as a versioned ``.npz``, atomically."""
@@ -860,7 +912,7 @@ class _ClippedSGDBase:
 
     @classmethod
     def load(cls, path):
-        return cls().load_state_dict(_state.load_file(path))
+        return _state.load_into(cls(), _state.load_file(path), os.fspath(path))
 
     def to_bytes(self) -> bytes:
         """The state as the bytes of a versioned ``.npz`` (no pickle)."""
@@ -1288,10 +1340,16 @@ class ClippedSGDForecaster(_ClippedSGDBase):
             st["season_count"] = np.asarray(self._season_count, np.int64)
         return st
 
+    _extra_arrays = ("season_count",)
+
     def load_state_dict(self, state: dict):
-        super().load_state_dict(state)
         sc = state.get("season_count") if hasattr(state, "get") else None
-        self._season_count = int(np.asarray(sc)) if sc is not None else 0
+        if sc is not None:
+            sc = np.asarray(sc)
+            if sc.ndim != 0 or sc.dtype.kind not in "iu" or sc < 0:
+                raise InvalidArchiveError("corrupt archive: 'season_count' must be a non-negative int scalar")
+        super().load_state_dict(state)
+        self._season_count = int(sc) if sc is not None else 0
         return self
 
 
@@ -1386,14 +1444,21 @@ class ClippedSGDSubspace(_ClippedSGDBase):
 
     def load_state_dict(self, state: dict):
         v = state.get("vectors") if hasattr(state, "get") else None
-        rank = None if v is None else int(np.asarray(v).shape[1]) - 3
-        self.__dict__.pop("_rank_resolved", None)
+        v = None if v is None else np.asarray(v)
+        rank = int(v.shape[1]) - 3 if v is not None and v.ndim == 3 and v.shape[1] >= 4 else None
+        before = self.__dict__.pop("_rank_resolved", None)
         if rank is not None:
             self._rank_resolved = rank
-        super().load_state_dict(state)
+        try:
+            super().load_state_dict(state)
+        except InvalidArchiveError:   # a refused archive leaves the estimator as it was
+            self.__dict__.pop("_rank_resolved", None)
+            if before is not None:
+                self._rank_resolved = before
+            raise
         if rank is not None:
             if self.rank is not None and self.rank != rank:
-                raise ValueError(f"corrupt archive: rank {self.rank} but state for rank {rank}")
+                raise InvalidArchiveError(f"corrupt archive: rank {self.rank} but state for rank {rank}")
             self._P[L.P_REG] = float(rank)
         return self
 

@@ -50,13 +50,42 @@ def load_images(path=None) -> tuple[np.ndarray, np.ndarray, str]:
         d = load_digits()
         return (d.images.astype(np.float32) / 16.0, d.target.astype(np.uint8),
                 f"{BUILTIN_NAME} (sklearn.datasets.load_digits)")
-    with np.load(path, allow_pickle=False) as z:
-        imgs, labels = z["x"], z["y"]
+    imgs, labels = _read_images(path)
     if imgs.ndim == 2:
         side = math.isqrt(imgs.shape[1])
         imgs = imgs.reshape(imgs.shape[0], side, side)
     return (imgs.astype(np.float32) / 255.0, np.asarray(labels).astype(np.uint8),
             f"{Path(path).name} ({imgs.shape[1]}x{imgs.shape[2]} digits)")
+
+
+def _read_images(path) -> tuple:
+    """``x`` and ``y`` of an image archive; InvalidArchiveError naming the file otherwise."""
+    import zipfile
+    import zlib
+    from ..errors import InvalidArchiveError
+    try:
+        z = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
+        raise InvalidArchiveError(f"{path}: not an .npz image archive ({type(exc).__name__}: {exc})", path) from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise InvalidArchiveError(f"{path}: a single .npy array, not an .npz archive with 'x' and 'y'", path)
+    try:
+        with z:
+            if "x" not in z.files or "y" not in z.files:
+                raise InvalidArchiveError(f"{path}: needs arrays 'x' (images) and 'y' (labels), has {z.files}", path)
+            imgs, labels = z["x"], z["y"]
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
+        if isinstance(exc, InvalidArchiveError):
+            raise
+        raise InvalidArchiveError(f"{path}: truncated or corrupt archive ({type(exc).__name__}: {exc})", path) from None
+    ok_shape = imgs.ndim == 3 or (imgs.ndim == 2 and math.isqrt(imgs.shape[1]) ** 2 == imgs.shape[1])
+    if imgs.dtype.kind not in "biuf" or not ok_shape or labels.shape != imgs.shape[:1] or labels.dtype.kind not in "iu":
+        raise InvalidArchiveError(f"{path}: 'x' must be numeric [N, h, w] (or [N, h*w] of square images) and 'y' "
+                                  f"integer [N]; got x {imgs.dtype} {list(imgs.shape)}, y {labels.dtype} "
+                                  f"{list(labels.shape)}", path)
+    return imgs, labels
 
 
 def make_stream(path=None, digits=(0, 1, 7, 4), segment_len=2000, anomaly_rate=0.05,

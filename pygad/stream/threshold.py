@@ -1,8 +1,11 @@
 """Self-adjusting anomaly thresholds: a streaming quantile plus a confidence margin."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from ..errors import InvalidArchiveError
 from . import _layout as L
 from . import state as _state
 
@@ -109,18 +112,35 @@ class AdaptiveThreshold:
         return _state.pack(type(self).__name__, self.get_params(), {"scalars": self._sc.copy()})
 
     def load_state_dict(self, state: dict) -> "AdaptiveThreshold":
+        """Restore a state written by :meth:`state_dict`; every field is validated first.
+
+        Raises:
+            pygad.InvalidArchiveError: wrong class, unknown or bad parameters, malformed scalars.
+        """
         name, params, arrays = _state.unpack(state)
         if name != type(self).__name__:
-            raise ValueError(f"archive holds a {name}, not an {type(self).__name__}")
+            raise InvalidArchiveError(f"archive holds a {name}, not an {type(self).__name__}")
         own = {"quantile", "margin", "lr", "warmup"}   # the __init__ parameters
         unknown = sorted(set(params) - own)
         if unknown:   # only the threshold's own parameters: an archive never sets anything else
-            raise ValueError(f"corrupt archive: unknown AdaptiveThreshold parameters {unknown}")
+            raise InvalidArchiveError(f"corrupt archive: unknown AdaptiveThreshold parameters {unknown}")
+        extra = sorted(set(arrays) - {"scalars"})
+        if extra:
+            raise InvalidArchiveError(f"corrupt archive: unknown arrays {extra}")
         for k, v in params.items():
-            setattr(self, k, v)
-        scalars = np.asarray(arrays.get("scalars", np.empty(0)), np.float64)
-        if scalars.size not in (L.N_SCALARS, L.N_SCALARS_V1) or not np.isfinite(scalars).all():
-            raise ValueError(f"corrupt archive: 'scalars' must hold {L.N_SCALARS} finite numbers")
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise InvalidArchiveError(f"corrupt archive: parameter {k!r} must be a number, got {v!r}")
+        probe = AdaptiveThreshold(**params)   # missing parameters take their defaults
+        try:
+            probe._check()
+        except ValueError as exc:
+            raise InvalidArchiveError(f"corrupt archive: bad parameters ({exc})") from None
+        scalars = arrays.get("scalars")
+        if scalars is None or scalars.dtype.kind != "f" or scalars.ndim not in (1, 2) \
+                or scalars.size not in (L.N_SCALARS, L.N_SCALARS_V1) or not np.isfinite(scalars).all():
+            raise InvalidArchiveError(f"corrupt archive: 'scalars' must hold {L.N_SCALARS} finite numbers")
+        for k in own:
+            setattr(self, k, getattr(probe, k))
         self._P = np.zeros(L.N_PARAMS)
         self._fill(self._P)
         self._sc = np.zeros((1, L.N_SCALARS))
@@ -139,7 +159,7 @@ class AdaptiveThreshold:
 
     @classmethod
     def load(cls, path) -> "AdaptiveThreshold":
-        return cls().load_state_dict(_state.load_file(path))
+        return _state.load_into(cls(), _state.load_file(path), os.fspath(path))
 
     def __getstate__(self):
         return self.state_dict()

@@ -8,6 +8,8 @@
 //   D <= 32: G = next power of two >= D, one column per lane (VPT = 1)
 //   D <= 64: G = 32, two columns per lane;  D <= 128: G = 32, four columns per lane
 //   D > 128: G = 32, accumulators live in the output row itself (VPT = 0, "generic")
+// Both paths are one code path: LaneIn/LaneAcc hold the lane's columns in registers or point
+// at the row, for_lane_cols visits them in the same order, so the arithmetic is the same.
 //
 // Forward: one pass over the row's entries with an online softmax (running max m and sum s;
 // when a bigger logit arrives the accumulators are rescaled by exp(m_old - m_new)).
@@ -25,6 +27,8 @@
 //      (a fixed-order tree in shared memory), then one thread per (relation, head) adds its
 //      chunk partials in order.
 // Every output element is written (the caller passes uninitialised tensors).
+#include <type_traits>
+
 #include "cuda_utils.cuh"
 #include "ops/hetero_attention.h"
 
@@ -47,6 +51,68 @@ Layout choose_layout(int64_t D) {
   if (D <= 128) return {32, 4};
   return {32, 0};
 }
+
+// ---- the lane's columns: registers or memory, one code path -------------------------------
+// Lane gl of a group owns columns gl, gl + G, ... (below D) of one (row, head). for_lane_cols
+// calls fn(t, c) for each of them in ascending order (t = the lane's t-th column, c its index
+// in the head); VPT > 0 unrolls over VPT register slots, VPT == 0 strides through the row.
+template <int VPT, typename Fn>
+__device__ __forceinline__ void for_lane_cols(int gl, int G, int64_t D, Fn&& fn) {
+  if constexpr (VPT > 0) {
+#pragma unroll
+    for (int t = 0; t < VPT; ++t) {
+      const int64_t c = gl + t * G;
+      if (c < D) fn(t, c);
+    }
+  } else {
+    for (int64_t c = gl; c < D; c += G) fn(0, c);
+  }
+}
+
+// A read-only row of the lane: copied into VPT registers (0 past D), or (VPT == 0) read in place.
+template <typename T, int VPT>
+struct LaneIn {
+  T r[VPT];
+  __device__ __forceinline__ LaneIn(const T* __restrict__ row, int gl, int G, int64_t D) {
+#pragma unroll
+    for (int t = 0; t < VPT; ++t) {
+      const int64_t c = gl + t * G;
+      r[t] = c < D ? row[c] : T(0);
+    }
+  }
+  __device__ __forceinline__ T operator()(int t, int64_t) const { return r[t]; }
+};
+template <typename T>
+struct LaneIn<T, 0> {
+  const T* __restrict__ row;
+  __device__ __forceinline__ LaneIn(const T* __restrict__ p, int, int, int64_t) : row(p) {}
+  __device__ __forceinline__ T operator()(int, int64_t c) const { return row[c]; }
+};
+
+// An accumulator over the lane's columns that ends up in `dst` (the output row): VPT registers
+// written to dst by store(), or (VPT == 0) dst itself, accumulated in place. Starts at 0.
+template <typename T, int VPT>
+struct LaneAcc {
+  T r[VPT];
+  T* __restrict__ dst;
+  __device__ __forceinline__ LaneAcc(T* __restrict__ p, int, int, int64_t) : dst(p) {
+#pragma unroll
+    for (int t = 0; t < VPT; ++t) r[t] = 0;
+  }
+  __device__ __forceinline__ T& operator()(int t, int64_t) { return r[t]; }
+  __device__ __forceinline__ void store(int gl, int G, int64_t D) {
+    for_lane_cols<VPT>(gl, G, D, [&](int t, int64_t c) { dst[c] = r[t]; });
+  }
+};
+template <typename T>
+struct LaneAcc<T, 0> {
+  T* __restrict__ dst;
+  __device__ __forceinline__ LaneAcc(T* __restrict__ p, int gl, int G, int64_t D) : dst(p) {
+    for_lane_cols<0>(gl, G, D, [&](int, int64_t c) { dst[c] = 0; });
+  }
+  __device__ __forceinline__ T& operator()(int, int64_t c) { return dst[c]; }
+  __device__ __forceinline__ void store(int, int, int64_t) {}
+};
 
 // ---- forward -------------------------------------------------------------------------------
 template <typename T, int VPT>
@@ -71,69 +137,28 @@ __global__ void __launch_bounds__(kBlock)
     const int64_t base = i * HD + h * D;
     T* o = out + base;
     T m = neg_inf<T>(), s = 0;
-    if constexpr (VPT > 0) {
-      T qr[VPT], acc[VPT];
-#pragma unroll
-      for (int t = 0; t < VPT; ++t) {
-        const int64_t c = gl + t * G;
-        qr[t] = c < D ? q[base + c] : T(0);
-        acc[t] = 0;
+    const LaneIn<T, VPT> qr(q + base, gl, G, D);
+    LaneAcc<T, VPT> acc(o, gl, G, D);
+    for (int64_t x = b; x < end; ++x) {
+      const int64_t off = col[x] * HD + h * D;
+      T dot = 0;
+      for_lane_cols<VPT>(gl, G, D, [&](int t, int64_t c) { dot += qr(t, c) * k[off + c]; });
+      dot = group_sum(dot, mask, G);
+      const T logit = dot * mu[rel[x] * H + h] * scale;
+      T corr = 1, a;
+      if (logit > m) {
+        corr = exp_(m - logit);
+        a = 1;
+        m = logit;
+      } else {
+        a = exp_(logit - m);
       }
-      for (int64_t x = b; x < end; ++x) {
-        const int64_t off = col[x] * HD + h * D;
-        T dot = 0;
-#pragma unroll
-        for (int t = 0; t < VPT; ++t) {
-          const int64_t c = gl + t * G;
-          if (c < D) dot += qr[t] * k[off + c];
-        }
-        dot = group_sum(dot, mask, G);
-        const T logit = dot * mu[rel[x] * H + h] * scale;
-        T corr = 1, a;
-        if (logit > m) {
-          corr = exp_(m - logit);
-          a = 1;
-          m = logit;
-        } else {
-          a = exp_(logit - m);
-        }
-        s = s * corr + a;
-#pragma unroll
-        for (int t = 0; t < VPT; ++t) {
-          const int64_t c = gl + t * G;
-          if (c < D) acc[t] = acc[t] * corr + a * v[off + c];
-        }
-      }
-      const T inv = end > b ? T(1) / s : T(0);
-#pragma unroll
-      for (int t = 0; t < VPT; ++t) {
-        const int64_t c = gl + t * G;
-        if (c < D) o[c] = end > b ? acc[t] * inv : T(0);
-      }
-    } else {
-      for (int64_t c = gl; c < D; c += G) o[c] = 0;
-      for (int64_t x = b; x < end; ++x) {
-        const int64_t off = col[x] * HD + h * D;
-        T dot = 0;
-        for (int64_t c = gl; c < D; c += G) dot += q[base + c] * k[off + c];
-        dot = group_sum(dot, mask, G);
-        const T logit = dot * mu[rel[x] * H + h] * scale;
-        T corr = 1, a;
-        if (logit > m) {
-          corr = exp_(m - logit);
-          a = 1;
-          m = logit;
-        } else {
-          a = exp_(logit - m);
-        }
-        s = s * corr + a;
-        for (int64_t c = gl; c < D; c += G) o[c] = o[c] * corr + a * v[off + c];
-      }
-      if (end > b) {
-        const T inv = T(1) / s;
-        for (int64_t c = gl; c < D; c += G) o[c] *= inv;
-      }
+      s = s * corr + a;
+      for_lane_cols<VPT>(gl, G, D, [&](int t, int64_t c) { acc(t, c) = acc(t, c) * corr + a * v[off + c]; });
     }
+    const T inv = end > b ? T(1) / s : T(0);
+    for_lane_cols<VPT>(gl, G, D, [&](int t, int64_t c) { acc(t, c) = end > b ? acc(t, c) * inv : T(0); });
+    acc.store(gl, G, D);
     if (gl == 0) lse[pr] = end > b ? m + log_(s) : neg_inf<T>();
   }
 }
@@ -162,80 +187,32 @@ __global__ void __launch_bounds__(kBlock)
     const int64_t i = pr / H, h = pr - i * H;
     const int64_t b = rowptr[i], end = rowptr[i + 1];
     const int64_t base = i * HD + h * D;
-    T* gq = grad_q + base;
-    if constexpr (VPT > 0) {
-      T qr[VPT], gr[VPT], acc[VPT];
-      T delta = 0;
-#pragma unroll
-      for (int t = 0; t < VPT; ++t) {
-        const int64_t c = gl + t * G;
-        qr[t] = c < D ? q[base + c] : T(0);
-        gr[t] = c < D ? grad_out[base + c] : T(0);
-        if (c < D) delta += gr[t] * out[base + c];
-        acc[t] = 0;
-      }
-      delta = group_sum(delta, mask, G);
-      const T l = lse[pr];
-      for (int64_t x = b; x < end; ++x) {
-        const int64_t off = col[x] * HD + h * D;
-        T qk = 0, gv = 0;
-#pragma unroll
-        for (int t = 0; t < VPT; ++t) {
-          const int64_t c = gl + t * G;
-          if (c < D) {
-            qk += qr[t] * k[off + c];
-            gv += gr[t] * v[off + c];
-          }
-        }
-        qk = group_sum(qk, mask, G);
-        gv = group_sum(gv, mask, G);
-        const T ms = mu[rel[x] * H + h] * scale;
-        const T a = exp_(qk * ms - l);
-        const T ds = a * (gv - delta);
-#pragma unroll
-        for (int t = 0; t < VPT; ++t) {
-          const int64_t c = gl + t * G;
-          if (c < D) acc[t] += ds * ms * k[off + c];
-        }
-        if (gl == 0) {
-          alpha_ws[x * H + h] = a;
-          dlogit_ws[x * H + h] = ds;
-          gmu_ws[x * H + h] = ds * qk * scale;
-        }
-      }
-#pragma unroll
-      for (int t = 0; t < VPT; ++t) {
-        const int64_t c = gl + t * G;
-        if (c < D) gq[c] = acc[t];
-      }
-    } else {
-      T delta = 0;
-      for (int64_t c = gl; c < D; c += G) {
-        delta += grad_out[base + c] * out[base + c];
-        gq[c] = 0;
-      }
-      delta = group_sum(delta, mask, G);
-      const T l = lse[pr];
-      for (int64_t x = b; x < end; ++x) {
-        const int64_t off = col[x] * HD + h * D;
-        T qk = 0, gv = 0;
-        for (int64_t c = gl; c < D; c += G) {
-          qk += q[base + c] * k[off + c];
-          gv += grad_out[base + c] * v[off + c];
-        }
-        qk = group_sum(qk, mask, G);
-        gv = group_sum(gv, mask, G);
-        const T ms = mu[rel[x] * H + h] * scale;
-        const T a = exp_(qk * ms - l);
-        const T ds = a * (gv - delta);
-        for (int64_t c = gl; c < D; c += G) gq[c] += ds * ms * k[off + c];
-        if (gl == 0) {
-          alpha_ws[x * H + h] = a;
-          dlogit_ws[x * H + h] = ds;
-          gmu_ws[x * H + h] = ds * qk * scale;
-        }
+    const LaneIn<T, VPT> qr(q + base, gl, G, D), gr(grad_out + base, gl, G, D);
+    LaneAcc<T, VPT> acc(grad_q + base, gl, G, D);
+    T delta = 0;
+    for_lane_cols<VPT>(gl, G, D, [&](int t, int64_t c) { delta += gr(t, c) * out[base + c]; });
+    delta = group_sum(delta, mask, G);
+    const T l = lse[pr];
+    for (int64_t x = b; x < end; ++x) {
+      const int64_t off = col[x] * HD + h * D;
+      T qk = 0, gv = 0;
+      for_lane_cols<VPT>(gl, G, D, [&](int t, int64_t c) {
+        qk += qr(t, c) * k[off + c];
+        gv += gr(t, c) * v[off + c];
+      });
+      qk = group_sum(qk, mask, G);
+      gv = group_sum(gv, mask, G);
+      const T ms = mu[rel[x] * H + h] * scale;
+      const T a = exp_(qk * ms - l);
+      const T ds = a * (gv - delta);
+      for_lane_cols<VPT>(gl, G, D, [&](int t, int64_t c) { acc(t, c) += ds * ms * k[off + c]; });
+      if (gl == 0) {
+        alpha_ws[x * H + h] = a;
+        dlogit_ws[x * H + h] = ds;
+        gmu_ws[x * H + h] = ds * qk * scale;
       }
     }
+    acc.store(gl, G, D);
   }
 }
 
@@ -259,45 +236,18 @@ __global__ void __launch_bounds__(kBlock)
     const int64_t j = pr / H, h = pr - j * H;
     const int64_t b = colptr[j], end = colptr[j + 1];
     const int64_t base = j * HD + h * D;
-    T* gk = grad_k + base;
-    T* gv = grad_v + base;
-    if constexpr (VPT > 0) {
-      T ak[VPT], av[VPT];
-#pragma unroll
-      for (int t = 0; t < VPT; ++t) ak[t] = av[t] = 0;
-      for (int64_t y = b; y < end; ++y) {
-        const int64_t x = perm[y], off = row[y] * HD + h * D;
-        const T coef = dlogit_ws[x * H + h] * mu[rel[x] * H + h] * scale;
-        const T a = alpha_ws[x * H + h];
-#pragma unroll
-        for (int t = 0; t < VPT; ++t) {
-          const int64_t c = gl + t * G;
-          if (c < D) {
-            ak[t] += coef * q[off + c];
-            av[t] += a * grad_out[off + c];
-          }
-        }
-      }
-#pragma unroll
-      for (int t = 0; t < VPT; ++t) {
-        const int64_t c = gl + t * G;
-        if (c < D) {
-          gk[c] = ak[t];
-          gv[c] = av[t];
-        }
-      }
-    } else {
-      for (int64_t c = gl; c < D; c += G) gk[c] = gv[c] = 0;
-      for (int64_t y = b; y < end; ++y) {
-        const int64_t x = perm[y], off = row[y] * HD + h * D;
-        const T coef = dlogit_ws[x * H + h] * mu[rel[x] * H + h] * scale;
-        const T a = alpha_ws[x * H + h];
-        for (int64_t c = gl; c < D; c += G) {
-          gk[c] += coef * q[off + c];
-          gv[c] += a * grad_out[off + c];
-        }
-      }
+    LaneAcc<T, VPT> ak(grad_k + base, gl, G, D), av(grad_v + base, gl, G, D);
+    for (int64_t y = b; y < end; ++y) {
+      const int64_t x = perm[y], off = row[y] * HD + h * D;
+      const T coef = dlogit_ws[x * H + h] * mu[rel[x] * H + h] * scale;
+      const T a = alpha_ws[x * H + h];
+      for_lane_cols<VPT>(gl, G, D, [&](int t, int64_t c) {
+        ak(t, c) += coef * q[off + c];
+        av(t, c) += a * grad_out[off + c];
+      });
     }
+    ak.store(gl, G, D);
+    av.store(gl, G, D);
   }
 }
 
@@ -342,16 +292,15 @@ __global__ void mu_final_kernel(const T* __restrict__ partial, int64_t nchunks, 
   }
 }
 
-template <typename T>
-void launch_forward(const Layout& L, const AttentionProblem<T>& p, T* out, T* lse, cudaStream_t s) {
-  const unsigned grid = grid_for(p.N * p.H * L.g);
-  switch (L.vpt) {
-    case 1: attention_forward_kernel<T, 1><<<grid, kBlock, 0, s>>>(p, out, lse, L.g); break;
-    case 2: attention_forward_kernel<T, 2><<<grid, kBlock, 0, s>>>(p, out, lse, L.g); break;
-    case 4: attention_forward_kernel<T, 4><<<grid, kBlock, 0, s>>>(p, out, lse, L.g); break;
-    default: attention_forward_kernel<T, 0><<<grid, kBlock, 0, s>>>(p, out, lse, L.g); break;
+// The one switch from a layout's VPT to the kernel instantiation: fn(std::integral_constant<int, VPT>).
+template <typename Fn>
+void dispatch_vpt(int vpt, Fn&& fn) {
+  switch (vpt) {
+    case 1: fn(std::integral_constant<int, 1>{}); break;
+    case 2: fn(std::integral_constant<int, 2>{}); break;
+    case 4: fn(std::integral_constant<int, 4>{}); break;
+    default: fn(std::integral_constant<int, 0>{}); break;
   }
-  PYGAD_CUDA_CHECK_LAUNCH("attention_forward_kernel");
 }
 
 }  // namespace
@@ -360,7 +309,13 @@ template <typename T>
 void hetero_attention_forward(const AttentionProblem<T>& p, T* out, T* lse, uintptr_t stream) {
   if (p.N * p.H == 0) return;  // out and lse are empty
   DeviceGuard guard(p.rowptr);
-  launch_forward<T>(choose_layout(p.D), p, out, lse, as_stream(stream));
+  const Layout L = choose_layout(p.D);
+  const cudaStream_t s = as_stream(stream);
+  const unsigned grid = grid_for(p.N * p.H * L.g);
+  dispatch_vpt(L.vpt, [&](auto V) {
+    attention_forward_kernel<T, decltype(V)::value><<<grid, kBlock, 0, s>>>(p, out, lse, L.g);
+  });
+  PYGAD_CUDA_CHECK_LAUNCH("attention_forward_kernel");
 }
 
 template <typename T>
@@ -390,30 +345,18 @@ void hetero_attention_backward(const AttentionProblem<T>& p, const int64_t* colp
   const Layout L = choose_layout(p.D);
   if (p.N * H > 0) {
     const unsigned grid = grid_for(p.N * H * L.g);
-#define PYGAD_ROWS(V)                                                                                           \
-  attention_backward_rows_kernel<T, V><<<grid, kBlock, 0, s>>>(p, grad_out, out, lse, grad_q, alpha, dlogit, gmu, \
-                                                                L.g)
-    switch (L.vpt) {
-      case 1: PYGAD_ROWS(1); break;
-      case 2: PYGAD_ROWS(2); break;
-      case 4: PYGAD_ROWS(4); break;
-      default: PYGAD_ROWS(0); break;
-    }
-#undef PYGAD_ROWS
+    dispatch_vpt(L.vpt, [&](auto V) {
+      attention_backward_rows_kernel<T, decltype(V)::value>
+          <<<grid, kBlock, 0, s>>>(p, grad_out, out, lse, grad_q, alpha, dlogit, gmu, L.g);
+    });
     PYGAD_CUDA_CHECK_LAUNCH("attention_backward_rows_kernel");
   }
   if (p.M * H > 0) {
     const unsigned grid = grid_for(p.M * H * L.g);
-#define PYGAD_COLS(V)                                                                                          \
-  attention_backward_cols_kernel<T, V><<<grid, kBlock, 0, s>>>(p, colptr, row, perm, grad_out, alpha, dlogit, \
-                                                                grad_k, grad_v, L.g)
-    switch (L.vpt) {
-      case 1: PYGAD_COLS(1); break;
-      case 2: PYGAD_COLS(2); break;
-      case 4: PYGAD_COLS(4); break;
-      default: PYGAD_COLS(0); break;
-    }
-#undef PYGAD_COLS
+    dispatch_vpt(L.vpt, [&](auto V) {
+      attention_backward_cols_kernel<T, decltype(V)::value>
+          <<<grid, kBlock, 0, s>>>(p, colptr, row, perm, grad_out, alpha, dlogit, grad_k, grad_v, L.g);
+    });
     PYGAD_CUDA_CHECK_LAUNCH("attention_backward_cols_kernel");
   }
   if (RH > 0) {
