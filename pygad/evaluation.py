@@ -202,7 +202,7 @@ DEMO_METHODS = ("none",) + BASELINE_AUGMENTERS + GENERATIVE_AUGMENTERS
 
 def compare(graph, methods: Sequence[str] = DEMO_METHODS, seeds: int = 3, detector: str = "trees",
             detector_kwargs: Optional[dict] = None, augmenter_kwargs: Optional[dict] = None, split: Optional[int] = None,
-            keep_scores: bool = True, verbose: bool = True, log=sys.stderr, baseline_kwargs: Optional[dict] = None,
+            keep_scores: bool = True, verbose: bool = True, log=None, baseline_kwargs: Optional[dict] = None,
             first_seed: int = 0) -> dict:
     """Detector quality with each augmentation over ``seeds`` seeds, each through :func:`run_evaluation`.
 
@@ -220,7 +220,7 @@ def compare(graph, methods: Sequence[str] = DEMO_METHODS, seeds: int = 3, detect
         split: stored split index, see :func:`get_split`.
         keep_scores: keep the first seed's test scores (PR curves) and latents (PCA plot).
         verbose: progress bars and per-seed lines on ``log``.
-        log: a text stream for per-seed lines.
+        log: a text stream for per-seed lines (default: stderr).
         first_seed: the first seed.
 
     Returns:
