@@ -22,6 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..data.convert import as_hetero_graph
 from ..data.graph import HeteroGraph
 from ..metrics import average_precision
 
@@ -111,6 +112,7 @@ class _Detector(BaseEstimator):
     def predict(self, graph: HeteroGraph) -> np.ndarray:
         """0/1 predictions for the target nodes: ``decision_function(graph) >= threshold_``."""
         self._check_fitted()
+        graph = as_hetero_graph(graph)
         return (self.decision_function(graph) >= self.threshold_).astype(np.int64)
 
 
@@ -235,6 +237,7 @@ class TreeDetector(_Detector):
     def fit(self, graph: HeteroGraph, train_mask, val_mask=None) -> "TreeDetector":
         from sklearn.ensemble import HistGradientBoostingClassifier
 
+        graph = as_hetero_graph(graph)
         target, tr, va = self._start_fit(graph, train_mask, val_mask)
         X, names = self._features(graph, target)
         y = graph.y[target].astype(np.int64)
@@ -261,6 +264,7 @@ class TreeDetector(_Detector):
     def decision_function(self, graph: HeteroGraph) -> np.ndarray:
         """Anomaly score (log-odds) of every node of the target type."""
         self._check_fitted()
+        graph = as_hetero_graph(graph)
         X, _ = self._features(graph, self.target_)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"the graph gives {X.shape[1]} features but the detector was fitted on "
@@ -419,6 +423,7 @@ class GNNDetector(_Detector):
         from . import distributed as pgd
 
         rank, world = pgd.training_group(self.distributed)
+        graph = as_hetero_graph(graph)
         target, tr, va = self._start_fit(graph, train_mask, val_mask)
         x_dict, ei_dict = self._inputs(graph, fit=True)
         dev = self._torch_device()
@@ -496,7 +501,7 @@ class GNNDetector(_Detector):
         import torch
 
         self._check_fitted()
-        x_dict, ei_dict = self._inputs(graph)
+        x_dict, ei_dict = self._inputs(as_hetero_graph(graph))
         with torch.no_grad():
             return self.model_(x_dict, ei_dict, self.target_).cpu().numpy().astype(np.float64)
 
