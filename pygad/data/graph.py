@@ -36,6 +36,13 @@ def _to_numpy(a: Any, name: str) -> np.ndarray:
         raise TypeError(f"'{name}' must be array-like, got {type(a).__name__}") from exc
 
 
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """``np.unique(a)`` through a sort: NumPy 2's hash-based unique of wide int64 keys is ~50x
+    slower than sorting (12 s against 0.2 s for YelpChi's 1.1M edges on a busy 2-core machine)."""
+    a = np.sort(a)
+    return a[np.r_[True, a[1:] != a[:-1]]] if a.size else a
+
+
 def _fmt_et(et: EdgeType) -> str:
     return "(" + ", ".join(repr(p) for p in et) + ")"
 
@@ -338,8 +345,8 @@ class HeteroGraph:
                 self._cache[key] = False
             else:
                 ei, n = self.edge_index[et], self.num_nodes[et[0]]
-                a = np.unique(ei[0] * n + ei[1])
-                b = np.unique(ei[1] * n + ei[0])
+                a = _sorted_unique(ei[0] * n + ei[1])
+                b = _sorted_unique(ei[1] * n + ei[0])
                 self._cache[key] = bool(a.shape == b.shape and np.array_equal(a, b))
         return self._cache[key]
 

@@ -28,6 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..data.convert import as_hetero_graph
 from ..data.graph import HeteroGraph
 from ..errors import PygadFileError, PygadValueError
 from ..metrics import average_precision
@@ -203,9 +204,12 @@ class _Detector(BaseEstimator):
     def predict(self, graph: HeteroGraph) -> np.ndarray:
         """0/1 predictions for the target nodes: ``decision_function(graph) >= threshold_``."""
         self._check_fitted()
+        graph = as_hetero_graph(graph)
         return (self.decision_function(graph) >= self.threshold_).astype(np.int64)
 
-    def _conform(self, graph: HeteroGraph) -> HeteroGraph:
+    def _conform(self, graph) -> HeteroGraph:
+        """``graph`` (a HeteroGraph or a PyG HeteroData/Data) checked against the fitted schema."""
+        graph = as_hetero_graph(graph)
         return _conform(graph, self.schema_) if hasattr(self, "schema_") else graph
 
     # -- persistence
@@ -430,6 +434,7 @@ class TreeDetector(_Detector):
         """
         from sklearn.ensemble import HistGradientBoostingClassifier
 
+        graph = as_hetero_graph(graph)
         target, tr, va = self._start_fit(graph, train_mask, val_mask)
         X, names = self._features(graph, target)
         y = graph.y[target].astype(np.int64)
@@ -687,6 +692,7 @@ class GNNDetector(_Detector):
         from . import distributed as pgd
 
         rank, world = pgd.training_group(self.distributed)
+        graph = as_hetero_graph(graph)
         target, tr, va = self._start_fit(graph, train_mask, val_mask)
         x_dict, ei_dict = self._inputs(graph, fit=True)
         dev = self._torch_device()

@@ -4,6 +4,11 @@
 destination-sorted CSR (and its transpose, for the backward); building it costs a sort, so
 :func:`cached_structure` keeps the last few, keyed by the identity and version of the edge
 tensors (a training loop that reuses its graph builds it once).
+
+Each relation's connectivity is a ``[2, E]`` edge index or, as in PyG, a transposed sparse
+adjacency ``adj_t`` of shape ``[N_dst, N_src]`` (``torch.sparse`` CSR/CSC/COO, or a
+``torch_sparse.SparseTensor``); adjacencies are turned into edge indices only when a structure
+is built, so a cached graph costs nothing per forward in either form.
 """
 from __future__ import annotations
 
@@ -43,6 +48,7 @@ class HeteroStructure:
                  edge_types: List[EdgeType]):
         index = {et: i for i, et in enumerate(edge_types)}
         per_dst: Dict[NodeType, List[EdgeType]] = {}
+        edge_index_dict = {et: as_edge_index(v) for et, v in edge_index_dict.items()}
         for et in edge_index_dict:
             per_dst.setdefault(et[2], []).append(et)
         self.per_dst: Dict[NodeType, DestinationCSR] = {}
@@ -57,6 +63,42 @@ class HeteroStructure:
             colptr, row, perm = csr_transpose(rowptr, col, sum(num_src))
             self.per_dst[dst] = DestinationCSR([index[et] for et in ets], [et[0] for et in ets], num_src, src_rows,
                                                rowptr, col, rel, colptr, row, perm)
+
+
+def is_sparse_tensor(adj) -> bool:
+    """True for a ``torch_sparse.SparseTensor`` (duck-typed: torch_sparse is optional)."""
+    return type(adj).__name__ == "SparseTensor" and hasattr(adj, "coo") and hasattr(adj, "sparse_sizes")
+
+
+def adjacency_shape(adj) -> Optional[Tuple[int, int]]:
+    """``(N_dst, N_src)`` of a transposed sparse adjacency, None for a dense ``[2, E]`` edge index."""
+    if isinstance(adj, Tensor):
+        return None if adj.layout == torch.strided else (int(adj.shape[0]), int(adj.shape[1]))
+    if is_sparse_tensor(adj):
+        rows, cols = adj.sparse_sizes()
+        return int(rows), int(cols)
+    return None
+
+
+def as_edge_index(adj) -> Tensor:
+    """A ``[2, E]`` int64 edge index (row 0 sources, row 1 destinations) from an edge index or
+    a transposed adjacency ``adj_t[dst, src]`` (values are ignored, as in PyG's HGTConv)."""
+    if isinstance(adj, Tensor):
+        if adj.layout == torch.strided:
+            return adj
+        if adj.layout == torch.sparse_csr:
+            crow, src = adj.crow_indices(), adj.col_indices()
+            dst = torch.repeat_interleave(torch.arange(adj.shape[0], device=crow.device), crow.diff())
+        elif adj.layout == torch.sparse_csc:
+            ccol, dst = adj.ccol_indices(), adj.row_indices()
+            src = torch.repeat_interleave(torch.arange(adj.shape[1], device=ccol.device), ccol.diff())
+        elif adj.layout == torch.sparse_coo:
+            dst, src = adj._indices()   # as given (PyG does not coalesce either)
+        else:
+            raise TypeError(f"unsupported sparse layout {adj.layout}")
+        return torch.stack([src.long(), dst.long()])
+    dst, src, _ = adj.coo()   # torch_sparse.SparseTensor adj_t
+    return torch.stack([src.long(), dst.long()])
 
 
 # A relation whose edges touch fewer than this fraction of its source type's nodes gets its
@@ -90,8 +132,9 @@ class _StructureCache:
 
     @staticmethod
     def _key(edge_index_dict, num_nodes):
-        return tuple((et, id(t), t._version, t.device.type) for et, t in edge_index_dict.items()) + \
-            tuple(sorted(num_nodes.items()))
+        # (a SparseTensor has no version counter: it is immutable in practice)
+        return tuple((et, id(t), getattr(t, "_version", 0), t.device.type if isinstance(t, Tensor) else "")
+                     for et, t in edge_index_dict.items()) + tuple(sorted(num_nodes.items()))
 
     def get(self, edge_index_dict, num_nodes, edge_types) -> HeteroStructure:
         key = self._key(edge_index_dict, num_nodes)
