@@ -16,13 +16,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
+# pygad.testing finds the real datasets through this variable, wherever pytest is started
+os.environ.setdefault("PYGAD_SHARED_DATA", str(SHARED_DATA))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        if os.environ.get("PYGAD_REQUIRE_SHARED_DATA") == "1":
-            pytest.fail(f"PYGAD_REQUIRE_SHARED_DATA=1 but {SHARED_DATA} does not exist")
-        pytest.skip(f"real datasets not found at {SHARED_DATA} (a fresh clone has no ../shared/data)")
-    return SHARED_DATA
+    """The real-datasets folder (skips, or fails under PYGAD_REQUIRE_SHARED_DATA=1, without it)."""
+    from pygad.testing import shared_data as _shared_data
+
+    return _shared_data()
 
 
 @pytest.fixture(scope="module")

@@ -12,20 +12,12 @@ import math
 import pytest
 import torch
 
-import pygad
 from pygad import ops
 from pygad.ops import _reference as ref
 from pygad.ops.attention import _hetero_attention
+from pygad.testing import requires_cuda
 
-if not torch.cuda.is_available() or not pygad.HAS_CUDA:
-    pytest.skip(
-        "CUDA kernels are tested only with a GPU and a CUDA build of pygad "
-        f"(torch.cuda.is_available()={torch.cuda.is_available()}, pygad.HAS_CUDA={pygad.HAS_CUDA}; "
-        "build with PYGAD_WITH_CUDA=ON)",
-        allow_module_level=True,
-    )
-
-pytestmark = pytest.mark.cuda
+pytestmark = [pytest.mark.cuda, requires_cuda]
 
 CUDA = torch.device("cuda")
 FLOATS = [torch.float32, torch.float64]

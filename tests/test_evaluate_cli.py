@@ -4,17 +4,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+
+from pygad.testing import dataset_path
 
 from pygad import evaluation as ev
 from pygad.cli import main
 from pygad.data import HeteroGraph
 from pygad.datasets import load
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 def test_cli_import_is_cheap():
@@ -172,10 +172,9 @@ def test_run_evaluation_errors():
         ev.run_evaluation(g.replace(y={"node": y}), detector="feature", seeds=1, verbose=False)
 
 
-@pytest.mark.skipif(not (DATA / "inj_cora.npz").is_file(), reason=f"shared real datasets not found at {DATA}")
 def test_evaluate_archive_with_stored_masks(tmp_path):
     out = tmp_path / "c.json"
-    assert main(["evaluate", "--data", str(DATA / "inj_cora.npz"), "--detector", "feature", "--seeds", "1",
+    assert main(["evaluate", "--data", str(dataset_path("inj_cora.npz")), "--detector", "feature", "--seeds", "1",
                  "--json", str(out), "--quiet"]) == 0
     r = json.loads(out.read_text())
     assert r["config"]["split"] == "stored split 0 of 1"

@@ -7,14 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pygad.testing import dataset_path
+
 from pygad import datasets
 from pygad.data import HeteroGraph
 from pygad.datasets import ArchiveError, load, load_npz, structural_features
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / ".." / "shared" / "data"
-needs_data = pytest.mark.skipif(not (DATA / "reddit.npz").is_file(),
-                                reason=f"shared real datasets not found at {DATA}")
 ET = ("node", "to", "node")
 
 
@@ -142,11 +141,10 @@ def test_labelled_mask_gives_unknown_labels(tmp_path):
 
 
 # ---- the real archives (skipped without the shared data folder) ------------------------------
-@needs_data
 @pytest.mark.parametrize("name, n, derived", [("disney", 124, False), ("reddit", 10984, False),
                                                ("inj_cora", 2708, False), ("bitcoin_otc_rev2", 5881, True)])
 def test_real_homogeneous(name, n, derived):
-    g = load_npz(DATA / f"{name}.npz")
+    g = load_npz(dataset_path(f"{name}.npz"))
     assert g.num_nodes == {"node": n}
     assert bool(g.features_derived) == derived
     if name == "inj_cora":
@@ -155,18 +153,16 @@ def test_real_homogeneous(name, n, derived):
         assert g.is_temporal and int((g.y["node"] >= 0).sum()) == 316
 
 
-@needs_data
 def test_real_yelpchi_bipartite():
-    g = load_npz(DATA / "yelpchi_reviews_bipartite.npz")
+    g = load_npz(dataset_path("yelpchi_reviews_bipartite.npz"))
     assert g.num_nodes == {"user": 38063, "product": 201}
     assert set(g.edge_types) == {("user", "review", "product"), ("product", "rev_review", "user")}
     assert g.target_type() == "user" and int(g.y["user"].sum()) == 7739
     assert g.features_derived == {"user", "product"}
 
 
-@needs_data
 @pytest.mark.slow
 def test_real_yelpchi_multirelational():
-    g = load_npz(DATA / "yelpchi_2rel_nofeat.npz")
+    g = load_npz(dataset_path("yelpchi_2rel_nofeat.npz"))
     assert set(g.edge_types) == {("node", "rur", "node"), ("node", "rtr", "node")}
     assert g.features_derived == {"node"} and g.x["node"].shape[0] == 45954

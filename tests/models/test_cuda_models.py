@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-import pygad
 from _augment_graphs import TINY, sym_graph
 from pygad.models import GNNDetector, LatentDiffusionAugmenter
+from pygad.testing import requires_cuda
 
-if not torch.cuda.is_available() or not pygad.HAS_CUDA:
-    pytest.skip("needs a GPU and a CUDA build of pygad (PYGAD_WITH_CUDA=ON)", allow_module_level=True)
-
-pytestmark = pytest.mark.cuda
+pytestmark = [pytest.mark.cuda, requires_cuda]
 
 
 def test_gnn_detector_on_cuda_matches_cpu():

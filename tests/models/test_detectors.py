@@ -1,10 +1,11 @@
 """Supervised detectors: the scikit-learn/PyGOD contract, features, errors, quality on real data."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
+
+from pygad.testing import dataset_path
 from sklearn.base import clone
 
 from pygad.data import HeteroGraph
@@ -14,9 +15,6 @@ from pygad.metrics import roc_auc
 from pygad.models import FeatureOnlyDetector, GNNDetector, TreeDetector, neighbor_features
 from pygad.ops import _reference
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-needs_data = pytest.mark.skipif(not (DATA / "reddit.npz").is_file(),
-                                reason=f"shared real datasets not found at {DATA}")
 ET = ("node", "to", "node")
 
 
@@ -182,11 +180,10 @@ def test_score_graph_must_match(books, books_split):
 
 
 # ---- quality on real data (slow) -------------------------------------------------------------
-@needs_data
 @pytest.mark.slow
 def test_reddit_quality_bounded():
     """Reddit is a hard dataset (GADBench: AUC 0.6-0.7 for every method); check we are there."""
-    g = load_npz(DATA / "reddit.npz")
+    g = load_npz(dataset_path("reddit.npz"))
     y = g.y["node"]
     tr, va, te = stratified_split(y, seed=0)
     s = TreeDetector(random_state=0, hops=1).fit(g, tr, va).decision_function(g)

@@ -6,14 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-import pygad
 from pygad.nn import HGT, HGTConv
+from pygad.testing import requires_cuda
 from test_hgt import METADATA, SIZES, make_graph, pyg_pair
 
-if not torch.cuda.is_available() or not pygad.HAS_CUDA:
-    pytest.skip("needs a GPU and a CUDA build of pygad (PYGAD_WITH_CUDA=ON)", allow_module_level=True)
-
-pytestmark = pytest.mark.cuda
+pytestmark = [pytest.mark.cuda, requires_cuda]
 
 
 def _grads(layer, x, ei, w):

@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-import pygad
+from pygad.testing import requires_cuda
 from pygad import ops
 from pygad.ops import _reference as ref
 from pygad.ops import diffusion_step as ds
@@ -351,8 +351,7 @@ def test_heun_sampler_with_exact_gaussian_denoiser(impl):
 
 
 # ---- CUDA vs CPU -----------------------------------------------------------------------------
-cuda = pytest.mark.skipif(not (torch.cuda.is_available() and pygad.HAS_CUDA),
-                          reason="needs a GPU and a CUDA build of pygad")
+cuda = requires_cuda
 
 
 @cuda
