@@ -13,7 +13,8 @@ import torch
 
 from _augment_graphs import TINY, sym_graph
 from pygad.evaluation import stratified_split
-from pygad.models.augment import LatentDiffusionAugmenter, _Ablation, make_augmenter
+from pygad.models.augment import LatentDiffusionAugmenter, _Ablation
+from pygad.registry import make_augmenter
 
 DECODED = _Ablation(template_edges=False, anchor_features=False)
 

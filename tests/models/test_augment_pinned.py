@@ -16,7 +16,8 @@ import pytest
 from _augment_graphs import TINY, sym_graph
 from test_augment import temporal_hetero_graph
 from pygad.evaluation import stratified_split
-from pygad.models.augment import LatentDiffusionAugmenter, _Ablation, make_augmenter
+from pygad.models.augment import LatentDiffusionAugmenter, _Ablation
+from pygad.registry import make_augmenter
 
 DECODED = _Ablation(template_edges=False, anchor_features=False)
 

@@ -11,7 +11,8 @@ import pytest
 
 from _augment_graphs import TINY, sym_graph
 from pygad.evaluation import get_split
-from pygad.models.augment import LatentDiffusionAugmenter, append_nodes, make_augmenter
+from pygad.models.augment import LatentDiffusionAugmenter, append_nodes
+from pygad.registry import make_augmenter
 
 _PATH = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "quality", "ablations.py")
 
