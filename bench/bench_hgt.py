@@ -22,7 +22,7 @@ import pytest
 import torch
 
 QUICK = os.environ.get("PYGAD_BENCH_QUICK", "") not in ("", "0")  # bench/conftest.py: CI smoke sizes
-SIZES = ({"small": (1_000, 5_000), "large": (2_000, 20_000), "gpu": (20_000, 200_000)} if QUICK else
+SIZES = ({"small": (500, 2_000), "large": (1_000, 5_000), "gpu": (20_000, 200_000)} if QUICK else
          {"small": (10_000, 100_000), "large": (100_000, 1_000_000), "gpu": (1_000_000, 10_000_000)})
 NODE_FRAC = {"A": 0.5, "B": 0.3, "C": 0.2}
 EDGE_TYPES = [("A", "ab", "B"), ("B", "ba", "A"), ("A", "aa", "A"), ("A", "ac", "C"), ("C", "ca", "A")]

@@ -27,7 +27,7 @@ NEEDS = re.compile(r"<!--\s*needs:\s*(.*?)\s*-->")
 # Appended to the arguments of each subcommand in smoke mode.
 SMOKE = {
     "demo": ["--seeds", "1", "--vae-epochs", "2", "--quiet"],
-    "evaluate": ["--seeds", "1", "--epochs", "2", "--quiet"],
+    "evaluate": ["--seeds", "1", "--quiet"],  # --epochs is refused for the tree detector
     "augment": ["--epochs", "2", "--diffusion-epochs", "2", "--quiet"],
     "stream drift": ["--segment-len", "300", "--no-hst", "--quiet"],
     "stream detect": ["--quiet"],
