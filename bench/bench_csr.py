@@ -20,6 +20,7 @@ once per size and freed after (10M edges: 160 MB per [2, E] index array).
 from __future__ import annotations
 
 import gc
+import os
 
 import numpy as np
 import pytest
@@ -28,7 +29,8 @@ import torch
 
 from pygad.ops import _reference, hetero_csr, neighbor_aggregate
 
-SIZES = {"1M": 1_000_000, "10M": 10_000_000}
+QUICK = os.environ.get("PYGAD_BENCH_QUICK", "") not in ("", "0")  # bench/conftest.py: CI smoke sizes
+SIZES = {"1M": 20_000, "10M": 50_000} if QUICK else {"1M": 1_000_000, "10M": 10_000_000}
 FEATURES = 32
 IMPLS_CSR = ("native", "reference", "scipy", "torch")
 IMPLS_AGG = ("native", "scipy", "torch")

@@ -35,9 +35,10 @@ from pygad.ops import _reference as ref
 
 RESULTS: dict = {}
 DEVICE = os.environ.get("PYGAD_BENCH_DEVICE", "cpu")
-B, D = 100_000, 64
+QUICK = os.environ.get("PYGAD_BENCH_QUICK", "") not in ("", "0")  # bench/conftest.py: CI smoke sizes
+B, D = (2_000 if QUICK else 100_000), 64
 SAMPLE_SIZES = [tuple(int(v) for v in s.split(":"))
-                for s in os.environ.get("PYGAD_BENCH_SAMPLE", "256:512,8192:64").split(",") if s]
+                for s in os.environ.get("PYGAD_BENCH_SAMPLE", "64:64" if QUICK else "256:512,8192:64").split(",") if s]
 SAMPLE_ROUNDS = int(os.environ.get("PYGAD_BENCH_SAMPLE_ROUNDS", "2"))
 
 

@@ -21,7 +21,9 @@ import numpy as np
 import pytest
 import torch
 
-SIZES = {"small": (10_000, 100_000), "large": (100_000, 1_000_000), "gpu": (1_000_000, 10_000_000)}
+QUICK = os.environ.get("PYGAD_BENCH_QUICK", "") not in ("", "0")  # bench/conftest.py: CI smoke sizes
+SIZES = ({"small": (500, 2_000), "large": (1_000, 5_000), "gpu": (20_000, 200_000)} if QUICK else
+         {"small": (10_000, 100_000), "large": (100_000, 1_000_000), "gpu": (1_000_000, 10_000_000)})
 NODE_FRAC = {"A": 0.5, "B": 0.3, "C": 0.2}
 EDGE_TYPES = [("A", "ab", "B"), ("B", "ba", "A"), ("A", "aa", "A"), ("A", "ac", "C"), ("C", "ca", "A")]
 HIDDEN, HEADS = 64, 4
@@ -115,7 +117,7 @@ def test_hgt_cpu(benchmark, memory_cache, size, layers, mode, impl):
     run(convs, x, ei, backward)
     benchmark.group = f"hgt {size} L={layers} {mode}"
     benchmark.extra_info["impl"] = impl
-    if backward:
+    if backward and not QUICK:  # a child process per entry: not worth it for a smoke run
         benchmark.extra_info["peak_extra_mb"] = round(peak_extra_mb(memory_cache, impl, size, layers), 1)
     rounds = 5 if size == "small" else 2
     benchmark.pedantic(run, args=(convs, x, ei, backward), rounds=rounds, iterations=1, warmup_rounds=1)

@@ -14,6 +14,7 @@ The terminal summary prints each entry's ratio to ``native`` (> 1 = native faste
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Dict, Sequence
@@ -72,12 +73,15 @@ def numpy_sample_neighbors(csr: Dict[tuple, tuple], num_nodes: Dict[str, int], s
     return nodes, edges
 
 
+QUICK = os.environ.get("PYGAD_BENCH_QUICK", "") not in ("", "0")  # bench/conftest.py: CI smoke sizes
+
+
 def _dgraph():
     if "dgraph" not in _GRAPHS:
         sys.path.insert(0, str(Path(__file__).parent))
         from bench_augment import synthetic_dgraph
 
-        g = synthetic_dgraph(3_700_000, 4_300_000)
+        g = synthetic_dgraph(*((50_000, 60_000) if QUICK else (3_700_000, 4_300_000)))
         csr = {}
         for et in g.edge_types:
             csr[et] = g.csr(et)[:2]

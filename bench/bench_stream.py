@@ -20,6 +20,7 @@ Groups (impl = peer | numpy | pygad; ratios in ``extra_info`` and printed at the
 """
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -28,6 +29,7 @@ import pytest
 import pygad.stream as ps
 from pygad.stream._kernels import _copy_rows
 
+QUICK = os.environ.get("PYGAD_BENCH_QUICK", "") not in ("", "0")  # bench/conftest.py: CI smoke sizes
 RESULTS: dict = {}
 RNG = np.random.default_rng(0)
 
@@ -115,7 +117,7 @@ def test_logistic_learn(benchmark, impl, d):
         X, y = _data(d, n)
         benchmark.pedantic(numpy_clipped_sgd_logistic, args=(X, y), rounds=3, iterations=1)
     else:
-        n = 4_000_000 if d == 16 else 400_000
+        n = (20_000 if d == 16 else 2_000) if QUICK else (4_000_000 if d == 16 else 400_000)
         X, y = _data(d, n)
         ps.ClippedSGDLogistic().learn_many(X[:100], y[:100])          # compile outside
         benchmark.pedantic(lambda m: m.learn_many(X, y),
@@ -145,7 +147,7 @@ def test_mean_process(benchmark, impl):
         X = RNG.random((n, d), dtype=np.float32)
         benchmark.pedantic(numpy_clipped_sgd_mean, args=(X,), rounds=3, iterations=1)
     else:
-        n = 4_000_000
+        n = 20_000 if QUICK else 4_000_000
         X = RNG.random((n, d), dtype=np.float32)
         ps.ClippedSGDMean().process_many(X[:100])
         benchmark.pedantic(lambda m: m.process_many(X),
@@ -172,7 +174,7 @@ def test_forecaster_process(benchmark, impl):
         benchmark.pedantic(run, rounds=3, iterations=1)
         _record(benchmark, "forecaster-d1", "river", n)
         return
-    n = 2_000_000
+    n = 20_000 if QUICK else 2_000_000
     X = np.cumsum(RNG.standard_normal(n))[:, None]
     proba = impl == "pygad-proba"
     ps.ClippedSGDForecaster().process_many(X[:100], proba=proba)          # compile outside
@@ -186,7 +188,8 @@ def test_forecaster_process(benchmark, impl):
 # ---------------------------------------------------------------- keyed throughput
 @pytest.mark.parametrize("n_keys", [1000, 1_000_000])
 def test_keyed_throughput(benchmark, n_keys):
-    d, n = 16, 2_000_000
+    d, n = 16, (20_000 if QUICK else 2_000_000)
+    n_keys = min(n_keys, n)
     benchmark.group = "keyed-d16"
     X = RNG.standard_normal((n, d), dtype=np.float32)
     keys = RNG.integers(0, n_keys, n)
@@ -220,7 +223,7 @@ def test_bandwidth_d784(benchmark, what):
     of a plain single-thread copy of X). A copy of X is timed right before every round of the
     call (alternating, so both see the same machine load), and the median of the per-round
     fractions is reported."""
-    d, n = 784, 400_000
+    d, n = 784, (4_000 if QUICK else 400_000)
     benchmark.group = "bandwidth-d784"
     X, y = _data(d, n)
     dst = np.empty_like(X)
@@ -296,8 +299,8 @@ def summary():
 # array, or dicts for river), every estimator is warmed (compilation outside the timing), and
 # each round times a loop of ONE_N events; ``per_event_us`` in extra_info is median / events.
 ONE_D = 16
-ONE_N = 20_000
-ONE_N_HST = 4_000          # river HalfSpaceTrees is ~100x slower per event
+ONE_N = 2_000 if QUICK else 20_000
+ONE_N_HST = 400 if QUICK else 4_000          # river HalfSpaceTrees is ~100x slower per event
 ONE_TARGETS = {            # reported next to the measured ratios, never asserted
     ("one-event-d16", "river-lr"): ("process_one vs river LR learn_one", ">= 5x"),
     ("one-event-d16", "river-hst"): ("process_one vs river HST score+learn", ">= 20x"),
@@ -445,7 +448,7 @@ def test_keyed_one_d16(benchmark, impl):
     m = ps.ClippedSGDMean()
     m.process_many(X[:100])
     if impl == "keyed-1M":
-        n_keys = 1_000_000
+        n_keys = 20_000 if QUICK else 1_000_000
         m.process_many(RNG.standard_normal((n_keys, ONE_D), dtype=np.float32),
                        keys=np.arange(n_keys))
         keys = RNG.integers(0, n_keys, ONE_N).tolist()
@@ -470,8 +473,8 @@ def test_keyed_one_d16(benchmark, impl):
         benchmark.extra_info["keyed_1M_over_unkeyed"] = per["keyed-1M"] / per["pygad"]
 
 
-MICRO_ROWS = 65_536        # rows per round of the micro-batch entries
-MICRO_LARGE = 1_000_000
+MICRO_ROWS = 4_096 if QUICK else 65_536        # rows per round of the micro-batch entries
+MICRO_LARGE = 65_536 if QUICK else 1_000_000
 
 
 @pytest.mark.parametrize("impl", ["pygad", "large-1M-keyed1k", "batch-1", "batch-8", "batch-64",

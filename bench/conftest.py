@@ -14,10 +14,33 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 import torch
 
 BASELINE_IMPLS = ("pygad", "native")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+QUICK = os.environ.get("PYGAD_BENCH_QUICK", "") not in ("", "0")
+
+
+def _once(fixture_class):
+    """A subclass of pytest-benchmark's fixture whose every call is one round of one iteration
+    (the plugin checks that the fixture is an instance of its own class)."""
+
+    class OnceBenchmarkFixture(fixture_class):
+        def __call__(self, function_to_benchmark, *args, **kwargs):
+            return super().pedantic(function_to_benchmark, args=args, kwargs=kwargs, rounds=1, iterations=1)
+
+        def pedantic(self, target, args=(), kwargs=None, setup=None, rounds=1, warmup_rounds=0, iterations=1):
+            return super().pedantic(target, args=args, kwargs=kwargs, setup=setup, rounds=1, iterations=1)
+
+    return OnceBenchmarkFixture
+
+
+if QUICK:
+    @pytest.fixture
+    def benchmark(benchmark):  # noqa: F811 - wraps the plugin's fixture of the same name
+        benchmark.__class__ = _once(type(benchmark))
+        return benchmark
 
 
 def pytest_configure(config):
