@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._npz import load_npz as _open_npz
 from ..data.graph import HeteroGraph
 from ..errors import InvalidArchiveError
 
@@ -106,7 +107,7 @@ def with_structural_features(graph: HeteroGraph) -> HeteroGraph:
 # ---- the archive format ----------------------------------------------------------------------
 def _read_all(path: Path) -> dict:
     try:
-        z = np.load(path, allow_pickle=False)
+        z = _open_npz(path)
     except FileNotFoundError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error, KeyError) as exc:

@@ -174,8 +174,9 @@ def score_row(kind, x, v, sc, y, has_y, P):
         mu, s, sl = v[0], v[1], v[2]
         fl = mean_floor(sc, P)
         c2 = P[P_SCORE_CLIP] ** 2
-        acc = sum(min((x[j] - mu[j]) ** 2 / (s[j] ** 2 + (SCALE_FLOOR_SLOW * sl[j]) ** 2
-                                              + fl * fl + P[P_TINY_SQ]), c2) for j in range(d))
+        with np.errstate(over="ignore"):      # a huge ratio is clipped to c2, as in the kernel
+            acc = sum(min((x[j] - mu[j]) ** 2 / (s[j] ** 2 + (SCALE_FLOOR_SLOW * sl[j]) ** 2
+                                                  + fl * fl + P[P_TINY_SQ]), c2) for j in range(d))
         return True, 0.0 if sc[N_SEEN] < 2 else math.sqrt(acc / d)
     w = v[0]
     z = sc[BIAS] + sum(w[j] * x[j] for j in range(d))

@@ -64,7 +64,8 @@ def _read_images(path) -> tuple:
     import zlib
     from ..errors import InvalidArchiveError
     try:
-        z = np.load(path, allow_pickle=False)
+        from .._npz import load_npz as _open_npz
+        z = _open_npz(path)
     except FileNotFoundError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:

@@ -29,6 +29,7 @@ import zlib
 
 import numpy as np
 
+from .._npz import load_npz as _open_npz
 from ..errors import InvalidArchiveError
 
 FORMAT = "pygad.stream"
@@ -124,7 +125,7 @@ def to_bytes(state: dict) -> bytes:
 
 def _open(source, where: str) -> dict:
     try:
-        z = np.load(source, allow_pickle=False)
+        z = _open_npz(source)
     except FileNotFoundError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error, KeyError) as exc:
