@@ -116,14 +116,14 @@ def test_kill_and_restart_exactly_once_state(kafka_broker, tmp_path):
     rng = np.random.default_rng(7)
     _produce(bs, "events", rng, 1200, 0)
     state = tmp_path / "state"
-    log1 = open(tmp_path / "run1.log", "wb")
-    proc = subprocess.Popen(_consumer_cmd(bs, state), stdout=log1, stderr=subprocess.STDOUT)
-    try:
-        got = _read_all(bs, "scores", 1, expect=1200, timeout=90)
-        assert sum(map(len, got.values())) >= 1200, (tmp_path / "run1.log").read_text()
-    finally:
-        proc.send_signal(signal.SIGKILL)          # crash: no final checkpoint
-        proc.wait(30)
+    with open(tmp_path / "run1.log", "wb") as log1:
+        proc = subprocess.Popen(_consumer_cmd(bs, state), stdout=log1, stderr=subprocess.STDOUT)
+        try:
+            got = _read_all(bs, "scores", 1, expect=1200, timeout=90)
+            assert sum(map(len, got.values())) >= 1200, (tmp_path / "run1.log").read_text()
+        finally:
+            proc.send_signal(signal.SIGKILL)          # crash: no final checkpoint
+            proc.wait(30)
     from pygad.integrations.kafka import FileStateStore
     store = FileStateStore(state)
     ck = [store.load("events", p) for p in (0, 1)]
