@@ -120,7 +120,8 @@ def _drift_dests() -> dict:
 
 def run(args) -> int:
     """``pygad stream``: with drift options, the drift experiment; bare, the help of both
-    subcommands (exit 2)."""
+    subcommands (exit 2).
+    """
     defaults = _drift_dests()
     if any(k in vars(args) for k in defaults):
         for k, v in defaults.items():
@@ -137,7 +138,8 @@ def run(args) -> int:
 
 def run_drift(args) -> int:
     """Run ``pygad stream drift``: print the table (and write ``--json``/``--plot``); exit code 0,
-    or 2 on bad options."""
+    or 2 on bad options.
+    """
     from ..stream import experiment as E
     me = "pygad stream drift"
     from .. import _validate as V

@@ -38,7 +38,8 @@ def _to_numpy(a: Any, name: str) -> np.ndarray:
 
 def _sorted_unique(a: np.ndarray) -> np.ndarray:
     """``np.unique(a)`` through a sort: NumPy 2's hash-based unique of wide int64 keys is ~50x
-    slower than sorting (12 s against 0.2 s for YelpChi's 1.1M edges on a busy 2-core machine)."""
+    slower than sorting (12 s against 0.2 s for YelpChi's 1.1M edges on a busy 2-core machine).
+    """
     a = np.sort(a)
     return a[np.r_[True, a[1:] != a[:-1]]] if a.size else a
 
@@ -315,7 +316,8 @@ class HeteroGraph:
 
     def csc(self, edge_type: EdgeType) -> tuple:
         """Source-sorted view of one relation: ``(colptr [N_src+1], row [E], perm [E])`` (cached),
-        where ``row`` are destination indices and ``perm`` positions in :meth:`csr` order."""
+        where ``row`` are destination indices and ``perm`` positions in :meth:`csr` order.
+        """
         from ..ops import csr_transpose
 
         et = tuple(edge_type)
@@ -352,7 +354,8 @@ class HeteroGraph:
 
     def with_reverse_edges(self, prefix: str = "rev_") -> "HeteroGraph":
         """A copy with a reverse relation ``(dst, prefix+rel, src)`` for every relation that lacks
-        one (symmetric same-type relations need none), so messages flow both ways."""
+        one (symmetric same-type relations need none), so messages flow both ways.
+        """
         ei, et_time, et_attr = dict(self.edge_index), dict(self.edge_time), dict(self.edge_attr)
         for et in list(self.edge_index):
             if et[0] == et[2] and self.is_symmetric(et):
@@ -503,7 +506,8 @@ class HeteroGraph:
     def from_pyg(cls, data, name: str = "graph") -> "HeteroGraph":
         """From a torch_geometric ``Data`` (homogeneous) or ``HeteroData`` (duck-typed: PyG is
         not imported). Reads ``x``, ``y``, ``train_mask``/``val_mask``/``test_mask``,
-        ``edge_index``, ``edge_time`` (or ``time``) and ``edge_attr``."""
+        ``edge_index``, ``edge_time`` (or ``time``) and ``edge_attr``.
+        """
         def get(store, key):
             try:
                 return store[key] if key in store else None
@@ -551,7 +555,8 @@ class HeteroGraph:
     def to_pyg(self):
         """A torch_geometric ``Data`` for a homogeneous graph, else a ``HeteroData``.
 
-        Raises ImportError with a hint when torch_geometric is not installed."""
+        Raises ImportError with a hint when torch_geometric is not installed.
+        """
         try:
             from torch_geometric.data import Data, HeteroData
         except ImportError as exc:

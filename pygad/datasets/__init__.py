@@ -33,7 +33,8 @@ DATA_ENV = "PYGAD_DATA"
 
 class ArchiveError(InvalidArchiveError):
     """A malformed, truncated or incomplete dataset archive (a :class:`pygad.InvalidArchiveError`,
-    so also a ``ValueError`` and an ``OSError``)."""
+    so also a ``ValueError`` and an ``OSError``).
+    """
 
 
 # ---- derived features ------------------------------------------------------------------------

@@ -206,7 +206,8 @@ class KafkaScorer:
     def run(self, max_records=None, idle_timeout_s=None, duration_s=None,
             poll_timeout_s=0.5) -> dict:
         """Consume until :meth:`stop`, ``max_records`` records, ``idle_timeout_s`` seconds
-        without a record, or ``duration_s`` seconds; checkpoint; return the stats."""
+        without a record, or ``duration_s`` seconds; checkpoint; return the stats.
+        """
         ck = _require_kafka()
         from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
         cconf = {"bootstrap.servers": self.bootstrap_servers, "group.id": self.group_id,
@@ -356,7 +357,8 @@ class KafkaScorer:
 
     def checkpoint(self, keys=None) -> None:
         """Flush outputs, then atomically save the state + next offset of the dirty
-        partitions (``keys``: a subset), then commit those offsets to the group."""
+        partitions (``keys``: a subset), then commit those offsets to the group.
+        """
         from confluent_kafka import TopicPartition
         items = [(k, self.parts[k]) for k in (keys if keys is not None else list(self.parts))
                  if k in self.parts and self.parts[k].dirty]

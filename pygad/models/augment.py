@@ -496,7 +496,8 @@ class LatentDiffusionAugmenter(_Augmenter):
     @classmethod
     def _configured(cls, ablation: _Ablation, **params) -> "LatentDiffusionAugmenter":
         """An augmenter with the research variant ``ablation`` (the quality harness's hook;
-        ``params`` go to the constructor)."""
+        ``params`` go to the constructor).
+        """
         if not isinstance(ablation, _Ablation):
             raise TypeError(f"'ablation' must be an _Ablation, got {type(ablation).__name__}")
         aug = cls(**params)
@@ -603,7 +604,8 @@ class LatentDiffusionAugmenter(_Augmenter):
 
     def _draw_latents(self, n: int, label: Optional[int], guidance: Optional[float], seed, ab: _Ablation):
         """Latents from the diffusion model, or (``ab.diffusion`` False) from the VAE
-        posteriors ``N(mu, diag(exp(logvar)))`` of random training nodes of class ``label``."""
+        posteriors ``N(mu, diag(exp(logvar)))`` of random training nodes of class ``label``.
+        """
         import torch
 
         w = self.guidance if guidance is None else guidance
@@ -645,7 +647,8 @@ class LatentDiffusionAugmenter(_Augmenter):
     def _sample(self, n: int, label: int = 1, guidance: Optional[float] = None, seed=None,
                 ablation: Optional[_Ablation] = None) -> SyntheticNodes:
         """:meth:`sample` with the sampling of the research variant ``ablation`` (default: this
-        augmenter's), so several variants share one fitted model."""
+        augmenter's), so several variants share one fitted model.
+        """
         import torch
 
         self._check_fitted()
@@ -689,7 +692,8 @@ class LatentDiffusionAugmenter(_Augmenter):
     def _anchors(self, z, label: int, ab: _Ablation) -> np.ndarray:
         """For each latent in ``z``, the training node of class ``label`` (any training node when
         unconditional) whose encoder mean is nearest: the real node whose edges and features
-        the synthetic node starts from."""
+        the synthetic node starts from.
+        """
         import torch
 
         t, g = self.target_, self.graph_

@@ -98,7 +98,8 @@ def _schema(graph: HeteroGraph, target: str) -> dict:
 
 def _conform(graph: HeteroGraph, schema: dict) -> HeteroGraph:
     """``graph`` checked against a fitted schema, with node types, relations and named feature
-    columns put in the fitted order (the same graph object when they already are)."""
+    columns put in the fitted order (the same graph object when they already are).
+    """
     if not isinstance(graph, HeteroGraph):
         raise TypeError(f"'graph' must be a pygad.data.HeteroGraph, got {type(graph).__name__}")
     nts = list(schema["node_types"])
@@ -406,7 +407,8 @@ class TreeDetector(_Detector):
 
     def _threads(self, cells: int):
         """OpenMP thread limit for the boosting (one thread on small problems, where OpenMP
-        barriers cost more than they give, and which degrade badly on a busy machine)."""
+        barriers cost more than they give, and which degrade badly on a busy machine).
+        """
         from threadpoolctl import threadpool_limits
 
         n = self.n_threads

@@ -198,7 +198,8 @@ class GraphVAE(nn.Module):
     def encoder_inputs(self, num_nodes: Dict[str, int], x_std: Dict[str, Tensor],
                        edge_index: Dict[tuple, Tensor]) -> tuple:
         """The encoder's ``(x_dict, edge_index_dict, offsets)`` from standardised features and the
-        data relations' edges (reverse relations added; merged when ``hetero=False``)."""
+        data relations' edges (reverse relations added; merged when ``hetero=False``).
+        """
         if self.hetero:
             ei = {}
             for (i, rev), enc_et in zip(self.encoder_relations, self.enc_metadata[1]):

@@ -43,7 +43,8 @@ def _materialize(lins: nn.ModuleDict, x_dict: Dict[NodeType, Tensor]) -> None:
 def pyg_inputs(data) -> Tuple[Dict[NodeType, Tensor], Dict[EdgeType, Tensor]]:
     """``(x_dict, edge_index_dict)`` of a PyG ``HeteroData`` or ``Data`` (duck-typed), with the
     node / edge type names :meth:`pygad.data.HeteroGraph.from_pyg` gives them. The stored tensors
-    themselves are returned (no copy), so the structure cache hits on every forward."""
+    themselves are returned (no copy), so the structure cache hits on every forward.
+    """
     from ..data.graph import DEFAULT_EDGE_TYPE, DEFAULT_NODE_TYPE
 
     if hasattr(data, "node_types") and hasattr(data, "edge_types"):   # HeteroData
@@ -244,7 +245,8 @@ class HGTConv(nn.Module):
         """Query weights per destination type ([F, in], [F]) and, per relation, the key and value
         weights side by side ([in, 2F]) and biases ([2F]) with the relation's attention / message
         matrices folded in. With one input width for all node types this is a handful of batched
-        ops for the whole layer (few autograd nodes: that overhead dominates small graphs)."""
+        ops for the whole layer (few autograd nodes: that overhead dominates small graphs).
+        """
         Fo, H, R = self.out_channels, self.heads, len(self.edge_types)
         D = Fo // H
         dsts = list(structure.per_dst)

@@ -324,7 +324,8 @@ def _process_keyed(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
 @njit(**JIT)
 def _process_keyed_serial(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
     """Serial twin of _process_keyed, for small batches (below the measured crossover a
-    parallel launch costs more than it saves)."""
+    parallel launch costs more than it saves).
+    """
     G = slots.shape[0]
     bad = np.full(G, -1, np.int64)
     for g in range(G):
@@ -350,7 +351,8 @@ def _score_run(kind, X, y, V, SC, P, scores):
 @njit(**JIT_PARALLEL)
 def _score_keyed(kind, X, y, rowslot, V, SC, P, scores, empty_score):
     """Score row i against key rowslot[i] (-1: unseen, ``empty_score``). Pure; returns the
-    number of non-finite rows (scored NaN)."""
+    number of non-finite rows (scored NaN).
+    """
     n = X.shape[0]
     nbad = np.zeros(n, np.int64)
     tmp = np.empty((7, 0))

@@ -80,7 +80,8 @@ def _sub_row(x, v, sc, P, learn, c):
     Score: sqrt(0.5 * (A + B)), A the squared residual off the subspace over its running mean,
     B the mean over components of the squared coordinate over the component's variance (both
     about 1 for a typical sample; variances floored at a quarter of their slow means and at the
-    data's roundoff, so they cannot collapse)."""
+    data's roundoff, so they cannot collapse).
+    """
     d = x.shape[0]
     r_ = int(P[P_REG])
     mu = v[0]

@@ -18,7 +18,8 @@ class Detector:
     """A ``--detector`` choice: the estimator class in :mod:`pygad.stream` (built with its
     defaults plus the options given), whether its calls take timestamps ``t=``, and the
     constructor parameters settable from the command line (``--lags``, ``--season``,
-    ``--rank``), and the smallest score it flags (``--alarm-score``'s default)."""
+    ``--rank``), and the smallest score it flags (``--alarm-score``'s default).
+    """
     class_name: str
     takes_t: bool = False
     options: tuple = ()
@@ -430,7 +431,8 @@ def _write_scores(path, table, scores, proba, flags) -> None:
 
 def _plot(path, table, scores, proba, flags, alarm, detector_txt, alarm_score=0.0):
     """Values with flagged rows marked; score; probability (as -log10(1 - p)). Returns the
-    key plotted (keyed input: the one with the most flags), else None."""
+    key plotted (keyed input: the one with the most flags), else None.
+    """
     import numpy as np
     from matplotlib.figure import Figure
     rows = np.arange(table.n_rows)

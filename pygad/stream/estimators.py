@@ -305,7 +305,8 @@ class _ClippedSGDBase:
     def _launch(self, fn, *args, n_tasks=0):
         """Run a parallel kernel. With ``n_tasks`` (the prange trip count), iterations are
         handed out in dynamic chunks of about 1/32 of a thread's share, not one static block
-        per thread: a thread descheduled by other load then delays only its current chunk."""
+        per thread: a thread descheduled by other load then delays only its current chunk.
+        """
         import numba
 
         from ._config import PARALLEL_LAUNCH_IS_THREADSAFE, PARALLEL_LAUNCH_LOCK
@@ -321,7 +322,8 @@ class _ClippedSGDBase:
         """Score-then-learn the rows; returns scores (and probabilities) when wanted.
 
         Scores are always computed: the anomaly-probability state learns from them. A
-        rejected first batch leaves the estimator unfitted (no dimension fixed)."""
+        rejected first batch leaves the estimator unfitted (no dimension fixed).
+        """
         self._lazy_init()
         fresh = self._d is None
         names = self._feature_names
@@ -479,7 +481,8 @@ class _ClippedSGDBase:
 
     def learn_many(self, X, y=None, keys=None) -> None:
         """Learn the rows of ``X`` in order (one clipped-SGD step each); with ``keys``, each row
-        updates the state of its key (unseen keys are added). Also updates the thresholds."""
+        updates the state of its key (unseen keys are added). Also updates the thresholds.
+        """
         self._learn(X, y, keys, want_scores=False)
 
     def process_many(self, X, y=None, keys=None, proba=False):
@@ -520,7 +523,8 @@ class _ClippedSGDBase:
 
     def _slot1(self, key, add: bool):
         """(slot, added) of one key: an O(1) lookup; unseen keys go through the batch
-        bookkeeping (added when ``add``, else slot -1)."""
+        bookkeeping (added when ``add``, else slot -1).
+        """
         km = self._keymap
         if km is not None:
             s = km.lookup_one(key)
@@ -546,7 +550,8 @@ class _ClippedSGDBase:
         """Numba's dispatcher resolves the argument types on every call (about half a
         microsecond); after the first call of a row dtype we call the compiled entry point of
         that exact signature directly. Rows reach it only 1-D, C-contiguous, aligned and of
-        that dtype (``_event`` makes sure); the state arrays are always ours."""
+        that dtype (``_event`` makes sure); the state arrays are always ours.
+        """
         import numba
         cres = self._K1._one.overloads.get(tuple(numba.typeof(a) for a in args))
         if cres is not None:
@@ -554,7 +559,8 @@ class _ClippedSGDBase:
 
     def _event(self, x, y, key, learn: bool):
         """(score, probability, flag) of one event, or None before the first sample (the
-        batch path then allocates the state)."""
+        batch path then allocates the state).
+        """
         d = self.__dict__.get("_d")
         if d is None:
             return None
@@ -598,7 +604,8 @@ class _ClippedSGDBase:
         """The ingestion call for one event: its score against the state before it, then
         learn it. Returns the score, or a tuple ``(score, probability)``, ``(score, flag)`` or
         ``(score, probability, flag)`` as asked (flag: 0/1 against the key's threshold before
-        this event)."""
+        this event).
+        """
         out = self._event(x, y, key, True)
         if out is None:
             s, p = self._learn(self._one(x), None if y is None else [y],
@@ -1199,14 +1206,16 @@ class ClippedSGDForecaster(_ClippedSGDBase):
 
     def _advance_season(self, n: int, t) -> None:
         """After ``n`` rows were learned: move the stream position of an int season that is
-        counted (no ``t``). Only then: a rejected batch leaves it where it was."""
+        counted (no ``t``). Only then: a rejected batch leaves it where it was.
+        """
         if t is None and isinstance(self.season, (int, np.integer)) \
                 and not isinstance(self.season, bool):
             self._season_count = getattr(self, "_season_count", 0) + n
 
     def _phase(self, n: int, t, keys, advance: bool):
         """Season phase of each row as float64 (the kernels' ``y``), or None for no phase
-        (``advance`` is accepted for the callers' symmetry; see _advance_season)."""
+        (``advance`` is accepted for the callers' symmetry; see _advance_season).
+        """
         per = self._season_period()
         if per is None:
             return None
@@ -1240,7 +1249,8 @@ class ClippedSGDForecaster(_ClippedSGDBase):
     def learn_many(self, X, keys=None, t=None) -> None:
         """Learn the rows in order (one state per key with ``keys``); ``t``: timestamps
         (datetime64 or seconds) for an hour/day/week ``season``, or sample indices for an
-        int season."""
+        int season.
+        """
         self._learn(X, self._phase(len(X), t, keys, True), keys, want_scores=False)
         self._advance_season(len(X), t)
 
@@ -1260,7 +1270,8 @@ class ClippedSGDForecaster(_ClippedSGDBase):
 
     def score_proba_many(self, X, keys=None, t=None) -> np.ndarray:
         """Anomaly probabilities against the current state (pure); see
-        :meth:`ClippedSGDMean.score_proba_many`."""
+        :meth:`ClippedSGDMean.score_proba_many`.
+        """
         return super().score_proba_many(X, self._phase(len(X), t, keys, False), keys)
 
     def predict_many(self, X, keys=None, t=None) -> np.ndarray:
@@ -1295,7 +1306,8 @@ class ClippedSGDForecaster(_ClippedSGDBase):
 
     def process_one(self, x, key=None, t=None, proba=False, flag=False):
         """Score one event against the state before it, then learn it (see
-        :meth:`ClippedSGDMean.process_one`)."""
+        :meth:`ClippedSGDMean.process_one`).
+        """
         out = self._event_t(x, key, t, True)
         if out is None:
             out = self._first(x, key, t)

@@ -62,7 +62,8 @@ def _json_scalar(v) -> bool:
 
 def unpack(archive) -> tuple[str, dict, dict]:
     """(class name, params, arrays) of a state dict or an opened ``.npz``; checks the format,
-    the version and the metadata's structure. Raises InvalidArchiveError."""
+    the version and the metadata's structure. Raises InvalidArchiveError.
+    """
     if not (hasattr(archive, "keys") and hasattr(archive, "__getitem__")):
         raise InvalidArchiveError(f"not a {FORMAT} archive (a {type(archive).__name__}, not a dict of arrays)")
     keys = list(archive.keys())
@@ -105,7 +106,8 @@ def unpack(archive) -> tuple[str, dict, dict]:
 
 def check_array(arrays: dict, key: str, kinds: str, ndim: int, shape: tuple = ()) -> np.ndarray:
     """``arrays[key]`` with a dtype kind in ``kinds`` (NumPy kind letters), ``ndim`` dimensions
-    and, where ``shape`` gives them, those sizes (None = any). Raises InvalidArchiveError."""
+    and, where ``shape`` gives them, those sizes (None = any). Raises InvalidArchiveError.
+    """
     if key not in arrays:
         raise InvalidArchiveError(f"corrupt archive: missing array {key!r}")
     a = arrays[key]
@@ -170,7 +172,8 @@ _STALE_S = 60.0
 
 def _remove_stale_temps(path: str) -> None:
     """Temporary files of earlier saves to ``path`` that were killed before they could clean up
-    (older than a minute, so a concurrent save's file is never touched)."""
+    (older than a minute, so a concurrent save's file is never touched).
+    """
     folder, base = os.path.split(os.path.abspath(path))
     now = time.time()
     for tmp in glob.glob(os.path.join(glob.escape(folder), f".tmp-{glob.escape(base)}-*")):
