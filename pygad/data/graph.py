@@ -37,8 +37,10 @@ def _to_numpy(a: Any, name: str) -> np.ndarray:
 
 
 def _sorted_unique(a: np.ndarray) -> np.ndarray:
-    """``np.unique(a)`` through a sort: NumPy 2's hash-based unique of wide int64 keys is ~50x
-    slower than sorting (12 s against 0.2 s for YelpChi's 1.1M edges on a busy 2-core machine).
+    """``np.unique(a)`` through a sort.
+
+    NumPy 2's hash-based unique of wide int64 keys is ~50x slower than sorting (12 s against
+    0.2 s for YelpChi's 1.1M edges on a busy 2-core machine).
     """
     a = np.sort(a)
     return a[np.r_[True, a[1:] != a[:-1]]] if a.size else a
@@ -315,8 +317,10 @@ class HeteroGraph:
         return out
 
     def csc(self, edge_type: EdgeType) -> tuple:
-        """Source-sorted view of one relation: ``(colptr [N_src+1], row [E], perm [E])`` (cached),
-        where ``row`` are destination indices and ``perm`` positions in :meth:`csr` order.
+        """Source-sorted view of one relation.
+
+        ``(colptr [N_src+1], row [E], perm [E])`` (cached), where ``row`` are destination indices
+        and ``perm`` positions in :meth:`csr` order.
         """
         from ..ops import csr_transpose
 
@@ -353,7 +357,9 @@ class HeteroGraph:
         return self._cache[key]
 
     def with_reverse_edges(self, prefix: str = "rev_") -> "HeteroGraph":
-        """A copy with a reverse relation ``(dst, prefix+rel, src)`` for every relation that lacks
+        """A copy with reverse relations added, so messages flow both ways.
+
+        A copy with a reverse relation ``(dst, prefix+rel, src)`` for every relation that lacks
         one (symmetric same-type relations need none), so messages flow both ways.
         """
         ei, et_time, et_attr = dict(self.edge_index), dict(self.edge_time), dict(self.edge_attr)
@@ -485,7 +491,9 @@ class HeteroGraph:
     @classmethod
     def from_pandas(cls, nodes, edges=None, *, id: str = "id", label: str | None = None, time: str | None = None,
                     **kwargs) -> "HeteroGraph":
-        """A graph from node tables ``{type: DataFrame}`` and edge tables ``{rel: DataFrame}`` or
+        """A graph from pandas node and edge tables.
+
+        A graph from node tables ``{type: DataFrame}`` and edge tables ``{rel: DataFrame}`` or
         ``{rel: (src_type, dst_type, DataFrame)}``; see :func:`pygad.data.tables.from_pandas`
         (needs pandas: ``pip install "pygad[tables]"``).
 
@@ -504,9 +512,10 @@ class HeteroGraph:
     # ---- PyG interop ------------------------------------------------------------------------
     @classmethod
     def from_pyg(cls, data, name: str = "graph") -> "HeteroGraph":
-        """From a torch_geometric ``Data`` (homogeneous) or ``HeteroData`` (duck-typed: PyG is
-        not imported). Reads ``x``, ``y``, ``train_mask``/``val_mask``/``test_mask``,
-        ``edge_index``, ``edge_time`` (or ``time``) and ``edge_attr``.
+        """From a torch_geometric ``Data`` (homogeneous) or ``HeteroData`` (duck-typed: PyG is not imported).
+
+        Reads ``x``, ``y``, ``train_mask``/``val_mask``/``test_mask``, ``edge_index``,
+        ``edge_time`` (or ``time``) and ``edge_attr``.
         """
         def get(store, key):
             try:

@@ -32,8 +32,9 @@ DATA_ENV = "PYGAD_DATA"
 
 
 class ArchiveError(InvalidArchiveError):
-    """A malformed, truncated or incomplete dataset archive (a :class:`pygad.InvalidArchiveError`,
-    so also a ``ValueError`` and an ``OSError``).
+    """A malformed, truncated or incomplete dataset archive.
+
+    A :class:`pygad.InvalidArchiveError`, so also a ``ValueError`` and an ``OSError``.
     """
 
 

@@ -100,8 +100,9 @@ class FileStateStore:
 
 # ----------------------------------------------------------------------------- codecs
 def decode_json(msg):
-    """Default decoder: key = the record key as UTF-8 text (``""`` when null); value = JSON,
-    either a list of numbers (the features) or ``{"x": [...], "y": label}``.
+    """Default decoder: key = the record key as UTF-8 text (``""`` when null).
+
+    Value = JSON, either a list of numbers (the features) or ``{"x": [...], "y": label}``.
 
     Returns ``(key, x, y)`` with ``y`` None when absent.
     """
@@ -131,8 +132,7 @@ class _Partition:
 
 # ----------------------------------------------------------------------------- the loop
 class KafkaScorer:
-    """Consume, score per key, produce, checkpoint (see the module docstring for the
-    delivery guarantee).
+    """Consume, score per key, produce, checkpoint (see the module docstring for the delivery guarantee).
 
     Args:
         estimator: a stream estimator used as a template (parameters only), its class, or a
@@ -205,7 +205,9 @@ class KafkaScorer:
 
     def run(self, max_records=None, idle_timeout_s=None, duration_s=None,
             poll_timeout_s=0.5) -> dict:
-        """Consume until :meth:`stop`, ``max_records`` records, ``idle_timeout_s`` seconds
+        """Run the consume-score-produce loop until a stop condition; return the stats.
+
+        Consume until :meth:`stop`, ``max_records`` records, ``idle_timeout_s`` seconds
         without a record, or ``duration_s`` seconds; checkpoint; return the stats.
         """
         ck = _require_kafka()
@@ -356,7 +358,9 @@ class KafkaScorer:
             self.checkpoint()
 
     def checkpoint(self, keys=None) -> None:
-        """Flush outputs, then atomically save the state + next offset of the dirty
+        """Checkpoint the dirty partitions: flush, save state and offsets, commit.
+
+        Flush outputs, then atomically save the state + next offset of the dirty
         partitions (``keys``: a subset), then commit those offsets to the group.
         """
         from confluent_kafka import TopicPartition

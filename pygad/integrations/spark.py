@@ -66,10 +66,11 @@ def _factory(estimator):
 
 
 class _LiveCache:
-    """Per-worker LRU of live estimators keyed by group key, each with the exact archive it
-    was last saved as. A state blob equal to the cached one means the cached object *is* that
-    state, so ``from_bytes`` is skipped; any other blob (a retried batch, another worker's
-    state, a restart) is deserialised. Correctness never depends on a hit.
+    """Per-worker LRU of live estimators keyed by group key, each with the exact archive it was last saved as.
+
+    A state blob equal to the cached one means the cached object *is* that state, so
+    ``from_bytes`` is skipped; any other blob (a retried batch, another worker's state, a
+    restart) is deserialised. Correctness never depends on a hit.
     """
 
     def __init__(self, max_entries: int):
@@ -116,8 +117,9 @@ class _KeyScorer:
         return c
 
     def __call__(self, key_value, pdfs, state):
-        """``state``: ``None`` or ``(blob, last_order, n_dropped)``. Returns
-        ``(out_pdf or None, new_state or None)``.
+        """``state``: ``None`` or ``(blob, last_order, n_dropped)``.
+
+        Returns ``(out_pdf or None, new_state or None)``.
         """
         import pandas as pd
         pdfs = [p for p in pdfs if len(p)]
@@ -242,7 +244,8 @@ def score_by_key(df, estimator, *, key="key", order="order", features=None, labe
 
 
 def resolve_api(spark, api="auto") -> str:
-    """The state API :func:`score_by_key` uses in session ``spark`` for ``api``:
+    """The state API :func:`score_by_key` uses in session ``spark`` for ``api``.
+
     ``"auto"`` -> ``"transformWithState"`` on Spark >= 4.0 with the RocksDB state store
     provider configured, else ``"applyInPandasWithState"``.
     """

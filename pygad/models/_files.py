@@ -61,7 +61,9 @@ def read_weights(folder) -> dict:
 
 @contextlib.contextmanager
 def rebuilding(folder):
-    """Errors while rebuilding a model from a folder's config and weights (missing keys, wrong
+    """Turn errors while rebuilding a model from a folder into InvalidArchiveError.
+
+    Errors while rebuilding a model from a folder's config and weights (missing keys, wrong
     parameter names, tensors of the wrong shape) become InvalidArchiveError naming the folder.
     """
     try:

@@ -189,8 +189,10 @@ class LatentDiffusion(BaseEstimator):
 
     def _batch_loss(self, net: LatentDenoiser, z0: Tensor, y: Optional[Tensor], gen: torch.Generator,
                     drop: bool, rows: Optional[slice] = None) -> Tensor:
-        """Per-row EDM loss of a batch; ``rows`` keeps only those rows *after* the noise of
-        the whole batch is drawn (data-parallel ranks then see the single-process draws).
+        """Per-row EDM loss of a batch.
+
+        ``rows`` keeps only those rows *after* the noise of the whole batch is drawn
+        (data-parallel ranks then see the single-process draws).
         """
         ops, sd = self._ops(), self.sigma_data_
         b = z0.shape[0]

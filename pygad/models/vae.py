@@ -197,7 +197,9 @@ class GraphVAE(nn.Module):
 
     def encoder_inputs(self, num_nodes: Dict[str, int], x_std: Dict[str, Tensor],
                        edge_index: Dict[tuple, Tensor]) -> tuple:
-        """The encoder's ``(x_dict, edge_index_dict, offsets)`` from standardised features and the
+        """The encoder's inputs ``(x_dict, edge_index_dict, offsets)`` for a graph.
+
+        The encoder's ``(x_dict, edge_index_dict, offsets)`` from standardised features and the
         data relations' edges (reverse relations added; merged when ``hetero=False``).
         """
         if self.hetero:

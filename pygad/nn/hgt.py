@@ -41,7 +41,9 @@ def _materialize(lins: nn.ModuleDict, x_dict: Dict[NodeType, Tensor]) -> None:
 
 
 def pyg_inputs(data) -> Tuple[Dict[NodeType, Tensor], Dict[EdgeType, Tensor]]:
-    """``(x_dict, edge_index_dict)`` of a PyG ``HeteroData`` or ``Data`` (duck-typed), with the
+    """``(x_dict, edge_index_dict)`` of a PyG ``HeteroData`` or ``Data``.
+
+    ``(x_dict, edge_index_dict)`` of a PyG ``HeteroData`` or ``Data`` (duck-typed), with the
     node / edge type names :meth:`pygad.data.HeteroGraph.from_pyg` gives them. The stored tensors
     themselves are returned (no copy), so the structure cache hits on every forward.
     """
@@ -218,7 +220,9 @@ class HGTConv(nn.Module):
         return out_dict
 
     def _project(self, x_dict, structure: HeteroStructure):
-        """Queries per destination type, and per destination type the keys/values of all its
+        """Queries per destination type and the stacked keys/values of its relations.
+
+        Queries per destination type, and per destination type the keys/values of all its
         relations stacked in the kernel's concatenated source order.
 
         ``(x W_k^T + b_k) blockdiag(W_att_r)`` equals ``x (W_k^T blockdiag(W_att_r)) + b_k blockdiag(W_att_r)``:
@@ -242,7 +246,9 @@ class HGTConv(nn.Module):
         return q_dict, kv_dict
 
     def _fold_weights(self, structure: HeteroStructure):
-        """Query weights per destination type ([F, in], [F]) and, per relation, the key and value
+        """Query, key and value weights per type and relation, relation matrices folded in.
+
+        Query weights per destination type ([F, in], [F]) and, per relation, the key and value
         weights side by side ([in, 2F]) and biases ([2F]) with the relation's attention / message
         matrices folded in. With one input width for all node types this is a handful of batched
         ops for the whole layer (few autograd nodes: that overhead dominates small graphs).

@@ -34,8 +34,10 @@ def _forward_kernel(q, k, v, mu, rowptr, col, rel, scale):
 
 
 def _backward_kernel(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale, out, lse, saved):
-    """``(grad_q, grad_k, grad_v, grad_mu)``; with interleaved k (v None) grad_k is interleaved too
-    and grad_v is an empty placeholder (custom ops cannot return None).
+    """``(grad_q, grad_k, grad_v, grad_mu)``.
+
+    With interleaved k (v None) grad_k is interleaved too and grad_v is an empty placeholder
+    (custom ops cannot return None).
     """
     k, v, split = _split_for_cuda(k, v)
     gq, gk, gmu = torch.empty_like(q), torch.empty_like(k), torch.empty_like(mu)
@@ -54,7 +56,9 @@ def _backward_kernel(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm,
 def _hetero_attention(q: Tensor, k: Tensor, v: Optional[Tensor], mu: Tensor, rowptr: Tensor, col: Tensor,
                       rel: Tensor, colptr: Tensor, row: Tensor, perm: Tensor,
                       scale: float) -> tuple[Tensor, Tensor, Tensor]:
-    """``(out, lse, saved)``; ``saved`` is [E, 2, H] (q . k and alpha per entry) where the CPU kernel
+    """The forward kernel's ``(out, lse, saved)``.
+
+    ``(out, lse, saved)``; ``saved`` is [E, 2, H] (q . k and alpha per entry) where the CPU kernel
     kept them for the backward, else [0, 2, H].
     """
     return _forward_kernel(q, k, v, mu, rowptr, col, rel, scale)
@@ -88,7 +92,8 @@ def _setup(ctx, inputs, output):
 
 
 def _input_grads(ctx, grad_out, run_backward):
-    """Gradients of (q, k, v, mu, <7 non-differentiable inputs>) from what ``_setup`` saved;
+    """Gradients of (q, k, v, mu, <7 non-differentiable inputs>) from what ``_setup`` saved.
+
     ``run_backward`` is the registered backward op (traced) or its kernel (eager).
     """
     q, k, v, mu, rowptr, col, rel, colptr, row, perm, out, lse, saved = ctx.saved_tensors
@@ -107,9 +112,11 @@ _hetero_attention.register_autograd(_backward, setup_context=_setup)
 
 
 class _EagerAttention(torch.autograd.Function):
-    """The same kernels as the registered op, for eager mode: a plain autograd.Function costs a
-    fraction of the custom-op dispatch (schema checks, redispatch, wrapper autograd), which on
-    small graphs is a visible share of an HGT layer. ``torch.compile`` traces the custom op.
+    """The same kernels as the registered op, for eager mode.
+
+    A plain autograd.Function costs a fraction of the custom-op dispatch (schema checks,
+    redispatch, wrapper autograd), which on small graphs is a visible share of an HGT layer.
+    ``torch.compile`` traces the custom op.
     """
 
     @staticmethod

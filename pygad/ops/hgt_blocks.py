@@ -17,7 +17,9 @@ import torch.nn.functional as F
 
 # ---- key/value projection ---------------------------------------------------------------------
 class KeyValueProjection(torch.autograd.Function):
-    """Keys and values of all relations into one destination type, in one [M, 2F] buffer in the
+    """Keys and values of all relations into one destination type, in one [M, 2F] buffer.
+
+    Keys and values of all relations into one destination type, in one [M, 2F] buffer in the
     kernel's concatenated source order: row block r is ``x_{s_r}[rows_r] @ [Wk_r | Wv_r] + [bk_r | bv_r]``,
     so each source row's key sits next to its value (the attention op's interleaved layout).
 

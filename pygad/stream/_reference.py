@@ -72,8 +72,9 @@ def advance_schedule(sc, P):
 
 
 def _gcap(gn, gslow, cap=4.0):
-    """A magnitude capped at ``cap`` times its slow mean (GN_SLOW_CAP = 4 for gradient norms,
-    SLOW_CAP = 20 for the scales' floors).
+    """A magnitude capped at ``cap`` times its slow mean.
+
+    GN_SLOW_CAP = 4 for gradient norms, SLOW_CAP = 20 for the scales' floors.
     """
     return min(gn, cap * gslow) if gslow > 0 else gn
 
@@ -335,9 +336,11 @@ def _fc_shrink(hi, lo):
 
 
 def _fc_coordinate(xj, v, j, p, b, epsm, P):
-    """Quantities of coordinate ``j`` before learning (pure): the standardised lags ``u``, the
-    forecast residual ``e`` and its scale ``den``, ``z = |e| / den``, the CUSUM sums and the
-    change statistic ``g``, and the value novelty ``s`` (global and seasonal envelopes).
+    """Quantities of coordinate ``j`` before learning (pure).
+
+    The standardised lags ``u``, the forecast residual ``e`` and its scale ``den``,
+    ``z = |e| / den``, the CUSUM sums and the change statistic ``g``, and the value novelty ``s``
+    (global and seasonal envelopes).
     """
     o = 2 * p
     so = o + FC_N_EXTRA
@@ -363,9 +366,10 @@ def _fc_coordinate(xj, v, j, p, b, epsm, P):
 
 
 def forecast_row(x, v, sc, P, learn, ph=-1.0):
-    """Twin of ``_forecast_kernels._fc_row``: (finite, score) of row ``x`` (season phase
-    ``ph``, -1 for none) against the key state ``v``, ``sc``; with ``learn``, then learn it
-    (in place).
+    """Twin of ``_forecast_kernels._fc_row``.
+
+    (finite, score) of row ``x`` (season phase ``ph``, -1 for none) against the key state
+    ``v``, ``sc``; with ``learn``, then learn it (in place).
     """
     x = [float(t) for t in x]
     d = len(x)
@@ -485,7 +489,9 @@ forecast_step = forecast_row
 
 
 def forecast_process_run(X, V, SC, P, scores, mode, phases=()):
-    """Twin of ``_forecast_kernels._process_run`` (slot 0; ``phases``: the kernel's ``y``, the
+    """Twin of ``_forecast_kernels._process_run``: score then learn each row.
+
+    Twin of ``_forecast_kernels._process_run`` (slot 0; ``phases``: the kernel's ``y``, the
     season phase of each row, empty for none): score then learn each row. Returns the first
     bad row (``mode`` 0: stop there) or -1 (``mode`` 1: count it and go on).
     """

@@ -1,5 +1,7 @@
-"""``pygad stream detect`` as a library function: score a CSV/Parquet time series with a
-clipped-SGD stream detector, prequentially, and write the scores (see :func:`detect`).
+"""``pygad stream detect`` as a library function.
+
+Score a CSV/Parquet time series with a clipped-SGD stream detector, prequentially, and
+write the scores (see :func:`detect`).
 
 Cheap to import: numba, pandas and matplotlib load in the run.
 """
@@ -15,7 +17,9 @@ from types import SimpleNamespace
 
 @dataclass(frozen=True)
 class Detector:
-    """A ``--detector`` choice: the estimator class in :mod:`pygad.stream` (built with its
+    """A ``--detector`` choice: its estimator class, timestamp use and settable parameters.
+
+    A ``--detector`` choice: the estimator class in :mod:`pygad.stream` (built with its
     defaults plus the options given), whether its calls take timestamps ``t=``, and the
     constructor parameters settable from the command line (``--lags``, ``--season``,
     ``--rank``), and the smallest score it flags (``--alarm-score``'s default).
@@ -430,8 +434,9 @@ def _write_scores(path, table, scores, proba, flags) -> None:
 
 
 def _plot(path, table, scores, proba, flags, alarm, detector_txt, alarm_score=0.0):
-    """Values with flagged rows marked; score; probability (as -log10(1 - p)). Returns the
-    key plotted (keyed input: the one with the most flags), else None.
+    """Values with flagged rows marked; score; probability (as -log10(1 - p)).
+
+    Returns the key plotted (keyed input: the one with the most flags), else None.
     """
     import numpy as np
     from matplotlib.figure import Figure

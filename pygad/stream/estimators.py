@@ -303,9 +303,11 @@ class _ClippedSGDBase:
             self._alloc(X.shape[1])
 
     def _launch(self, fn, *args, n_tasks=0):
-        """Run a parallel kernel. With ``n_tasks`` (the prange trip count), iterations are
-        handed out in dynamic chunks of about 1/32 of a thread's share, not one static block
-        per thread: a thread descheduled by other load then delays only its current chunk.
+        """Run a parallel kernel.
+
+        With ``n_tasks`` (the prange trip count), iterations are handed out in dynamic
+        chunks of about 1/32 of a thread's share, not one static block per thread: a thread
+        descheduled by other load then delays only its current chunk.
         """
         import numba
 
@@ -480,8 +482,10 @@ class _ClippedSGDBase:
         return order, starts, s[starts[:-1]].copy()
 
     def learn_many(self, X, y=None, keys=None) -> None:
-        """Learn the rows of ``X`` in order (one clipped-SGD step each); with ``keys``, each row
-        updates the state of its key (unseen keys are added). Also updates the thresholds.
+        """Learn the rows of ``X`` in order (one clipped-SGD step each).
+
+        With ``keys``, each row updates the state of its key (unseen keys are added). Also
+        updates the thresholds.
         """
         self._learn(X, y, keys, want_scores=False)
 
@@ -522,8 +526,9 @@ class _ClippedSGDBase:
         return a
 
     def _slot1(self, key, add: bool):
-        """(slot, added) of one key: an O(1) lookup; unseen keys go through the batch
-        bookkeeping (added when ``add``, else slot -1).
+        """(slot, added) of one key: an O(1) lookup.
+
+        Unseen keys go through the batch bookkeeping (added when ``add``, else slot -1).
         """
         km = self._keymap
         if km is not None:
@@ -547,10 +552,11 @@ class _ClippedSGDBase:
         return yv, True
 
     def _remember_entry(self, row, args) -> None:
-        """Numba's dispatcher resolves the argument types on every call (about half a
-        microsecond); after the first call of a row dtype we call the compiled entry point of
-        that exact signature directly. Rows reach it only 1-D, C-contiguous, aligned and of
-        that dtype (``_event`` makes sure); the state arrays are always ours.
+        """Numba's dispatcher resolves the argument types on every call (about half a microsecond).
+
+        After the first call of a row dtype we call the compiled entry point of that exact
+        signature directly. Rows reach it only 1-D, C-contiguous, aligned and of that dtype
+        (``_event`` makes sure); the state arrays are always ours.
         """
         import numba
         cres = self._K1._one.overloads.get(tuple(numba.typeof(a) for a in args))
@@ -558,8 +564,9 @@ class _ClippedSGDBase:
             self._one_eps[row.dtype] = cres.entry_point
 
     def _event(self, x, y, key, learn: bool):
-        """(score, probability, flag) of one event, or None before the first sample (the
-        batch path then allocates the state).
+        """(score, probability, flag) of one event, or None before the first sample.
+
+        The batch path then allocates the state.
         """
         d = self.__dict__.get("_d")
         if d is None:
@@ -601,8 +608,9 @@ class _ClippedSGDBase:
                         None if key is None else self._one_key(key), want_scores=False)
 
     def process_one(self, x, y=None, key=None, proba=False, flag=False):
-        """The ingestion call for one event: its score against the state before it, then
-        learn it. Returns the score, or a tuple ``(score, probability)``, ``(score, flag)`` or
+        """The ingestion call for one event: its score against the state before it, then learn it.
+
+        Returns the score, or a tuple ``(score, probability)``, ``(score, flag)`` or
         ``(score, probability, flag)`` as asked (flag: 0/1 against the key's threshold before
         this event).
         """
@@ -1205,16 +1213,18 @@ class ClippedSGDForecaster(_ClippedSGDBase):
         return 0 if per is None else per[1]
 
     def _advance_season(self, n: int, t) -> None:
-        """After ``n`` rows were learned: move the stream position of an int season that is
-        counted (no ``t``). Only then: a rejected batch leaves it where it was.
+        """After ``n`` rows were learned: move the stream position of an int season that is counted (no ``t``).
+
+        Only then: a rejected batch leaves it where it was.
         """
         if t is None and isinstance(self.season, (int, np.integer)) \
                 and not isinstance(self.season, bool):
             self._season_count = getattr(self, "_season_count", 0) + n
 
     def _phase(self, n: int, t, keys, advance: bool):
-        """Season phase of each row as float64 (the kernels' ``y``), or None for no phase
-        (``advance`` is accepted for the callers' symmetry; see _advance_season).
+        """Season phase of each row as float64 (the kernels' ``y``), or None for no phase.
+
+        ``advance`` is accepted for the callers' symmetry; see _advance_season.
         """
         per = self._season_period()
         if per is None:
@@ -1247,9 +1257,10 @@ class ClippedSGDForecaster(_ClippedSGDBase):
 
     # ------------------------------------------------------------------ public calls with t
     def learn_many(self, X, keys=None, t=None) -> None:
-        """Learn the rows in order (one state per key with ``keys``); ``t``: timestamps
-        (datetime64 or seconds) for an hour/day/week ``season``, or sample indices for an
-        int season.
+        """Learn the rows in order (one state per key with ``keys``).
+
+        ``t``: timestamps (datetime64 or seconds) for an hour/day/week ``season``, or sample
+        indices for an int season.
         """
         self._learn(X, self._phase(len(X), t, keys, True), keys, want_scores=False)
         self._advance_season(len(X), t)
@@ -1269,9 +1280,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
         return super().score_many(X, self._phase(len(X), t, keys, False), keys)
 
     def score_proba_many(self, X, keys=None, t=None) -> np.ndarray:
-        """Anomaly probabilities against the current state (pure); see
-        :meth:`ClippedSGDMean.score_proba_many`.
-        """
+        """Anomaly probabilities against the current state (pure); see :meth:`ClippedSGDMean.score_proba_many`."""
         return super().score_proba_many(X, self._phase(len(X), t, keys, False), keys)
 
     def predict_many(self, X, keys=None, t=None) -> np.ndarray:
@@ -1305,9 +1314,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
             self._first(x, key, t)
 
     def process_one(self, x, key=None, t=None, proba=False, flag=False):
-        """Score one event against the state before it, then learn it (see
-        :meth:`ClippedSGDMean.process_one`).
-        """
+        """Score one event against the state before it, then learn it (see :meth:`ClippedSGDMean.process_one`)."""
         out = self._event_t(x, key, t, True)
         if out is None:
             out = self._first(x, key, t)

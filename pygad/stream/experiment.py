@@ -41,9 +41,10 @@ BUILTIN_NAME = "scikit-learn 8x8 digits"
 
 
 def load_images(path=None) -> tuple[np.ndarray, np.ndarray, str]:
-    """(images float32 [N, h, w] in [0, 1], labels uint8 [N], description). ``path=None``:
-    scikit-learn's bundled 8x8 digits (pixels 0..16); else an ``.npz`` with ``x`` (uint8
-    pixels 0..255, [N, h, w] or [N, h*w] of a square image) and ``y``.
+    """(images float32 [N, h, w] in [0, 1], labels uint8 [N], description).
+
+    ``path=None``: scikit-learn's bundled 8x8 digits (pixels 0..16); else an ``.npz`` with
+    ``x`` (uint8 pixels 0..255, [N, h, w] or [N, h*w] of a square image) and ``y``.
     """
     if path is None:
         from sklearn.datasets import load_digits
@@ -91,9 +92,11 @@ def _read_images(path) -> tuple:
 
 def make_stream(path=None, digits=(0, 1, 7, 4), segment_len=2000, anomaly_rate=0.05,
                 max_angle=45.0, seed=0):
-    """Build the rotated-digits drift stream (``path=None``: scikit-learn's 8x8 digits; or an
-    MNIST ``.npz``, see :func:`load_images`). Returns (X float32 [n, h*w] in [0, 1],
-    is_anomaly uint8 [n], digit uint8 [n], change_points list[int]).
+    """Build the rotated-digits drift stream.
+
+    ``path=None``: scikit-learn's 8x8 digits; or an MNIST ``.npz``, see :func:`load_images`.
+    Returns (X float32 [n, h*w] in [0, 1], is_anomaly uint8 [n], digit uint8 [n],
+    change_points list[int]).
     """
     from scipy.ndimage import rotate
     rng = np.random.default_rng(seed)
@@ -128,7 +131,8 @@ def _std_score(x, mu, s, floor_frac=0.01, score_clip=3.0):
 
 
 def sgd_unclipped(X, rate="1/t", floor_frac=0.01):
-    """Prequential scores of unclipped SGD on the mean (and mean absolute deviation):
+    """Prequential scores of unclipped SGD on the mean (and mean absolute deviation).
+
     ``rate="1/t"`` (running mean) or a float (constant learning rate).
     """
     n, d = X.shape
@@ -175,10 +179,11 @@ def half_space_trees(X, seed=0, progress=False):
 
 # ------------------------------------------------------------------------------ metrics
 def recovery_samples(scores, anom, cp, seg_end, window=25):
-    """Samples after change point ``cp`` until the method has adapted to the new normal digit:
-    until the rolling median (over ``window`` normal samples) of the scores of normal samples
-    falls to 1.1 times the median normal score of the second half of the segment (the
-    method's own steady state). ``None`` if it never does within the segment.
+    """Samples after change point ``cp`` until the method has adapted to the new normal digit.
+
+    Until the rolling median (over ``window`` normal samples) of the scores of normal samples
+    falls to 1.1 times the median normal score of the second half of the segment (the method's
+    own steady state). ``None`` if it never does within the segment.
     """
     half = np.arange(cp + (seg_end - cp) // 2, seg_end)
     ref = 1.1 * np.median(scores[half[anom[half] == 0]])

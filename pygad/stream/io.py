@@ -267,8 +267,10 @@ def _parse_one_datetime(s) -> int:
 
 
 def to_time(path, name, raw, use_pandas) -> tuple[str, np.ndarray]:
-    """The time column as ("datetime", int64 ns) or ("numeric", float64). The first data row
-    decides: a number makes the column numeric, anything else must parse as ISO-8601.
+    """The time column as ("datetime", int64 ns) or ("numeric", float64).
+
+    The first data row decides: a number makes the column numeric, anything else must parse
+    as ISO-8601.
     """
     arr = raw[0] if isinstance(raw, tuple) else raw
     nat = np.iinfo(np.int64).min
@@ -328,8 +330,9 @@ def _text(raw) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ the entry point
 def read_table(path, time, values, key=None, use_pandas=None) -> Table:
-    """Read and check the columns ``time``, ``values`` (list) and ``key`` of a CSV or Parquet
-    file. ``use_pandas``: read CSV with pandas (default: when installed) or the csv module.
+    """Read and check the columns ``time``, ``values`` (list) and ``key`` of a CSV or Parquet file.
+
+    ``use_pandas``: read CSV with pandas (default: when installed) or the csv module.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -364,7 +367,9 @@ def read_table(path, time, values, key=None, use_pandas=None) -> Table:
 
 
 def check_time_order(table: Table, last: dict | None = None, state_name: str = "") -> None:
-    """Timestamps must strictly increase per key (the whole file without a key), in file
+    """Check that timestamps strictly increase per key, in file order.
+
+    Timestamps must strictly increase per key (the whole file without a key), in file
     order, and continue after ``last`` ({key or None: last timestamp}) from a saved state.
     """
     t, n = table.time, table.n_rows

@@ -61,8 +61,9 @@ def _json_scalar(v) -> bool:
 
 
 def unpack(archive) -> tuple[str, dict, dict]:
-    """(class name, params, arrays) of a state dict or an opened ``.npz``; checks the format,
-    the version and the metadata's structure. Raises InvalidArchiveError.
+    """(class name, params, arrays) of a state dict or an opened ``.npz``.
+
+    Checks the format, the version and the metadata's structure. Raises InvalidArchiveError.
     """
     if not (hasattr(archive, "keys") and hasattr(archive, "__getitem__")):
         raise InvalidArchiveError(f"not a {FORMAT} archive (a {type(archive).__name__}, not a dict of arrays)")
@@ -105,7 +106,9 @@ def unpack(archive) -> tuple[str, dict, dict]:
 
 
 def check_array(arrays: dict, key: str, kinds: str, ndim: int, shape: tuple = ()) -> np.ndarray:
-    """``arrays[key]`` with a dtype kind in ``kinds`` (NumPy kind letters), ``ndim`` dimensions
+    """``arrays[key]``, checked for dtype kind, dimensions and sizes.
+
+    ``arrays[key]`` with a dtype kind in ``kinds`` (NumPy kind letters), ``ndim`` dimensions
     and, where ``shape`` gives them, those sizes (None = any). Raises InvalidArchiveError.
     """
     if key not in arrays:
@@ -171,8 +174,9 @@ _STALE_S = 60.0
 
 
 def _remove_stale_temps(path: str) -> None:
-    """Temporary files of earlier saves to ``path`` that were killed before they could clean up
-    (older than a minute, so a concurrent save's file is never touched).
+    """Temporary files of earlier saves to ``path`` that were killed before they could clean up.
+
+    Older than a minute, so a concurrent save's file is never touched.
     """
     folder, base = os.path.split(os.path.abspath(path))
     now = time.time()
