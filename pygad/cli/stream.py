@@ -94,6 +94,7 @@ def _add_detect_options(p) -> None:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``stream`` subcommand (``detect``, ``drift``) and its options on ``subparsers``."""
     p = subparsers.add_parser(
         "stream", help="stream anomaly detection: score a CSV/Parquet time series (detect); "
                        "drift experiment (drift)",

@@ -215,10 +215,12 @@ class HeteroGraph:
     # ---- description ------------------------------------------------------------------------
     @property
     def node_types(self) -> list:
+        """The node types, in insertion order."""
         return list(self.num_nodes)
 
     @property
     def edge_types(self) -> list:
+        """The relations ``(src_type, rel, dst_type)``, in insertion order."""
         return list(self.edge_index)
 
     def metadata(self) -> tuple:
@@ -227,13 +229,16 @@ class HeteroGraph:
 
     @property
     def is_homogeneous(self) -> bool:
+        """True for one node type and at most one relation."""
         return len(self.num_nodes) == 1 and len(self.edge_index) <= 1
 
     @property
     def is_temporal(self) -> bool:
+        """True when any relation has edge timestamps."""
         return bool(self.edge_time)
 
     def num_edges(self, edge_type: EdgeType | None = None) -> int:
+        """The number of edges of relation ``edge_type``, or of all relations when None."""
         if edge_type is not None:
             return int(self.edge_index[tuple(edge_type)].shape[1])
         return int(sum(e.shape[1] for e in self.edge_index.values()))

@@ -85,6 +85,7 @@ class FileStateStore:
             return int(z["offset"]), z["estimator"].tobytes()
 
     def save(self, topic: str, partition: int, offset: int, blob: bytes) -> None:
+        """Atomically write the checkpoint (offset and estimator archive) of one partition."""
         path = self._path(topic, partition)
         save_atomic(path, {"__format__": np.array(_CKPT_FORMAT), "offset": np.int64(offset),
                            "estimator": np.frombuffer(blob, np.uint8)})

@@ -166,10 +166,12 @@ class GraphVAE(nn.Module):
 
     # ---- inputs ----------------------------------------------------------------------------
     def scaler(self, t: str) -> Tuple[Tensor, Tensor]:
+        """The standardisation ``(mean, std)`` buffers of node type ``t``."""
         i = self._tidx[t]
         return getattr(self, f"x_mean_t{i}"), getattr(self, f"x_std_t{i}")
 
     def set_scaler(self, graph: HeteroGraph) -> None:
+        """Set the standardisation buffers from the features of ``graph`` (a std of about 0 becomes 1)."""
         for t in self.node_types:
             x = graph.x[t]
             mu, sd = x.mean(0, dtype=np.float64), x.std(0, dtype=np.float64)
@@ -178,15 +180,18 @@ class GraphVAE(nn.Module):
             s.copy_(torch.from_numpy(np.where(sd > 1e-8, sd, 1.0).astype(np.float32)))
 
     def standardise(self, t: str, x) -> Tensor:
+        """Features of node type ``t`` standardised with the model's scaler, clamped to [-10, 10]."""
         m, s = self.scaler(t)
         x = torch.as_tensor(x, dtype=torch.float32, device=m.device)
         return ((x - m) / s).clamp(-10, 10)
 
     def unstandardise(self, t: str, xs: Tensor) -> Tensor:
+        """Standardised features of node type ``t`` back in the original units."""
         m, s = self.scaler(t)
         return xs * s + m
 
     def check_graph(self, graph: HeteroGraph) -> None:
+        """Raise ValueError when ``graph``'s metadata or feature widths differ from the model's."""
         if graph.node_types != self.node_types or graph.edge_types != self.edge_types:
             raise ValueError(f"the graph's metadata {graph.metadata()} differs from the model's "
                              f"({self.node_types}, {self.edge_types})")
@@ -251,6 +256,7 @@ class GraphVAE(nn.Module):
         return mu, lv
 
     def label_embedding(self, y: Tensor) -> Tensor:
+        """Label embeddings of ``y`` (all labels unknown when the model is unconditional)."""
         if not self.conditional:
             y = torch.full_like(y, UNKNOWN)
         return self.label_emb(y)

@@ -129,6 +129,7 @@ class HGTConv(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Re-initialise the projections, relation matrices, priors and skip gates."""
         for lin in list(self.kqv_lin.values()) + list(self.out_lin.values()):
             lin.reset_parameters()
         bound = 1.0 / math.sqrt(self.out_channels // self.heads)
@@ -189,6 +190,7 @@ class HGTConv(nn.Module):
     # -- forward ---------------------------------------------------------------------------------
     def forward(self, x_dict: Dict[NodeType, Tensor], edge_index_dict: Dict[EdgeType, Tensor],
                 structure: HeteroStructure | None = None) -> Dict[NodeType, Tensor]:
+        """One HGT layer: new features per node type from ``x_dict`` and the edges of ``edge_index_dict``."""
         if self._lazy:
             _materialize(self.kqv_lin, x_dict)
             self._lazy = any(_is_lazy(lin) for lin in self.kqv_lin.values())
@@ -374,12 +376,14 @@ class HGT(nn.Module):
                                     for _ in range(num_layers)])
 
     def reset_parameters(self) -> None:
+        """Re-initialise the input projections and every layer."""
         for lin in self.input_lin.values():
             lin.reset_parameters()
         for conv in self.convs:
             conv.reset_parameters()
 
     def forward(self, x_dict, edge_index_dict: Dict[EdgeType, Tensor] | None = None) -> Dict[NodeType, Tensor]:
+        """Node embeddings per type from ``x_dict`` and ``edge_index_dict`` (or a PyG ``HeteroData``/``Data``)."""
         if edge_index_dict is None:
             x_dict, edge_index_dict = pyg_inputs(x_dict)
         _materialize(self.input_lin, x_dict)

@@ -996,11 +996,13 @@ class ClippedSGDMean(_ClippedSGDBase):
 
     @property
     def location_(self) -> np.ndarray:
+        """The location (robust mean) of the un-keyed stream, ``[d]``."""
         self._check_fitted()
         return self._V[0, 0].copy()
 
     @property
     def scale_(self) -> np.ndarray:
+        """The per-coordinate scale of the un-keyed stream, ``[d]``."""
         self._check_fitted()
         return self._V[0, 1].copy()
 
@@ -1284,6 +1286,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
         return super().score_proba_many(X, self._phase(len(X), t, keys, False), keys)
 
     def predict_many(self, X, keys=None, t=None) -> np.ndarray:
+        """Flags (0/1) against the current state and thresholds (pure); ``t`` as in :meth:`learn_many`."""
         return super().predict_many(X, self._phase(len(X), t, keys, False), keys)
 
     def _y1(self, y, learn: bool):
@@ -1323,6 +1326,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
         return (out[0],) + ((out[1],) if proba else ()) + ((out[2],) if flag else ())
 
     def score_one(self, x, key=None, t=None) -> float:
+        """Score one event against the current state (pure)."""
         out = self._event_t(x, key, t, False)
         if out is not None:
             return out[0]
@@ -1330,6 +1334,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
                                      None if t is None else [t])[0])
 
     def score_proba_one(self, x, key=None, t=None) -> float:
+        """Anomaly probability of one event against the current state (pure)."""
         out = self._event_t(x, key, t, False)
         if out is not None:
             return out[1]
@@ -1337,6 +1342,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
                                            self._one_key(key), None if t is None else [t])[0])
 
     def predict_one(self, x, key=None, t=None) -> int:
+        """Flag (0/1) of one event against the current state and threshold (pure)."""
         out = self._event_t(x, key, t, False)
         if out is not None:
             return out[2]
@@ -1354,6 +1360,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
         return self._theta(0)
 
     def state_dict(self) -> dict:
+        """The state as a dict of arrays, including the counted season position."""
         st = super().state_dict()
         if getattr(self, "_season_count", 0):
             st["season_count"] = np.asarray(self._season_count, np.int64)
@@ -1362,6 +1369,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
     _extra_arrays = ("season_count",)
 
     def load_state_dict(self, state: dict):
+        """Restore a state written by :meth:`state_dict`, validating the season position first."""
         sc = state.get("season_count") if hasattr(state, "get") else None
         if sc is not None:
             sc = np.asarray(sc)
@@ -1448,6 +1456,7 @@ class ClippedSGDSubspace(_ClippedSGDBase):
         self._P[L.P_REG] = float(self._rank())
 
     def score_many(self, X, y=None, keys=None) -> np.ndarray:
+        """Scores of the rows against the current state (pure); fixes the rank on the first call."""
         self._lazy_init()
         if self._d is None:
             self._resolve_rank(np.shape(X)[-1] if np.ndim(X) == 2 else len(X))
@@ -1462,6 +1471,7 @@ class ClippedSGDSubspace(_ClippedSGDBase):
         super()._enter(X)
 
     def load_state_dict(self, state: dict):
+        """Restore a state written by :meth:`state_dict`; the rank is taken from the saved vectors."""
         v = state.get("vectors") if hasattr(state, "get") else None
         v = None if v is None else np.asarray(v)
         rank = int(v.shape[1]) - 3 if v is not None and v.ndim == 3 and v.shape[1] >= 4 else None
@@ -1483,6 +1493,7 @@ class ClippedSGDSubspace(_ClippedSGDBase):
 
     @property
     def location_(self) -> np.ndarray:
+        """The location (robust mean) of the un-keyed stream, ``[d]``."""
         self._check_fitted()
         return self._V[0, 0].copy()
 
@@ -1494,6 +1505,7 @@ class ClippedSGDSubspace(_ClippedSGDBase):
 
     @property
     def explained_variance_(self) -> np.ndarray:
+        """The variance along each basis vector of the un-keyed stream, ``[rank]``."""
         self._check_fitted()
         return self._V[0, 1 + self._rank(), :self._rank()].astype(np.float64)
 

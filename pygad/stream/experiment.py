@@ -163,6 +163,7 @@ def sliding_window(X, window=500, floor_frac=0.01):
 
 
 def half_space_trees(X, seed=0, progress=False):
+    """Prequential scores of river's HalfSpaceTrees (25 trees, height 10, window 250)."""
     from river import anomaly
     hst = anomaly.HalfSpaceTrees(n_trees=25, height=10, window_size=250, seed=seed)
     out = np.zeros(X.shape[0])
@@ -197,6 +198,7 @@ def recovery_samples(scores, anom, cp, seg_end, window=25):
 
 
 def evaluate(scores, anom, change_points, n):
+    """AUC and AP overall and per segment, and the recovery after each change point."""
     from sklearn.metrics import average_precision_score, roc_auc_score
     bounds = [0] + list(change_points) + [n]
     res = {"auc": float(roc_auc_score(anom, scores)),
@@ -218,6 +220,7 @@ MEAN = "pygad ClippedSGDMean(score_clip=3)"
 def run_experiment(data=None, digits=(0, 1, 7, 4), segment_len=2000, anomaly_rate=0.05,
                    max_angle=45.0, seed=0, const_lr=0.02, window=500, hst=True,
                    progress=True) -> dict:
+    """Run every method on the rotated-digits drift stream; returns the config, results and timings."""
     import pygad.stream as ps
     X, anom, dig, cps = make_stream(data, digits, segment_len, anomaly_rate, max_angle, seed)
     n = X.shape[0]
@@ -266,6 +269,7 @@ def run_experiment(data=None, digits=(0, 1, 7, 4), segment_len=2000, anomaly_rat
 
 
 def format_table(out: dict) -> str:
+    """The results of :func:`run_experiment` as a Markdown table."""
     cfg = out["config"]
     nseg = len(cfg["digits"])
     head = ["method", "AUC", "AP"] + [f"AUC seg{i + 1} ({d})" for i, d in enumerate(cfg["digits"])] \
@@ -280,6 +284,7 @@ def format_table(out: dict) -> str:
 
 
 def plot(out: dict, path) -> None:
+    """Plot each method's scores over the stream, anomalies and change points marked, to ``path``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -312,4 +317,5 @@ def plot(out: dict, path) -> None:
 
 
 def to_json(out: dict) -> str:
+    """The results of :func:`run_experiment` as JSON (private ``_`` entries left out)."""
     return json.dumps({k: v for k, v in out.items() if not k.startswith("_")}, indent=2)

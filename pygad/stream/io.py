@@ -46,10 +46,12 @@ class Table:
 
 
 def is_parquet(path) -> bool:
+    """True when ``path`` has a Parquet suffix."""
     return os.fspath(path).lower().endswith(PARQUET_SUFFIXES)
 
 
 def have_pandas() -> bool:
+    """True when pandas can be imported."""
     try:
         import pandas  # noqa: F401
     except ImportError:
@@ -58,6 +60,7 @@ def have_pandas() -> bool:
 
 
 def require_pyarrow():
+    """The ``pyarrow.parquet`` module, or an InputError with the install hint."""
     try:
         import pyarrow.parquet as pq
     except ImportError:

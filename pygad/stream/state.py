@@ -37,6 +37,7 @@ VERSION = 1
 
 
 def pack(class_name: str, params: dict, arrays: dict) -> dict:
+    """A state dict: the format tag, the JSON metadata (class, params) and the arrays."""
     out = {
         "__format__": np.array(f"{FORMAT}/{VERSION}"),
         "__meta__": np.array(json.dumps({"class": class_name, "params": params},
@@ -123,6 +124,7 @@ def check_array(arrays: dict, key: str, kinds: str, ndim: int, shape: tuple = ()
 
 
 def to_bytes(state: dict) -> bytes:
+    """A state dict as ``.npz`` bytes."""
     buf = io.BytesIO()
     np.savez(buf, **state)
     return buf.getvalue()
@@ -151,12 +153,14 @@ def _path_of(source):
 
 
 def from_bytes(b: bytes) -> dict:
+    """The state dict of ``.npz`` bytes (checked; raises InvalidArchiveError)."""
     if not isinstance(b, (bytes, bytearray, memoryview)):
         raise InvalidArchiveError(f"archive bytes must be bytes, got {type(b).__name__}")
     return _open(io.BytesIO(bytes(b)), "archive bytes")
 
 
 def load_file(path) -> dict:
+    """The state dict of an ``.npz`` file (checked; errors name the path)."""
     return _open(os.fspath(path), os.fspath(path))
 
 
@@ -189,6 +193,7 @@ def _remove_stale_temps(path: str) -> None:
 
 
 def save_atomic(path, state: dict, compress: bool = False) -> None:
+    """Write ``state`` to ``path`` atomically (temporary file, fsync, rename)."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     _remove_stale_temps(path)
