@@ -438,14 +438,24 @@ class HeteroGraph:
         """A one-node-type graph from edge arrays or a pandas edge list.
 
         Args:
-            src, dst: integer arrays [E] of source and destination node ids (or use ``df``).
+            src: integer array [E] of source node ids (or use ``df``).
+            dst: integer array [E] of destination node ids (or use ``df``).
             num_nodes: node count (default: from ``x``/``y`` or the largest id + 1).
-            x, y, masks: node features, labels, masks (see :class:`HeteroGraph`).
-            edge_time: float [E] timestamps; edge_attr: float [E] or [E, D].
+            x: node features (see :class:`HeteroGraph`).
+            y: node labels (see :class:`HeteroGraph`).
+            masks: node masks (see :class:`HeteroGraph`).
+            edge_time: float [E] timestamps.
+            edge_attr: float [E] or [E, D].
             relation: optional array [E] of relation names: one edge type per distinct value
                 (multi-relational graph); default a single relation ``"to"``.
             df: a pandas DataFrame edge list with columns ``src_col``, ``dst_col`` and optionally
                 ``rel_col`` (relation), ``time_col`` (timestamps) and ``attr_cols``.
+            src_col: the source id column of ``df``.
+            dst_col: the destination id column of ``df``.
+            rel_col: the relation column of ``df`` (used when present; None: never).
+            time_col: the timestamp column of ``df`` (used when present; None: never).
+            attr_cols: the edge attribute columns of ``df``.
+            name: the graph's name.
         """
         if df is not None:
             for c in (src_col, dst_col):

@@ -274,7 +274,9 @@ def save_archive(graph, path, train_mask=None, val_mask=None, test_mask=None) ->
     Args:
         graph: a :class:`~pygad.data.HeteroGraph` with one node type.
         path: the output file.
-        train_mask, val_mask, test_mask: boolean masks over the nodes to store (optional).
+        train_mask: boolean mask over the nodes to store as ``train_mask`` (optional).
+        val_mask: boolean mask over the nodes to store as ``val_mask`` (optional).
+        test_mask: boolean mask over the nodes to store as ``test_mask`` (optional).
 
     Raises:
         ValueError: for a graph with several node types.

@@ -1,4 +1,4 @@
-"""Score Kafka records per key with pygad stream estimators (confluent-kafka).
+r"""Score Kafka records per key with pygad stream estimators (confluent-kafka).
 
 :class:`KafkaScorer` is a consumer loop: it reads records from an input topic, scores each
 one prequentially with a keyed stream estimator (one estimator per input partition, one
@@ -31,7 +31,7 @@ threshold as of the start of its batch.
 
 Run it as a module too::
 
-    python -m pygad.integrations.kafka --bootstrap localhost:9092 --input-topic events \\
+    python -m pygad.integrations.kafka --bootstrap localhost:9092 --input-topic events \
         --output-topic scores --state-dir /var/lib/pygad --estimator mean
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Keyed stream estimators in Spark Structured Streaming.
+r"""Keyed stream estimators in Spark Structured Streaming.
 
 :func:`score_by_key` turns a streaming DataFrame of ``(key, order, features...)`` into one of
 ``(key, order, score, flag)``: one pygad stream estimator per key, held in Spark's keyed
@@ -30,10 +30,10 @@ Example::
     from pygad.stream import ClippedSGDMean
     from pygad.integrations.spark import score_by_key
 
-    events = spark.readStream.schema("key long, order long, f0 double, f1 double") \\
+    events = spark.readStream.schema("key long, order long, f0 double, f1 double") \
         .parquet("/data/events")
     scores = score_by_key(events, ClippedSGDMean(), key="key", order="order")
-    scores.writeStream.format("parquet").option("path", "/data/scores") \\
+    scores.writeStream.format("parquet").option("path", "/data/scores") \
         .option("checkpointLocation", "/data/ckpt").start()
 """
 from __future__ import annotations

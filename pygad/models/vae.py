@@ -292,8 +292,9 @@ class GraphVAE(nn.Module):
         """One evaluation of the (negative) ELBO and the auxiliary losses.
 
         Args:
-            num_nodes, x_std, edge_index: the (sub)graph: counts, standardised features, data
-                relations' edges (local indices).
+            num_nodes: the (sub)graph's node counts.
+            x_std: the (sub)graph's standardised features.
+            edge_index: the (sub)graph's data relations' edges (local indices).
             labels: ``{type: int64 [N_t]}`` in {0, 1, 2}.
             degrees: ``{type: float [N_t, 2R]}`` log1p degrees (targets).
             edge_time: ``{relation index: float [E]}`` normalised times of temporal relations.
@@ -301,6 +302,8 @@ class GraphVAE(nn.Module):
             loss_edges: ``{edge_type: index}`` edges scored as positives (default: up to
                 ``max_edges`` random ones per relation).
             kl_weight: multiplies ``beta`` (warm-up).
+            gen: torch.Generator of the random draws (latent noise, edge subsample, negatives).
+            max_edges: the most positive edges scored per relation when ``loss_edges`` is None.
             shard: ``(rank, world_size)`` of data-parallel full-batch training. All random
                 draws (latent noise, edge subsample, negatives) are the whole batch's, as in
                 one process; only every ``world_size``-th loss node and scored edge from
@@ -401,10 +404,12 @@ class GraphVAE(nn.Module):
                 decoders; None uses no labels at all.
             target: the labelled node type (default: the graph's).
             epochs: full-batch steps, or passes over the seed nodes when mini-batching.
-            lr, weight_decay: AdamW settings.
+            lr: AdamW learning rate.
+            weight_decay: AdamW weight decay.
             kl_warmup: fraction of the epochs over which the KL weight rises from 0 to ``beta``.
             batch_size: None trains full-batch; else seed nodes per mini-batch (neighbour
                 sampling with ``fanouts``, one entry per hop).
+            fanouts: neighbours sampled per node at each hop when mini-batching.
             max_batches: stop each epoch after this many mini-batches (benchmarks).
             random_state: seed of the initialisation-independent randomness (sampling, noise).
             verbose: tqdm progress bar.

@@ -144,14 +144,19 @@ def hetero_attention(q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale: fl
 
     Args:
         q: [N, H, D] queries of the destination nodes.
-        k, v: [M, H, D] keys/values in the concatenated source space, with the relation
-            transforms already applied (see :class:`pygad.nn.HGTConv`). ``v=None``: ``k`` is
-            [M, 2, H, D] with each source row's key then value (the layout HGTConv projects into
-            with one GEMM per relation; its gradient comes back in the same layout).
+        k: [M, H, D] keys in the concatenated source space, with the relation transforms
+            already applied (see :class:`pygad.nn.HGTConv`). With ``v=None``: [M, 2, H, D] with
+            each source row's key then value (the layout HGTConv projects into with one GEMM per
+            relation; its gradient comes back in the same layout).
+        v: [M, H, D] values, laid out as ``k``; None when ``k`` holds keys and values.
         mu: [R, H] relation priors.
-        rowptr, col, rel: destination-sorted CSR (see :func:`pygad.ops.hetero_csr`).
-        colptr, row, perm: its transpose (see :func:`pygad.ops.csr_transpose`), used by the
-            backward so threads write disjoint rows.
+        rowptr: destination-sorted CSR row pointer [N + 1] (see :func:`pygad.ops.hetero_csr`).
+        col: the CSR's source index per entry [E].
+        rel: the CSR's relation per entry [E].
+        colptr: the transposed CSR's pointer (see :func:`pygad.ops.csr_transpose`), used by
+            the backward so threads write disjoint rows.
+        row: the transpose's destination index per entry.
+        perm: the transpose's entry positions in CSR order.
         scale: logit scale, default ``1/sqrt(D)``.
 
     Returns:

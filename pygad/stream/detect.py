@@ -67,8 +67,11 @@ def detect(file, *, time, value, out, key=None, detector=None, lags=None, season
         out: output CSV path.
         key: key column (one independent detector state per key), or None.
         detector: a key of :data:`DETECTORS` (default: ``forecaster``, or the saved one).
-        lags, season, rank: detector options (see ``pygad stream detect --help``).
-        alarm_proba, alarm_score: the flag rule (``alarm_score`` default: the detector's).
+        lags: detector option (see ``pygad stream detect --help``).
+        season: detector option (see ``pygad stream detect --help``).
+        rank: detector option (see ``pygad stream detect --help``).
+        alarm_proba: the flag rule's probability threshold.
+        alarm_score: the flag rule's score threshold (default: the detector's).
         state: detector archive (loaded if it exists, saved after the run), or None.
         plot: PNG path of the values, flags, scores and probabilities, or None.
         chunk_size: rows per detector call.

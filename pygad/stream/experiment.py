@@ -220,7 +220,7 @@ MEAN = "pygad ClippedSGDMean(score_clip=3)"
 def run_experiment(data=None, digits=(0, 1, 7, 4), segment_len=2000, anomaly_rate=0.05,
                    max_angle=45.0, seed=0, const_lr=0.02, window=500, hst=True,
                    progress=True) -> dict:
-    """Run every method on the rotated-digits drift stream; returns the config, results and timings."""
+    """Run every method on the rotated-digits drift stream; returns the config and the results per method."""
     import pygad.stream as ps
     X, anom, dig, cps = make_stream(data, digits, segment_len, anomaly_rate, max_angle, seed)
     n = X.shape[0]
