@@ -15,9 +15,11 @@ __all__ = ["check_device", "check_writable_path", "parse_int_list", "check_int_r
 
 
 def check_device(device: str, flag: str = "--device") -> str:
-    """``device`` as a torch device string that exists on this machine (``cpu``, ``cuda``,
-    ``cuda:N``). Raises PygadValueError for anything else (``toaster``, ``cuda:7`` on a
-    machine with fewer GPUs, ``cuda`` without one, devices pygad has no kernels for)."""
+    """``device`` as a torch device string that exists on this machine (``cpu``, ``cuda``, ``cuda:N``).
+
+    Raises PygadValueError for anything else (``toaster``, ``cuda:7`` on a machine with
+    fewer GPUs, ``cuda`` without one, devices pygad has no kernels for).
+    """
     import torch
     try:
         dev = torch.device(device)
@@ -41,9 +43,11 @@ def check_device(device: str, flag: str = "--device") -> str:
 
 
 def check_writable_path(path, flag: str, *, directory: bool = False) -> str:
-    """A path the command will write (a file, or with ``directory`` a folder it creates or
-    fills): its parent folder exists and is writable, and an existing target is of the right
-    kind and writable. Raises PygadFileError naming the flag and the path."""
+    """A path the command will write (a file, or with ``directory`` a folder it creates or fills).
+
+    Its parent folder exists and is writable, and an existing target is of the right kind
+    and writable. Raises PygadFileError naming the flag and the path.
+    """
     p = os.fspath(path)
     if not p:
         raise PygadFileError(f"{flag}: empty path", p)
@@ -76,8 +80,10 @@ def check_readable_file(path, flag: str) -> str:
 
 
 def parse_int_list(text: str, flag: str, *, low: Optional[int] = None, high: Optional[int] = None) -> tuple:
-    """``"0,1,7"`` -> ``(0, 1, 7)``: a non-empty comma-separated list of ints, each in
-    ``[low, high]`` where given. Raises PygadValueError naming the flag."""
+    """``"0,1,7"`` -> ``(0, 1, 7)``: a non-empty comma-separated list of ints, each in ``[low, high]`` where given.
+
+    Raises PygadValueError naming the flag.
+    """
     rng = "" if low is None and high is None else f" in [{'-inf' if low is None else low}, " \
                                                   f"{'inf' if high is None else high}]"
     try:

@@ -68,8 +68,10 @@ def shared_data() -> Path:
 
 
 def dataset_path(*parts: str) -> Path:
-    """A file (or folder) inside :func:`shared_data`, e.g. ``dataset_path("reddit.npz")`` or
-    ``dataset_path("nab")``; skips (fails in CI) when it is missing."""
+    """A file (or folder) inside :func:`shared_data`, e.g. ``dataset_path("reddit.npz")`` or ``dataset_path("nab")``.
+
+    Skips (fails in CI) when it is missing.
+    """
     path = shared_data().joinpath(*parts)
     if not path.exists():
         _missing(str(path))

@@ -37,8 +37,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args, out=None) -> int:
-    """Run ``pygad demo``: print the comparison, write plots and results.json; exit code 0, or 2
-    on bad options."""
+    """Run ``pygad demo``: print the comparison, write plots and results.json; exit code 0, or 2 on bad options."""
     out = sys.stdout if out is None else out   # looked up per call: sys.stdout may be replaced
     if args.seeds < 1:
         print(f"pygad demo: error: --seeds must be >= 1, got {args.seeds}", file=sys.stderr)

@@ -29,6 +29,7 @@ def add_table_options(p, defaults_from_model: bool = False) -> None:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``detect`` subcommand and its options on ``subparsers``."""
     p = subparsers.add_parser(
         "detect", help="fit a detector on your own node/edge tables (CSV/Parquet) and score every node",
         description="Read node tables and edge tables, fit an anomaly detector on the labelled nodes of the "
@@ -66,6 +67,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    """Run ``pygad detect``: fit, score and write the outputs; exit code 0."""
     from ..models.pipeline import detect_tables
 
     detect_tables(args.nodes, args.edges, id=args.id, label=args.label, time=args.time, weight=args.weight,

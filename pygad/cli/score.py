@@ -10,6 +10,7 @@ from .detect import add_table_options
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``score`` subcommand and its options on ``subparsers``."""
     p = subparsers.add_parser(
         "score", help="score new tables (new nodes welcome) with a saved detector",
         description="Load a model directory written by 'pygad detect --save-model' (no code is run from it) and "
@@ -26,6 +27,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    """Run ``pygad score``: score the tables with the saved model and write the outputs; exit code 0."""
     from ..models.pipeline import score_tables
 
     score_tables(args.model, args.nodes, args.edges, id=args.id, time=args.time, weight=args.weight, src=args.src,

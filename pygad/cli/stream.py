@@ -1,4 +1,6 @@
-"""``pygad stream``: ``detect`` scores a CSV/Parquet time series (:func:`pygad.stream.detect.detect`),
+"""The ``pygad stream`` subcommands, ``detect`` and ``drift``.
+
+``pygad stream``: ``detect`` scores a CSV/Parquet time series (:func:`pygad.stream.detect.detect`),
 ``drift`` runs the rotated-digits drift experiment (:mod:`pygad.stream.experiment`).
 
 Cheap to import: numba, pandas and matplotlib load in the run.
@@ -92,6 +94,7 @@ def _add_detect_options(p) -> None:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``stream`` subcommand (``detect``, ``drift``) and its options on ``subparsers``."""
     p = subparsers.add_parser(
         "stream", help="stream anomaly detection: score a CSV/Parquet time series (detect); "
                        "drift experiment (drift)",
@@ -119,8 +122,7 @@ def _drift_dests() -> dict:
 
 
 def run(args) -> int:
-    """``pygad stream``: with drift options, the drift experiment; bare, the help of both
-    subcommands (exit 2)."""
+    """``pygad stream``: with drift options, the drift experiment; bare, the help of both subcommands (exit 2)."""
     defaults = _drift_dests()
     if any(k in vars(args) for k in defaults):
         for k, v in defaults.items():
@@ -136,8 +138,7 @@ def run(args) -> int:
 
 
 def run_drift(args) -> int:
-    """Run ``pygad stream drift``: print the table (and write ``--json``/``--plot``); exit code 0,
-    or 2 on bad options."""
+    """Run ``pygad stream drift``: print the table (and write ``--json``/``--plot``); exit code 0, or 2 on bad options."""
     from ..stream import experiment as E
     me = "pygad stream drift"
     from .. import _validate as V

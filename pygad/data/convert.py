@@ -1,5 +1,8 @@
-"""Accept a graph in any form pygad's estimators take: a :class:`HeteroGraph`, or a PyG
-``HeteroData`` / ``Data`` (duck-typed; torch_geometric is not imported)."""
+"""Accept a graph in any form pygad's estimators take.
+
+A :class:`HeteroGraph`, or a PyG ``HeteroData`` / ``Data`` (duck-typed; torch_geometric is
+not imported).
+"""
 from __future__ import annotations
 
 from .graph import HeteroGraph

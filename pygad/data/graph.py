@@ -37,8 +37,11 @@ def _to_numpy(a: Any, name: str) -> np.ndarray:
 
 
 def _sorted_unique(a: np.ndarray) -> np.ndarray:
-    """``np.unique(a)`` through a sort: NumPy 2's hash-based unique of wide int64 keys is ~50x
-    slower than sorting (12 s against 0.2 s for YelpChi's 1.1M edges on a busy 2-core machine)."""
+    """``np.unique(a)`` through a sort.
+
+    NumPy 2's hash-based unique of wide int64 keys is ~50x slower than sorting (12 s against
+    0.2 s for YelpChi's 1.1M edges on a busy 2-core machine).
+    """
     a = np.sort(a)
     return a[np.r_[True, a[1:] != a[:-1]]] if a.size else a
 
@@ -212,10 +215,12 @@ class HeteroGraph:
     # ---- description ------------------------------------------------------------------------
     @property
     def node_types(self) -> list:
+        """The node types, in insertion order."""
         return list(self.num_nodes)
 
     @property
     def edge_types(self) -> list:
+        """The relations ``(src_type, rel, dst_type)``, in insertion order."""
         return list(self.edge_index)
 
     def metadata(self) -> tuple:
@@ -224,13 +229,16 @@ class HeteroGraph:
 
     @property
     def is_homogeneous(self) -> bool:
+        """True for one node type and at most one relation."""
         return len(self.num_nodes) == 1 and len(self.edge_index) <= 1
 
     @property
     def is_temporal(self) -> bool:
+        """True when any relation has edge timestamps."""
         return bool(self.edge_time)
 
     def num_edges(self, edge_type: EdgeType | None = None) -> int:
+        """The number of edges of relation ``edge_type``, or of all relations when None."""
         if edge_type is not None:
             return int(self.edge_index[tuple(edge_type)].shape[1])
         return int(sum(e.shape[1] for e in self.edge_index.values()))
@@ -314,8 +322,11 @@ class HeteroGraph:
         return out
 
     def csc(self, edge_type: EdgeType) -> tuple:
-        """Source-sorted view of one relation: ``(colptr [N_src+1], row [E], perm [E])`` (cached),
-        where ``row`` are destination indices and ``perm`` positions in :meth:`csr` order."""
+        """Source-sorted view of one relation.
+
+        ``(colptr [N_src+1], row [E], perm [E])`` (cached), where ``row`` are destination indices
+        and ``perm`` positions in :meth:`csr` order.
+        """
         from ..ops import csr_transpose
 
         et = tuple(edge_type)
@@ -351,8 +362,11 @@ class HeteroGraph:
         return self._cache[key]
 
     def with_reverse_edges(self, prefix: str = "rev_") -> "HeteroGraph":
-        """A copy with a reverse relation ``(dst, prefix+rel, src)`` for every relation that lacks
-        one (symmetric same-type relations need none), so messages flow both ways."""
+        """A copy with reverse relations added, so messages flow both ways.
+
+        A copy with a reverse relation ``(dst, prefix+rel, src)`` for every relation that lacks
+        one (symmetric same-type relations need none), so messages flow both ways.
+        """
         ei, et_time, et_attr = dict(self.edge_index), dict(self.edge_time), dict(self.edge_attr)
         for et in list(self.edge_index):
             if et[0] == et[2] and self.is_symmetric(et):
@@ -424,14 +438,24 @@ class HeteroGraph:
         """A one-node-type graph from edge arrays or a pandas edge list.
 
         Args:
-            src, dst: integer arrays [E] of source and destination node ids (or use ``df``).
+            src: integer array [E] of source node ids (or use ``df``).
+            dst: integer array [E] of destination node ids (or use ``df``).
             num_nodes: node count (default: from ``x``/``y`` or the largest id + 1).
-            x, y, masks: node features, labels, masks (see :class:`HeteroGraph`).
-            edge_time: float [E] timestamps; edge_attr: float [E] or [E, D].
+            x: node features (see :class:`HeteroGraph`).
+            y: node labels (see :class:`HeteroGraph`).
+            masks: node masks (see :class:`HeteroGraph`).
+            edge_time: float [E] timestamps.
+            edge_attr: float [E] or [E, D].
             relation: optional array [E] of relation names: one edge type per distinct value
                 (multi-relational graph); default a single relation ``"to"``.
             df: a pandas DataFrame edge list with columns ``src_col``, ``dst_col`` and optionally
                 ``rel_col`` (relation), ``time_col`` (timestamps) and ``attr_cols``.
+            src_col: the source id column of ``df``.
+            dst_col: the destination id column of ``df``.
+            rel_col: the relation column of ``df`` (used when present; None: never).
+            time_col: the timestamp column of ``df`` (used when present; None: never).
+            attr_cols: the edge attribute columns of ``df``.
+            name: the graph's name.
         """
         if df is not None:
             for c in (src_col, dst_col):
@@ -482,7 +506,9 @@ class HeteroGraph:
     @classmethod
     def from_pandas(cls, nodes, edges=None, *, id: str = "id", label: str | None = None, time: str | None = None,
                     **kwargs) -> "HeteroGraph":
-        """A graph from node tables ``{type: DataFrame}`` and edge tables ``{rel: DataFrame}`` or
+        """A graph from pandas node and edge tables.
+
+        A graph from node tables ``{type: DataFrame}`` and edge tables ``{rel: DataFrame}`` or
         ``{rel: (src_type, dst_type, DataFrame)}``; see :func:`pygad.data.tables.from_pandas`
         (needs pandas: ``pip install "pygad[tables]"``).
 
@@ -501,9 +527,11 @@ class HeteroGraph:
     # ---- PyG interop ------------------------------------------------------------------------
     @classmethod
     def from_pyg(cls, data, name: str = "graph") -> "HeteroGraph":
-        """From a torch_geometric ``Data`` (homogeneous) or ``HeteroData`` (duck-typed: PyG is
-        not imported). Reads ``x``, ``y``, ``train_mask``/``val_mask``/``test_mask``,
-        ``edge_index``, ``edge_time`` (or ``time``) and ``edge_attr``."""
+        """From a torch_geometric ``Data`` (homogeneous) or ``HeteroData`` (duck-typed: PyG is not imported).
+
+        Reads ``x``, ``y``, ``train_mask``/``val_mask``/``test_mask``, ``edge_index``,
+        ``edge_time`` (or ``time``) and ``edge_attr``.
+        """
         def get(store, key):
             try:
                 return store[key] if key in store else None
@@ -551,7 +579,8 @@ class HeteroGraph:
     def to_pyg(self):
         """A torch_geometric ``Data`` for a homogeneous graph, else a ``HeteroData``.
 
-        Raises ImportError with a hint when torch_geometric is not installed."""
+        Raises ImportError with a hint when torch_geometric is not installed.
+        """
         try:
             from torch_geometric.data import Data, HeteroData
         except ImportError as exc:

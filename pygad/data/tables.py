@@ -198,7 +198,8 @@ def from_pandas(nodes: Mapping[str, Any], edges: Mapping[str, Any] | None = None
         time: the timestamp column of the edge tables (numbers, or date-times turned into
             seconds since 1970 UTC); tables without it have no timestamps.
         weight: the edge weight column (stored as ``edge_attr``).
-        src, dst: the endpoint columns of the edge tables.
+        src: the source endpoint column of the edge tables.
+        dst: the destination endpoint column of the edge tables.
         target: the node type to detect on (default: the one whose table has ``label``).
         features: ``{node_type: [column, ...]}``: take exactly these feature columns in this
             order (a saved detector's schema); other columns are ignored.

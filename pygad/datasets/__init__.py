@@ -32,8 +32,10 @@ DATA_ENV = "PYGAD_DATA"
 
 
 class ArchiveError(InvalidArchiveError):
-    """A malformed, truncated or incomplete dataset archive (a :class:`pygad.InvalidArchiveError`,
-    so also a ``ValueError`` and an ``OSError``)."""
+    """A malformed, truncated or incomplete dataset archive.
+
+    A :class:`pygad.InvalidArchiveError`, so also a ``ValueError`` and an ``OSError``.
+    """
 
 
 # ---- derived features ------------------------------------------------------------------------
@@ -272,7 +274,9 @@ def save_archive(graph, path, train_mask=None, val_mask=None, test_mask=None) ->
     Args:
         graph: a :class:`~pygad.data.HeteroGraph` with one node type.
         path: the output file.
-        train_mask, val_mask, test_mask: boolean masks over the nodes to store (optional).
+        train_mask: boolean mask over the nodes to store as ``train_mask`` (optional).
+        val_mask: boolean mask over the nodes to store as ``val_mask`` (optional).
+        test_mask: boolean mask over the nodes to store as ``test_mask`` (optional).
 
     Raises:
         ValueError: for a graph with several node types.

@@ -41,8 +41,9 @@ def clone_estimator(template):
 
 
 def thresholds_before(estimator, keys=None, n=None):
-    """Per-row adaptive thresholds of ``keys`` (or of the un-keyed stream, ``n`` rows) in the
-    estimator's current state; ``inf`` for unseen or warming-up keys (no flag).
+    """Per-row adaptive thresholds of ``keys`` (or of the un-keyed stream, ``n`` rows) in the estimator's current state.
+
+    ``inf`` for unseen or warming-up keys (no flag).
 
     The adapters flag a row when its prequential score exceeds its key's threshold as of
     the start of the batch (thresholds are frozen within a batch, updated after it).

@@ -1,4 +1,4 @@
-"""Score Kafka records per key with pygad stream estimators (confluent-kafka).
+r"""Score Kafka records per key with pygad stream estimators (confluent-kafka).
 
 :class:`KafkaScorer` is a consumer loop: it reads records from an input topic, scores each
 one prequentially with a keyed stream estimator (one estimator per input partition, one
@@ -31,7 +31,7 @@ threshold as of the start of its batch.
 
 Run it as a module too::
 
-    python -m pygad.integrations.kafka --bootstrap localhost:9092 --input-topic events \\
+    python -m pygad.integrations.kafka --bootstrap localhost:9092 --input-topic events \
         --output-topic scores --state-dir /var/lib/pygad --estimator mean
 """
 from __future__ import annotations
@@ -85,6 +85,7 @@ class FileStateStore:
             return int(z["offset"]), z["estimator"].tobytes()
 
     def save(self, topic: str, partition: int, offset: int, blob: bytes) -> None:
+        """Atomically write the checkpoint (offset and estimator archive) of one partition."""
         path = self._path(topic, partition)
         save_atomic(path, {"__format__": np.array(_CKPT_FORMAT), "offset": np.int64(offset),
                            "estimator": np.frombuffer(blob, np.uint8)})
@@ -100,8 +101,9 @@ class FileStateStore:
 
 # ----------------------------------------------------------------------------- codecs
 def decode_json(msg):
-    """Default decoder: key = the record key as UTF-8 text (``""`` when null); value = JSON,
-    either a list of numbers (the features) or ``{"x": [...], "y": label}``.
+    """Default decoder: key = the record key as UTF-8 text (``""`` when null).
+
+    Value = JSON, either a list of numbers (the features) or ``{"x": [...], "y": label}``.
 
     Returns ``(key, x, y)`` with ``y`` None when absent.
     """
@@ -131,8 +133,7 @@ class _Partition:
 
 # ----------------------------------------------------------------------------- the loop
 class KafkaScorer:
-    """Consume, score per key, produce, checkpoint (see the module docstring for the
-    delivery guarantee).
+    """Consume, score per key, produce, checkpoint (see the module docstring for the delivery guarantee).
 
     Args:
         estimator: a stream estimator used as a template (parameters only), its class, or a
@@ -205,8 +206,11 @@ class KafkaScorer:
 
     def run(self, max_records=None, idle_timeout_s=None, duration_s=None,
             poll_timeout_s=0.5) -> dict:
-        """Consume until :meth:`stop`, ``max_records`` records, ``idle_timeout_s`` seconds
-        without a record, or ``duration_s`` seconds; checkpoint; return the stats."""
+        """Run the consume-score-produce loop until a stop condition; return the stats.
+
+        Consume until :meth:`stop`, ``max_records`` records, ``idle_timeout_s`` seconds
+        without a record, or ``duration_s`` seconds; checkpoint; return the stats.
+        """
         ck = _require_kafka()
         from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
         cconf = {"bootstrap.servers": self.bootstrap_servers, "group.id": self.group_id,
@@ -355,8 +359,11 @@ class KafkaScorer:
             self.checkpoint()
 
     def checkpoint(self, keys=None) -> None:
-        """Flush outputs, then atomically save the state + next offset of the dirty
-        partitions (``keys``: a subset), then commit those offsets to the group."""
+        """Checkpoint the dirty partitions: flush, save state and offsets, commit.
+
+        Flush outputs, then atomically save the state + next offset of the dirty
+        partitions (``keys``: a subset), then commit those offsets to the group.
+        """
         from confluent_kafka import TopicPartition
         items = [(k, self.parts[k]) for k in (keys if keys is not None else list(self.parts))
                  if k in self.parts and self.parts[k].dirty]

@@ -1,4 +1,4 @@
-"""Keyed stream estimators in Spark Structured Streaming.
+r"""Keyed stream estimators in Spark Structured Streaming.
 
 :func:`score_by_key` turns a streaming DataFrame of ``(key, order, features...)`` into one of
 ``(key, order, score, flag)``: one pygad stream estimator per key, held in Spark's keyed
@@ -30,10 +30,10 @@ Example::
     from pygad.stream import ClippedSGDMean
     from pygad.integrations.spark import score_by_key
 
-    events = spark.readStream.schema("key long, order long, f0 double, f1 double") \\
+    events = spark.readStream.schema("key long, order long, f0 double, f1 double") \
         .parquet("/data/events")
     scores = score_by_key(events, ClippedSGDMean(), key="key", order="order")
-    scores.writeStream.format("parquet").option("path", "/data/scores") \\
+    scores.writeStream.format("parquet").option("path", "/data/scores") \
         .option("checkpointLocation", "/data/ckpt").start()
 """
 from __future__ import annotations
@@ -66,10 +66,12 @@ def _factory(estimator):
 
 
 class _LiveCache:
-    """Per-worker LRU of live estimators keyed by group key, each with the exact archive it
-    was last saved as. A state blob equal to the cached one means the cached object *is* that
-    state, so ``from_bytes`` is skipped; any other blob (a retried batch, another worker's
-    state, a restart) is deserialised. Correctness never depends on a hit."""
+    """Per-worker LRU of live estimators keyed by group key, each with the exact archive it was last saved as.
+
+    A state blob equal to the cached one means the cached object *is* that state, so
+    ``from_bytes`` is skipped; any other blob (a retried batch, another worker's state, a
+    restart) is deserialised. Correctness never depends on a hit.
+    """
 
     def __init__(self, max_entries: int):
         from collections import OrderedDict
@@ -115,8 +117,10 @@ class _KeyScorer:
         return c
 
     def __call__(self, key_value, pdfs, state):
-        """``state``: ``None`` or ``(blob, last_order, n_dropped)``. Returns
-        ``(out_pdf or None, new_state or None)``."""
+        """``state``: ``None`` or ``(blob, last_order, n_dropped)``.
+
+        Returns ``(out_pdf or None, new_state or None)``.
+        """
         import pandas as pd
         pdfs = [p for p in pdfs if len(p)]
         if not pdfs:
@@ -240,9 +244,11 @@ def score_by_key(df, estimator, *, key="key", order="order", features=None, labe
 
 
 def resolve_api(spark, api="auto") -> str:
-    """The state API :func:`score_by_key` uses in session ``spark`` for ``api``:
+    """The state API :func:`score_by_key` uses in session ``spark`` for ``api``.
+
     ``"auto"`` -> ``"transformWithState"`` on Spark >= 4.0 with the RocksDB state store
-    provider configured, else ``"applyInPandasWithState"``."""
+    provider configured, else ``"applyInPandasWithState"``.
+    """
     from pyspark.sql.group import GroupedData
     has_tws = hasattr(GroupedData, "transformWithStateInPandas")
     if api == "auto":

@@ -61,8 +61,11 @@ def read_weights(folder) -> dict:
 
 @contextlib.contextmanager
 def rebuilding(folder):
-    """Errors while rebuilding a model from a folder's config and weights (missing keys, wrong
-    parameter names, tensors of the wrong shape) become InvalidArchiveError naming the folder."""
+    """Turn errors while rebuilding a model from a folder into InvalidArchiveError.
+
+    Errors while rebuilding a model from a folder's config and weights (missing keys, wrong
+    parameter names, tensors of the wrong shape) become InvalidArchiveError naming the folder.
+    """
     try:
         yield
     except PygadError:

@@ -1,6 +1,7 @@
-"""Graph-side helpers of the generative models (:mod:`pygad.models.vae`, :mod:`pygad.models.augment`):
-features for graphs without any, training masks, conditioning labels, degree targets, and
-neighbour sampling for mini-batch training.
+"""Graph-side helpers of the generative models (:mod:`pygad.models.vae`, :mod:`pygad.models.augment`).
+
+Features for graphs without any, training masks, conditioning labels, degree targets, and neighbour
+sampling for mini-batch training.
 """
 from __future__ import annotations
 

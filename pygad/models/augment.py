@@ -297,7 +297,9 @@ class RandomOversampler(_Augmenter):
 
 
 class SMOTEAugmenter(RandomOversampler):
-    """SMOTE on node features: ``x = x_a + u (x_b - x_a)``, ``u ~ U(0, 1)``, ``b`` one of the
+    """SMOTE on node features between nearest training anomalies.
+
+    SMOTE on node features: ``x = x_a + u (x_b - x_a)``, ``u ~ U(0, 1)``, ``b`` one of the
     ``k`` nearest training anomalies of ``a`` (standardised features); edges of ``a``.
 
     Args:
@@ -337,8 +339,9 @@ class SMOTEAugmenter(RandomOversampler):
 
 
 class MixupAugmenter(RandomOversampler):
-    """Mixup of two training anomalies: ``x = lam x_a + (1 - lam) x_b``, ``lam ~ Beta(alpha, alpha)``;
-    the edges of ``a`` when ``lam >= 0.5`` else of ``b``.
+    """Mixup of two training anomalies: ``x = lam x_a + (1 - lam) x_b``, ``lam ~ Beta(alpha, alpha)``.
+
+    The edges of ``a`` when ``lam >= 0.5`` else of ``b``.
 
     Args:
         alpha: Beta distribution parameter of the mixing weight (small: mixes stay close to
@@ -368,8 +371,10 @@ class MixupAugmenter(RandomOversampler):
 # ---- the latent diffusion augmenter ----------------------------------------------------------
 @dataclass(frozen=True)
 class _Ablation:
-    """A research variant of :class:`LatentDiffusionAugmenter` (private: the quality harness,
-    ``bench/quality/ablations.py``, builds these; users get the defaults).
+    """A research variant of :class:`LatentDiffusionAugmenter`.
+
+    Private: the quality harness, ``bench/quality/ablations.py``, builds these; users get the
+    defaults.
 
     Every field at its default is the public augmenter. ``hetero`` and ``conditional`` act
     at fit; ``diffusion`` at fit (False trains no diffusion model) and at sampling (False
@@ -495,8 +500,10 @@ class LatentDiffusionAugmenter(_Augmenter):
 
     @classmethod
     def _configured(cls, ablation: _Ablation, **params) -> "LatentDiffusionAugmenter":
-        """An augmenter with the research variant ``ablation`` (the quality harness's hook;
-        ``params`` go to the constructor)."""
+        """An augmenter with the research variant ``ablation``.
+
+        The quality harness's hook; ``params`` go to the constructor.
+        """
         if not isinstance(ablation, _Ablation):
             raise TypeError(f"'ablation' must be an _Ablation, got {type(ablation).__name__}")
         aug = cls(**params)
@@ -586,8 +593,10 @@ class LatentDiffusionAugmenter(_Augmenter):
         return ablation
 
     def sample_latents(self, n: int, label: Optional[int] = 1, guidance: Optional[float] = None, seed=None):
-        """``n`` latents of class ``label`` from the diffusion model (the ``vae`` augmenter:
-        from the VAE posteriors of random training nodes of that class).
+        """``n`` latents of class ``label`` from the diffusion model.
+
+        The ``vae`` augmenter: from the VAE posteriors of random training nodes of that
+        class.
 
         Args:
             n: number of latents.
@@ -602,8 +611,11 @@ class LatentDiffusionAugmenter(_Augmenter):
         return self._draw_latents(n, label, guidance, seed, self._ablation)
 
     def _draw_latents(self, n: int, label: Optional[int], guidance: Optional[float], seed, ab: _Ablation):
-        """Latents from the diffusion model, or (``ab.diffusion`` False) from the VAE
-        posteriors ``N(mu, diag(exp(logvar)))`` of random training nodes of class ``label``."""
+        """Latents of class ``label`` from the diffusion model or the VAE posteriors.
+
+        Latents from the diffusion model, or (``ab.diffusion`` False) from the VAE
+        posteriors ``N(mu, diag(exp(logvar)))`` of random training nodes of class ``label``.
+        """
         import torch
 
         w = self.guidance if guidance is None else guidance
@@ -644,8 +656,11 @@ class LatentDiffusionAugmenter(_Augmenter):
 
     def _sample(self, n: int, label: int = 1, guidance: Optional[float] = None, seed=None,
                 ablation: Optional[_Ablation] = None) -> SyntheticNodes:
-        """:meth:`sample` with the sampling of the research variant ``ablation`` (default: this
-        augmenter's), so several variants share one fitted model."""
+        """:meth:`sample` with the sampling of another research variant.
+
+        :meth:`sample` with the sampling of the research variant ``ablation`` (default: this
+        augmenter's), so several variants share one fitted model.
+        """
         import torch
 
         self._check_fitted()
@@ -687,9 +702,12 @@ class LatentDiffusionAugmenter(_Augmenter):
                               z.cpu().numpy())
 
     def _anchors(self, z, label: int, ab: _Ablation) -> np.ndarray:
-        """For each latent in ``z``, the training node of class ``label`` (any training node when
+        """The nearest training node of class ``label`` to each latent in ``z``.
+
+        For each latent in ``z``, the training node of class ``label`` (any training node when
         unconditional) whose encoder mean is nearest: the real node whose edges and features
-        the synthetic node starts from."""
+        the synthetic node starts from.
+        """
         import torch
 
         t, g = self.target_, self.graph_
@@ -701,8 +719,7 @@ class LatentDiffusionAugmenter(_Augmenter):
         return pool[torch.cdist(z, zp).argmin(1).cpu().numpy()]
 
     def _attach(self, z, lab, deg, seed, ab: _Ablation):
-        """Edges of the synthetic nodes chosen by the structure decoder (``template_edges``
-        False, or ``attach`` False).
+        """Edges of the synthetic nodes chosen by the structure decoder (``template_edges`` False, or ``attach`` False).
 
         Per relation and direction, a synthetic node gets ``k`` edges, ``k`` from the degree
         decoder (clipped to the training degrees' range); the candidates are the real nodes

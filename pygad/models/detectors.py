@@ -97,8 +97,11 @@ def _schema(graph: HeteroGraph, target: str) -> dict:
 
 
 def _conform(graph: HeteroGraph, schema: dict) -> HeteroGraph:
-    """``graph`` checked against a fitted schema, with node types, relations and named feature
-    columns put in the fitted order (the same graph object when they already are)."""
+    """``graph`` checked against a fitted schema and put in the fitted order.
+
+    ``graph`` checked against a fitted schema, with node types, relations and named feature
+    columns put in the fitted order (the same graph object when they already are).
+    """
     if not isinstance(graph, HeteroGraph):
         raise TypeError(f"'graph' must be a pygad.data.HeteroGraph, got {type(graph).__name__}")
     nts = list(schema["node_types"])
@@ -405,8 +408,11 @@ class TreeDetector(_Detector):
         self.add_reverse = add_reverse
 
     def _threads(self, cells: int):
-        """OpenMP thread limit for the boosting (one thread on small problems, where OpenMP
-        barriers cost more than they give, and which degrade badly on a busy machine)."""
+        """OpenMP thread limit for the boosting.
+
+        One thread on small problems, where OpenMP barriers cost more than they give, and
+        which degrade badly on a busy machine.
+        """
         from threadpoolctl import threadpool_limits
 
         n = self.n_threads
@@ -502,9 +508,11 @@ class TreeDetector(_Detector):
 
 
 class FeatureOnlyDetector(TreeDetector):
-    """Baseline without the graph: the same gradient-boosted trees on the target nodes' own
-    features (the archive's ``x``; for archives without features, the derived structural ones,
-    which do carry degree information; see ``graph.features_derived``).
+    """Baseline without the graph.
+
+    The same gradient-boosted trees on the target nodes' own features (the archive's ``x``;
+    for archives without features, the derived structural ones, which do carry degree
+    information; see ``graph.features_derived``).
 
     Args:
         max_iter: maximum number of boosting rounds (trees).
@@ -837,7 +845,9 @@ _DETECTOR_CLASSES = {"TreeDetector": TreeDetector, "FeatureOnlyDetector": Featur
 
 
 def load_detector(path, device: str | None = None):
-    """Any detector saved with ``save(path)`` (a :class:`TreeDetector`, :class:`FeatureOnlyDetector`
+    """Load any detector saved with ``save(path)``.
+
+    Any detector saved with ``save(path)`` (a :class:`TreeDetector`, :class:`FeatureOnlyDetector`
     or :class:`GNNDetector`); ``device`` moves a GNN (default: the device it was fitted on).
 
     Raises:

@@ -189,8 +189,11 @@ class LatentDiffusion(BaseEstimator):
 
     def _batch_loss(self, net: LatentDenoiser, z0: Tensor, y: Optional[Tensor], gen: torch.Generator,
                     drop: bool, rows: Optional[slice] = None) -> Tensor:
-        """Per-row EDM loss of a batch; ``rows`` keeps only those rows *after* the noise of
-        the whole batch is drawn (data-parallel ranks then see the single-process draws)."""
+        """Per-row EDM loss of a batch.
+
+        ``rows`` keeps only those rows *after* the noise of the whole batch is drawn
+        (data-parallel ranks then see the single-process draws).
+        """
         ops, sd = self._ops(), self.sigma_data_
         b = z0.shape[0]
         p_mean = self.P_mean + math.log(self.sigma_scale_)
@@ -217,7 +220,8 @@ class LatentDiffusion(BaseEstimator):
             y: integer labels [N] in ``[0, num_classes)``, or None.
             epochs: passes over the data.
             batch_size: rows per Adam step.
-            lr, weight_decay: AdamW settings.
+            lr: AdamW learning rate.
+            weight_decay: AdamW weight decay.
             grad_clip: max gradient norm (0 = no clipping).
             verbose: show a tqdm progress bar with the running loss.
             distributed: data-parallel training over the default ``torch.distributed``
@@ -341,7 +345,9 @@ class LatentDiffusion(BaseEstimator):
             steps: Karras schedule steps N (2N - 1 network evaluations, doubled when guided).
             churn: ``S_churn`` (0 = deterministic ODE sampler); the added noise per step is
                 ``gamma = min(churn / steps, sqrt(2) - 1)`` for levels in ``[s_tmin, s_tmax]``.
-            s_tmin, s_tmax, s_noise: churn window and noise inflation (in data-scale 0.5 units).
+            s_tmin: lower end of the churn window (in data-scale 0.5 units).
+            s_tmax: upper end of the churn window (in data-scale 0.5 units).
+            s_noise: noise inflation of the churn.
             batch_size: latents per chunk (bounds memory).
             seed: seed of the sampling noise (default: ``random_state``).
             generator: a torch.Generator on the model's device (overrides ``seed``).

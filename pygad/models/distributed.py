@@ -84,8 +84,7 @@ def _comm(t: torch.Tensor) -> torch.Tensor:
 
 
 def device_for_rank(device: Optional[str] = None) -> torch.device:
-    """The device of this rank: ``cuda:LOCAL_RANK`` when CUDA is available (or asked for),
-    else CPU."""
+    """The device of this rank: ``cuda:LOCAL_RANK`` when CUDA is available (or asked for), else CPU."""
     if device is not None and not str(device).startswith("cuda"):
         return torch.device(device)
     if torch.cuda.is_available():
@@ -167,8 +166,7 @@ def shard_seeds(seeds, rank: Optional[int] = None, world_size: Optional[int] = N
 
 @torch.no_grad()
 def broadcast_parameters(module: nn.Module, src: int = 0) -> None:
-    """Copy ``src``'s parameters and buffers to every rank (one flattened broadcast per
-    dtype/device group)."""
+    """Copy ``src``'s parameters and buffers to every rank (one flattened broadcast per dtype/device group)."""
     if rank_and_world()[1] == 1:
         return
     tensors = [t for t in list(module.parameters()) + list(module.buffers())]
@@ -195,11 +193,12 @@ def _unflatten_into(flat, tensors):
 
 @torch.no_grad()
 def allreduce_gradients(params: Iterable[torch.nn.Parameter], average: bool = True) -> None:
-    """Sum (``average``: mean) the gradients of ``params`` over ranks, in one flattened
-    all-reduce per dtype/device. A parameter that has a gradient on some rank but not on
-    this one counts as zero here (ranks whose subgraphs use different parameters still
-    agree); one that has none on any rank keeps ``grad=None`` (the optimizer skips it, as in
-    a single-process run)."""
+    """Sum (``average``: mean) the gradients of ``params`` over ranks, in one flattened all-reduce per dtype/device.
+
+    A parameter that has a gradient on some rank but not on this one counts as zero here
+    (ranks whose subgraphs use different parameters still agree); one that has none on any
+    rank keeps ``grad=None`` (the optimizer skips it, as in a single-process run).
+    """
     _, world = rank_and_world()
     params = [p for p in params if p.requires_grad]
     if world == 1 or not params:
@@ -236,8 +235,7 @@ def allreduce_mean(value) -> float:
 
 
 def allreduce_sum(values) -> list[float]:
-    """Sums over ranks of a sequence of scalars, in float64 (one all-reduce); every rank gets
-    the same values."""
+    """Sums over ranks of a sequence of scalars, in float64 (one all-reduce); every rank gets the same values."""
     t = torch.as_tensor([float(v) for v in values], dtype=torch.float64)
     if rank_and_world()[1] > 1 and t.numel():
         t = _comm(t)
@@ -246,8 +244,11 @@ def allreduce_sum(values) -> list[float]:
 
 
 def broadcast_scalar(value, src: int = 0) -> float:
-    """``src``'s value of a scalar on every rank (decisions such as early stopping must be
-    taken from one number, not from per-rank recomputations that may round differently)."""
+    """``src``'s value of a scalar on every rank.
+
+    Decisions such as early stopping must be taken from one number, not from per-rank
+    recomputations that may round differently.
+    """
     t = torch.as_tensor(float(value), dtype=torch.float64).reshape(1)
     if rank_and_world()[1] > 1:
         t = _comm(t)
@@ -256,8 +257,11 @@ def broadcast_scalar(value, src: int = 0) -> float:
 
 
 def common_seed(seed: Optional[int]) -> int:
-    """One integer seed shared by all ranks: ``seed`` itself (all ranks must pass the same
-    one, checked), or when None a fresh one drawn on rank 0 and broadcast."""
+    """One integer seed shared by all ranks.
+
+    ``seed`` itself (all ranks must pass the same one, checked), or when None a fresh one
+    drawn on rank 0 and broadcast.
+    """
     world = rank_and_world()[1]
     if seed is not None:
         seed = int(seed)
@@ -277,8 +281,11 @@ def common_seed(seed: Optional[int]) -> int:
 
 
 def broadcast_tensor(t: torch.Tensor, src: int = 0, name: str = "tensor") -> torch.Tensor:
-    """``src``'s copy of ``t`` on every rank (same shape and dtype required, checked first, so
-    a mismatch is a clear error on every rank rather than a hang or garbage)."""
+    """``src``'s copy of ``t`` on every rank.
+
+    Same shape and dtype required, checked first, so a mismatch is a clear error on every rank
+    rather than a hang or garbage.
+    """
     _, world = rank_and_world()
     if world == 1:
         return t
@@ -298,8 +305,10 @@ def broadcast_tensor(t: torch.Tensor, src: int = 0, name: str = "tensor") -> tor
 
 @torch.no_grad()
 def replicas_identical(module: nn.Module) -> bool:
-    """True when every rank holds bit-identical parameters and buffers (checked by comparing
-    each rank's flattened state with rank 0's)."""
+    """True when every rank holds bit-identical parameters and buffers.
+
+    Checked by comparing each rank's flattened state with rank 0's.
+    """
     _, world = rank_and_world()
     if world == 1:
         return True
@@ -351,8 +360,11 @@ class DataParallelTrainer:
             self.module = model
 
     def step(self, loss_fn: Callable[[nn.Module], torch.Tensor]) -> float:
-        """``loss_fn(module)`` -> this rank's mean loss over its shard; backward, average the
-        gradients over ranks, clip, step. Returns the mean loss over ranks."""
+        """``loss_fn(module)`` -> this rank's mean loss over its shard.
+
+        Backward, average the gradients over ranks, clip, step. Returns the mean loss over
+        ranks.
+        """
         self.module.train()
         self.optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(self.module)

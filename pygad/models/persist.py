@@ -256,6 +256,7 @@ class TreeEnsemble:
 
     @property
     def n_trees(self) -> int:
+        """The number of trees in the ensemble."""
         return int(self.roots.shape[0])
 
     def decision_function(self, X, chunk: int = 4096) -> np.ndarray:

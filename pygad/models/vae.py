@@ -166,10 +166,12 @@ class GraphVAE(nn.Module):
 
     # ---- inputs ----------------------------------------------------------------------------
     def scaler(self, t: str) -> Tuple[Tensor, Tensor]:
+        """The standardisation ``(mean, std)`` buffers of node type ``t``."""
         i = self._tidx[t]
         return getattr(self, f"x_mean_t{i}"), getattr(self, f"x_std_t{i}")
 
     def set_scaler(self, graph: HeteroGraph) -> None:
+        """Set the standardisation buffers from the features of ``graph`` (a std of about 0 becomes 1)."""
         for t in self.node_types:
             x = graph.x[t]
             mu, sd = x.mean(0, dtype=np.float64), x.std(0, dtype=np.float64)
@@ -178,15 +180,18 @@ class GraphVAE(nn.Module):
             s.copy_(torch.from_numpy(np.where(sd > 1e-8, sd, 1.0).astype(np.float32)))
 
     def standardise(self, t: str, x) -> Tensor:
+        """Features of node type ``t`` standardised with the model's scaler, clamped to [-10, 10]."""
         m, s = self.scaler(t)
         x = torch.as_tensor(x, dtype=torch.float32, device=m.device)
         return ((x - m) / s).clamp(-10, 10)
 
     def unstandardise(self, t: str, xs: Tensor) -> Tensor:
+        """Standardised features of node type ``t`` back in the original units."""
         m, s = self.scaler(t)
         return xs * s + m
 
     def check_graph(self, graph: HeteroGraph) -> None:
+        """Raise ValueError when ``graph``'s metadata or feature widths differ from the model's."""
         if graph.node_types != self.node_types or graph.edge_types != self.edge_types:
             raise ValueError(f"the graph's metadata {graph.metadata()} differs from the model's "
                              f"({self.node_types}, {self.edge_types})")
@@ -197,8 +202,11 @@ class GraphVAE(nn.Module):
 
     def encoder_inputs(self, num_nodes: Dict[str, int], x_std: Dict[str, Tensor],
                        edge_index: Dict[tuple, Tensor]) -> tuple:
-        """The encoder's ``(x_dict, edge_index_dict, offsets)`` from standardised features and the
-        data relations' edges (reverse relations added; merged when ``hetero=False``)."""
+        """The encoder's inputs ``(x_dict, edge_index_dict, offsets)`` for a graph.
+
+        The encoder's ``(x_dict, edge_index_dict, offsets)`` from standardised features and the
+        data relations' edges (reverse relations added; merged when ``hetero=False``).
+        """
         if self.hetero:
             ei = {}
             for (i, rev), enc_et in zip(self.encoder_relations, self.enc_metadata[1]):
@@ -248,6 +256,7 @@ class GraphVAE(nn.Module):
         return mu, lv
 
     def label_embedding(self, y: Tensor) -> Tensor:
+        """Label embeddings of ``y`` (all labels unknown when the model is unconditional)."""
         if not self.conditional:
             y = torch.full_like(y, UNKNOWN)
         return self.label_emb(y)
@@ -283,8 +292,9 @@ class GraphVAE(nn.Module):
         """One evaluation of the (negative) ELBO and the auxiliary losses.
 
         Args:
-            num_nodes, x_std, edge_index: the (sub)graph: counts, standardised features, data
-                relations' edges (local indices).
+            num_nodes: the (sub)graph's node counts.
+            x_std: the (sub)graph's standardised features.
+            edge_index: the (sub)graph's data relations' edges (local indices).
             labels: ``{type: int64 [N_t]}`` in {0, 1, 2}.
             degrees: ``{type: float [N_t, 2R]}`` log1p degrees (targets).
             edge_time: ``{relation index: float [E]}`` normalised times of temporal relations.
@@ -292,6 +302,8 @@ class GraphVAE(nn.Module):
             loss_edges: ``{edge_type: index}`` edges scored as positives (default: up to
                 ``max_edges`` random ones per relation).
             kl_weight: multiplies ``beta`` (warm-up).
+            gen: torch.Generator of the random draws (latent noise, edge subsample, negatives).
+            max_edges: the most positive edges scored per relation when ``loss_edges`` is None.
             shard: ``(rank, world_size)`` of data-parallel full-batch training. All random
                 draws (latent noise, edge subsample, negatives) are the whole batch's, as in
                 one process; only every ``world_size``-th loss node and scored edge from
@@ -392,10 +404,12 @@ class GraphVAE(nn.Module):
                 decoders; None uses no labels at all.
             target: the labelled node type (default: the graph's).
             epochs: full-batch steps, or passes over the seed nodes when mini-batching.
-            lr, weight_decay: AdamW settings.
+            lr: AdamW learning rate.
+            weight_decay: AdamW weight decay.
             kl_warmup: fraction of the epochs over which the KL weight rises from 0 to ``beta``.
             batch_size: None trains full-batch; else seed nodes per mini-batch (neighbour
                 sampling with ``fanouts``, one entry per hop).
+            fanouts: neighbours sampled per node at each hop when mini-batching.
             max_batches: stop each epoch after this many mini-batches (benchmarks).
             random_state: seed of the initialisation-independent randomness (sampling, noise).
             verbose: tqdm progress bar.

@@ -1,5 +1,4 @@
-"""Torch modules: the HGT encoder on pygad's fused heterogeneous attention, the GraphVAE decoders,
-the latent denoiser."""
+"""Torch modules: the HGT encoder on pygad's fused heterogeneous attention, the GraphVAE decoders, the latent denoiser."""
 from .decoders import FeatureDecoder, PairScorer, TimeDecoder
 from .denoiser import LatentDenoiser
 from .hgt import HGT, HGTConv, HeteroStructure, clear_structure_cache

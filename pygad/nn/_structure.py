@@ -81,8 +81,11 @@ def adjacency_shape(adj) -> Optional[Tuple[int, int]]:
 
 
 def as_edge_index(adj) -> Tensor:
-    """A ``[2, E]`` int64 edge index (row 0 sources, row 1 destinations) from an edge index or
-    a transposed adjacency ``adj_t[dst, src]`` (values are ignored, as in PyG's HGTConv)."""
+    """A ``[2, E]`` int64 edge index from an edge index or a transposed adjacency.
+
+    A ``[2, E]`` int64 edge index (row 0 sources, row 1 destinations) from an edge index or
+    a transposed adjacency ``adj_t[dst, src]`` (values are ignored, as in PyG's HGTConv).
+    """
     if isinstance(adj, Tensor):
         if adj.layout == torch.strided:
             return adj
@@ -108,8 +111,11 @@ _COMPACT_BELOW = 0.5
 
 
 def _compact_sources(ei: Tensor, num_src: int) -> Tuple[Tensor, int, Optional[Tensor]]:
-    """``(edge_index, num_src, rows)``: sources renumbered to the rows that have edges when they
-    are few (``rows`` = their original ids), else the input unchanged with ``rows=None``."""
+    """``(edge_index, num_src, rows)``.
+
+    Sources renumbered to the rows that have edges when they are few (``rows`` = their original
+    ids), else the input unchanged with ``rows=None``.
+    """
     if ei.shape[1] >= _COMPACT_BELOW * num_src:   # cannot be sparse enough: skip the unique
         return ei, num_src, None
     rows, inverse = torch.unique(ei[0], sorted=True, return_inverse=True)

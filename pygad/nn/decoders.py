@@ -34,6 +34,7 @@ class FeatureDecoder(nn.Module):
         self.net = mlp(latent_dim + label_dim, hidden, out_channels, layers=3)
 
     def forward(self, z: Tensor, ey: Tensor) -> Tensor:
+        """Standardised features from latents ``z`` and label embeddings ``ey``."""
         return self.net(torch.cat([z, ey], dim=-1))
 
 
@@ -55,6 +56,7 @@ class PairScorer(nn.Module):
         return (zu @ self.W) @ zv.T
 
     def forward(self, zu: Tensor, zv: Tensor, eu: Tensor, ev: Tensor) -> Tensor:
+        """Edge logits of the pairs ``(u, v)`` from their latents and label embeddings."""
         inter = torch.cat([zu * zv, (zu - zv).abs(), eu, ev], dim=-1)
         return ((zu @ self.W) * zv).sum(-1) + self.mlp(inter).squeeze(-1)
 
@@ -67,4 +69,5 @@ class TimeDecoder(nn.Module):
         self.net = mlp(2 * latent_dim + 2 * label_dim, hidden, 1, layers=2)
 
     def forward(self, zu, zv, eu, ev) -> Tensor:
+        """Normalised edge times in [0, 1] of the pairs ``(u, v)``."""
         return torch.sigmoid(self.net(torch.cat([zu, zv, eu, ev], dim=-1)).squeeze(-1))

@@ -79,6 +79,7 @@ class LatentDenoiser(nn.Module):
         return self.num_classes
 
     def reset_parameters(self) -> None:
+        """Re-initialise all weights (the output projection to zero)."""
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.LayerNorm, nn.Embedding)) and m is not self:
                 m.reset_parameters()
@@ -150,5 +151,6 @@ class LatentDenoiser(nn.Module):
         return self._trunk(x.reshape(g, -1, x.shape[1]), cond).reshape(x.shape[0], -1)
 
     def extra_repr(self) -> str:
+        """The module's sizes for ``repr``."""
         return (f"dim={self.dim}, hidden={self.hidden}, num_layers={self.num_layers}, "
                 f"num_classes={self.num_classes}, label_dropout={self.label_dropout}")

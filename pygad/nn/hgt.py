@@ -41,9 +41,12 @@ def _materialize(lins: nn.ModuleDict, x_dict: Dict[NodeType, Tensor]) -> None:
 
 
 def pyg_inputs(data) -> Tuple[Dict[NodeType, Tensor], Dict[EdgeType, Tensor]]:
-    """``(x_dict, edge_index_dict)`` of a PyG ``HeteroData`` or ``Data`` (duck-typed), with the
+    """``(x_dict, edge_index_dict)`` of a PyG ``HeteroData`` or ``Data``.
+
+    ``(x_dict, edge_index_dict)`` of a PyG ``HeteroData`` or ``Data`` (duck-typed), with the
     node / edge type names :meth:`pygad.data.HeteroGraph.from_pyg` gives them. The stored tensors
-    themselves are returned (no copy), so the structure cache hits on every forward."""
+    themselves are returned (no copy), so the structure cache hits on every forward.
+    """
     from ..data.graph import DEFAULT_EDGE_TYPE, DEFAULT_NODE_TYPE
 
     if hasattr(data, "node_types") and hasattr(data, "edge_types"):   # HeteroData
@@ -126,6 +129,7 @@ class HGTConv(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Re-initialise the projections, relation matrices, priors and skip gates."""
         for lin in list(self.kqv_lin.values()) + list(self.out_lin.values()):
             lin.reset_parameters()
         bound = 1.0 / math.sqrt(self.out_channels // self.heads)
@@ -186,6 +190,7 @@ class HGTConv(nn.Module):
     # -- forward ---------------------------------------------------------------------------------
     def forward(self, x_dict: Dict[NodeType, Tensor], edge_index_dict: Dict[EdgeType, Tensor],
                 structure: HeteroStructure | None = None) -> Dict[NodeType, Tensor]:
+        """One HGT layer: new features per node type from ``x_dict`` and the edges of ``edge_index_dict``."""
         if self._lazy:
             _materialize(self.kqv_lin, x_dict)
             self._lazy = any(_is_lazy(lin) for lin in self.kqv_lin.values())
@@ -217,7 +222,9 @@ class HGTConv(nn.Module):
         return out_dict
 
     def _project(self, x_dict, structure: HeteroStructure):
-        """Queries per destination type, and per destination type the keys/values of all its
+        """Queries per destination type and the stacked keys/values of its relations.
+
+        Queries per destination type, and per destination type the keys/values of all its
         relations stacked in the kernel's concatenated source order.
 
         ``(x W_k^T + b_k) blockdiag(W_att_r)`` equals ``x (W_k^T blockdiag(W_att_r)) + b_k blockdiag(W_att_r)``:
@@ -241,10 +248,13 @@ class HGTConv(nn.Module):
         return q_dict, kv_dict
 
     def _fold_weights(self, structure: HeteroStructure):
-        """Query weights per destination type ([F, in], [F]) and, per relation, the key and value
+        """Query, key and value weights per type and relation, relation matrices folded in.
+
+        Query weights per destination type ([F, in], [F]) and, per relation, the key and value
         weights side by side ([in, 2F]) and biases ([2F]) with the relation's attention / message
         matrices folded in. With one input width for all node types this is a handful of batched
-        ops for the whole layer (few autograd nodes: that overhead dominates small graphs)."""
+        ops for the whole layer (few autograd nodes: that overhead dominates small graphs).
+        """
         Fo, H, R = self.out_channels, self.heads, len(self.edge_types)
         D = Fo // H
         dsts = list(structure.per_dst)
@@ -366,12 +376,14 @@ class HGT(nn.Module):
                                     for _ in range(num_layers)])
 
     def reset_parameters(self) -> None:
+        """Re-initialise the input projections and every layer."""
         for lin in self.input_lin.values():
             lin.reset_parameters()
         for conv in self.convs:
             conv.reset_parameters()
 
     def forward(self, x_dict, edge_index_dict: Dict[EdgeType, Tensor] | None = None) -> Dict[NodeType, Tensor]:
+        """Node embeddings per type from ``x_dict`` and ``edge_index_dict`` (or a PyG ``HeteroData``/``Data``)."""
         if edge_index_dict is None:
             x_dict, edge_index_dict = pyg_inputs(x_dict)
         _materialize(self.input_lin, x_dict)

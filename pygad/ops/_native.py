@@ -96,15 +96,20 @@ def check_count(v: Any, name: str, *, low: int = 0, high: int = _INT64_MAX) -> i
 
 
 def check_ndim(t: torch.Tensor, name: str, ndim: int, shape: str, *, min_rows: int = 0) -> None:
-    """``t`` has ``ndim`` dimensions (``shape`` says which, e.g. ``"[E, F]"``) and at least
-    ``min_rows`` entries along dim 0 (a CSR pointer has at least one)."""
+    """Check that ``t`` has ``ndim`` dimensions and at least ``min_rows`` rows.
+
+    ``t`` has ``ndim`` dimensions (``shape`` says which, e.g. ``"[E, F]"``) and at least
+    ``min_rows`` entries along dim 0 (a CSR pointer has at least one).
+    """
     if t.dim() != ndim or (ndim and t.shape[0] < min_rows):
         raise PygadValueError(f"'{name}' must have shape {shape}, got {list(t.shape)}")
 
 
 def check_alloc(name: str, value: Any, *shape: int) -> None:
-    """An output of ``shape`` sized by argument ``name`` must fit int64 elements; a clear error
-    instead of torch's allocation failure or a wrapped-around size."""
+    """An output of ``shape`` sized by argument ``name`` must fit int64 elements.
+
+    A clear error instead of torch's allocation failure or a wrapped-around size.
+    """
     n = 1
     for s in shape:
         n *= int(s)
@@ -114,8 +119,11 @@ def check_alloc(name: str, value: Any, *shape: int) -> None:
 
 
 def new_empty(like: torch.Tensor, shape: tuple, name: str, value: Any, dtype: torch.dtype | None = None):
-    """``like.new_empty(shape)`` for an output sized by argument ``name``: a size that cannot be
-    allocated is a PygadValueError naming the argument, not torch's allocator error."""
+    """``like.new_empty(shape)`` for an output sized by argument ``name``.
+
+    A size that cannot be allocated is a PygadValueError naming the argument, not torch's
+    allocator error.
+    """
     check_alloc(name, value, *shape)
     try:
         return like.new_empty(shape, dtype=dtype)

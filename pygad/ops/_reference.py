@@ -70,8 +70,10 @@ def csr_transpose(rowptr: Tensor, col: Tensor, num_cols: int) -> tuple[Tensor, T
 
 def hetero_attention(q: Tensor, k: Tensor, v: Tensor | None, mu: Tensor, rowptr: Tensor, col: Tensor,
                      rel: Tensor, scale: float | None = None) -> Tensor:
-    """Per-edge formulation of :func:`pygad.ops.hetero_attention` (materialises [E, H, D]);
-    ``v=None`` takes keys and values interleaved in ``k`` [M, 2, H, D], as the op does."""
+    """Per-edge formulation of :func:`pygad.ops.hetero_attention` (materialises [E, H, D]).
+
+    ``v=None`` takes keys and values interleaved in ``k`` [M, 2, H, D], as the op does.
+    """
     if v is None:
         k, v = k[:, 0], k[:, 1]
     if scale is None:

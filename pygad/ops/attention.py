@@ -34,8 +34,11 @@ def _forward_kernel(q, k, v, mu, rowptr, col, rel, scale):
 
 
 def _backward_kernel(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale, out, lse, saved):
-    """``(grad_q, grad_k, grad_v, grad_mu)``; with interleaved k (v None) grad_k is interleaved too
-    and grad_v is an empty placeholder (custom ops cannot return None)."""
+    """``(grad_q, grad_k, grad_v, grad_mu)``.
+
+    With interleaved k (v None) grad_k is interleaved too and grad_v is an empty placeholder
+    (custom ops cannot return None).
+    """
     k, v, split = _split_for_cuda(k, v)
     gq, gk, gmu = torch.empty_like(q), torch.empty_like(k), torch.empty_like(mu)
     gv = None if v is None else torch.empty_like(v)
@@ -53,8 +56,11 @@ def _backward_kernel(grad_out, q, k, v, mu, rowptr, col, rel, colptr, row, perm,
 def _hetero_attention(q: Tensor, k: Tensor, v: Optional[Tensor], mu: Tensor, rowptr: Tensor, col: Tensor,
                       rel: Tensor, colptr: Tensor, row: Tensor, perm: Tensor,
                       scale: float) -> tuple[Tensor, Tensor, Tensor]:
-    """``(out, lse, saved)``; ``saved`` is [E, 2, H] (q . k and alpha per entry) where the CPU kernel
-    kept them for the backward, else [0, 2, H]."""
+    """The forward kernel's ``(out, lse, saved)``.
+
+    ``(out, lse, saved)``; ``saved`` is [E, 2, H] (q . k and alpha per entry) where the CPU kernel
+    kept them for the backward, else [0, 2, H].
+    """
     return _forward_kernel(q, k, v, mu, rowptr, col, rel, scale)
 
 
@@ -86,8 +92,10 @@ def _setup(ctx, inputs, output):
 
 
 def _input_grads(ctx, grad_out, run_backward):
-    """Gradients of (q, k, v, mu, <7 non-differentiable inputs>) from what ``_setup`` saved;
-    ``run_backward`` is the registered backward op (traced) or its kernel (eager)."""
+    """Gradients of (q, k, v, mu, <7 non-differentiable inputs>) from what ``_setup`` saved.
+
+    ``run_backward`` is the registered backward op (traced) or its kernel (eager).
+    """
     q, k, v, mu, rowptr, col, rel, colptr, row, perm, out, lse, saved = ctx.saved_tensors
     if grad_out is None:
         grad_out = torch.zeros_like(out)
@@ -104,9 +112,12 @@ _hetero_attention.register_autograd(_backward, setup_context=_setup)
 
 
 class _EagerAttention(torch.autograd.Function):
-    """The same kernels as the registered op, for eager mode: a plain autograd.Function costs a
-    fraction of the custom-op dispatch (schema checks, redispatch, wrapper autograd), which on
-    small graphs is a visible share of an HGT layer. ``torch.compile`` traces the custom op."""
+    """The same kernels as the registered op, for eager mode.
+
+    A plain autograd.Function costs a fraction of the custom-op dispatch (schema checks,
+    redispatch, wrapper autograd), which on small graphs is a visible share of an HGT layer.
+    ``torch.compile`` traces the custom op.
+    """
 
     @staticmethod
     def forward(ctx, q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale):
@@ -133,14 +144,19 @@ def hetero_attention(q, k, v, mu, rowptr, col, rel, colptr, row, perm, scale: fl
 
     Args:
         q: [N, H, D] queries of the destination nodes.
-        k, v: [M, H, D] keys/values in the concatenated source space, with the relation
-            transforms already applied (see :class:`pygad.nn.HGTConv`). ``v=None``: ``k`` is
-            [M, 2, H, D] with each source row's key then value (the layout HGTConv projects into
-            with one GEMM per relation; its gradient comes back in the same layout).
+        k: [M, H, D] keys in the concatenated source space, with the relation transforms
+            already applied (see :class:`pygad.nn.HGTConv`). With ``v=None``: [M, 2, H, D] with
+            each source row's key then value (the layout HGTConv projects into with one GEMM per
+            relation; its gradient comes back in the same layout).
+        v: [M, H, D] values, laid out as ``k``; None when ``k`` holds keys and values.
         mu: [R, H] relation priors.
-        rowptr, col, rel: destination-sorted CSR (see :func:`pygad.ops.hetero_csr`).
-        colptr, row, perm: its transpose (see :func:`pygad.ops.csr_transpose`), used by the
-            backward so threads write disjoint rows.
+        rowptr: destination-sorted CSR row pointer [N + 1] (see :func:`pygad.ops.hetero_csr`).
+        col: the CSR's source index per entry [E].
+        rel: the CSR's relation per entry [E].
+        colptr: the transposed CSR's pointer (see :func:`pygad.ops.csr_transpose`), used by
+            the backward so threads write disjoint rows.
+        row: the transpose's destination index per entry.
+        perm: the transpose's entry positions in CSR order.
         scale: logit scale, default ``1/sqrt(D)``.
 
     Returns:

@@ -333,8 +333,10 @@ def edm_heun(x_hat, deriv, x_next, f_cond, f_uncond, sigma_hat, sigma_next, guid
         x_hat: [B, d] start of the step (level ``sigma_hat``).
         deriv: [B, d] the Euler derivative returned by :func:`edm_step`.
         x_next: [B, d] the Euler end point (level ``sigma_next``).
-        f_cond, f_uncond: [B, d] network outputs at ``x_next`` (``f_uncond`` may be None).
-        sigma_hat, sigma_next: [B] noise levels or floats.
+        f_cond: [B, d] conditional network output at ``x_next``.
+        f_uncond: [B, d] unconditional network output at ``x_next``, or None.
+        sigma_hat: [B] noise level of ``x_hat``, or a float.
+        sigma_next: [B] noise level of ``x_next``, or a float.
         guidance: guidance scale w.
         sigma_data: data scale of the preconditioning.
         out: preallocated [B, d] output (must not alias the inputs).

@@ -17,7 +17,9 @@ import torch.nn.functional as F
 
 # ---- key/value projection ---------------------------------------------------------------------
 class KeyValueProjection(torch.autograd.Function):
-    """Keys and values of all relations into one destination type, in one [M, 2F] buffer in the
+    """Keys and values of all relations into one destination type, in one [M, 2F] buffer.
+
+    Keys and values of all relations into one destination type, in one [M, 2F] buffer in the
     kernel's concatenated source order: row block r is ``x_{s_r}[rows_r] @ [Wk_r | Wv_r] + [bk_r | bv_r]``,
     so each source row's key sits next to its value (the attention op's interleaved layout).
 
@@ -35,6 +37,7 @@ class KeyValueProjection(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, src, rows, *args):
+        """The stacked ``[M, 2F]`` key/value buffer of the relations ``src`` (rows ``rows``)."""
         n = len(src)
         S = len(args) - 2 * n
         xs, ws, bs = args[:S], args[S:S + n], args[S + n:]
@@ -51,6 +54,7 @@ class KeyValueProjection(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_kv):
+        """Gradients of the inputs, weights and biases from the gradient of the key/value buffer."""
         src, rows, counts, S = ctx.src, ctx.rows, ctx.counts, ctx.S
         n = len(src)
         saved = ctx.saved_tensors
@@ -95,6 +99,7 @@ class GatedOutput(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, agg, x, weight, bias, gate):
+        """``lerp(x, bias, s) + s * gelu(agg) @ W^T`` with the skip gate ``s = sigmoid(gate)``."""
         s = torch.sigmoid(gate)
         h = F.gelu(agg)
         out = torch.lerp(x, bias, s)                 # (1 - s) x + s b
@@ -104,6 +109,7 @@ class GatedOutput(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        """Gradients of ``agg``, ``x``, ``weight``, ``bias`` and ``gate`` from the output gradient."""
         agg, h, x, weight, bias, s = ctx.saved_tensors
         need_agg, need_x, need_w, need_b, need_gate = ctx.needs_input_grad
         grad = grad.contiguous()

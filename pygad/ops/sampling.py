@@ -158,7 +158,7 @@ def _sample_key(seed: int, hop: int, rel: int, node: int) -> int:
 
 
 def _floyd(state: int, deg: int, k: int) -> list:
-    """k distinct positions of [0, deg) (Floyd's algorithm), sorted; the native draw order."""
+    """Draw k distinct positions of [0, deg) (Floyd's algorithm), sorted; the native draw order."""
     chosen: set = set()
     for j in range(deg - k, deg):
         state = (state + _GOLDEN) & _MASK

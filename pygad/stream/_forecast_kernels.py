@@ -90,6 +90,7 @@ RESID_CLIP = 4.0             # the fast residual scale learns |e| clipped at thi
 @njit(**JIT_STRICT)
 def _fc_row(x, v, sc, P, learn, tmp, ph):
     """(finite, score) of one row against key state (v, sc); with ``learn``, then learn it.
+
     ``tmp`` is float64 scratch [7, d] (carries pass-1 quantities to the update pass).
 
     Score (``P_FC_MODE`` 0, novelty): the largest over coordinates of how far the value lies
@@ -323,8 +324,10 @@ def _process_keyed(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
 
 @njit(**JIT)
 def _process_keyed_serial(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
-    """Serial twin of _process_keyed, for small batches (below the measured crossover a
-    parallel launch costs more than it saves)."""
+    """Serial twin of _process_keyed, for small batches.
+
+    Below the measured crossover a parallel launch costs more than it saves.
+    """
     G = slots.shape[0]
     bad = np.full(G, -1, np.int64)
     for g in range(G):
@@ -349,8 +352,10 @@ def _score_run(kind, X, y, V, SC, P, scores):
 
 @njit(**JIT_PARALLEL)
 def _score_keyed(kind, X, y, rowslot, V, SC, P, scores, empty_score):
-    """Score row i against key rowslot[i] (-1: unseen, ``empty_score``). Pure; returns the
-    number of non-finite rows (scored NaN)."""
+    """Score row i against key rowslot[i] (-1: unseen, ``empty_score``).
+
+    Pure; returns the number of non-finite rows (scored NaN).
+    """
     n = X.shape[0]
     nbad = np.zeros(n, np.int64)
     tmp = np.empty((7, 0))

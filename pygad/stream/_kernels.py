@@ -93,9 +93,11 @@ PREFETCH_LOCALITY = 3  # llvm.prefetch locality: 3 = keep in all cache levels (4
 # ----------------------------------------------------------------------------- helpers
 @intrinsic
 def _prefetch(typingctx, arr, i, j):
-    """Hint the CPU to start loading the cache line of ``arr[i, j]`` (2-D array); no effect on
-    results, never faults. Keyed kernels visit rows in key order, not memory order, so the
-    hardware prefetchers cannot guess the next row: we name it."""
+    """Hint the CPU to start loading the cache line of ``arr[i, j]`` (2-D array); no effect on results, never faults.
+
+    Keyed kernels visit rows in key order, not memory order, so the hardware prefetchers
+    cannot guess the next row: we name it.
+    """
     if not (isinstance(arr, types.Array) and arr.ndim == 2
             and isinstance(i, types.Integer) and isinstance(j, types.Integer)):
         return None
@@ -131,9 +133,11 @@ def _prefetch_next_row(X, order, t):
 
 @njit(**JIT_INLINE)
 def _next_epoch(n_seen, epoch_end, eta, P):
-    """The doubling schedule after ``n_seen`` learned samples: (epoch_end, eta), unchanged
-    inside an epoch; at its end the next epoch is twice as long and eta = lr * T**-alpha. A
-    fixed horizon keeps eta constant."""
+    """The doubling schedule after ``n_seen`` learned samples: (epoch_end, eta), unchanged inside an epoch.
+
+    At its end the next epoch is twice as long and eta = lr * T**-alpha. A fixed horizon
+    keeps eta constant.
+    """
     if P[P_HORIZON] <= 0.0 and n_seen >= epoch_end:
         T = epoch_end + 1.0          # next epoch length (1, 2, 4, ...)
         return epoch_end + T, P[P_LR] * T ** (-P[P_ALPHA])
@@ -150,8 +154,11 @@ def _advance_schedule(sc, P):
 
 @njit(**JIT_INLINE)
 def _slow_rate(n, P):
-    """Rate of the slow statistics after n samples: a plain running mean (1 / (n + 1)) until
-    that falls below ``P_SLOW_RATE``, then an exponential average over about 1 / rate samples."""
+    """Rate of the slow statistics after n samples.
+
+    A plain running mean (1 / (n + 1)) until that falls below ``P_SLOW_RATE``, then an
+    exponential average over about 1 / rate samples.
+    """
     r = P[P_SLOW_RATE]
     if (n + 1.0) * r < 1.0:
         return 1.0 / (n + 1.0)
@@ -160,8 +167,7 @@ def _slow_rate(n, P):
 
 @njit(**JIT_INLINE)
 def _clip_factor(gn, sc, P):
-    """min(1, lambda / ||g||) with lambda fixed or adapted from the running quantile; see
-    _clip_local for the floor."""
+    """min(1, lambda / ||g||) with lambda fixed or adapted from the running quantile; see _clip_local for the floor."""
     f, q, gslow = _clip_local(gn, sc[CLIP_Q], sc[GN_SLOW], _slow_rate(sc[N_SEEN], P), P)
     sc[CLIP_Q] = q
     sc[GN_SLOW] = gslow
@@ -170,9 +176,12 @@ def _clip_factor(gn, sc, P):
 
 @njit(**JIT_INLINE)
 def _mean_floor(aux, mag, P):
-    """Scale floor of the Mean's standardisation shared by all coordinates, tied to the current
+    """Scale floor of the Mean's standardisation shared by all coordinates.
+
+    Scale floor of the Mean's standardisation shared by all coordinates, tied to the current
     mean scale and to the data's own magnitude (a few units of roundoff); each coordinate adds
-    a fraction of its own slow running scale (see _mean_distances)."""
+    a fraction of its own slow running scale (see _mean_distances).
+    """
     a = P[P_REG] * aux
     c = P[P_EPS_MAG] * mag
     return math.sqrt(a * a + c * c)
@@ -219,11 +228,14 @@ def _as_impl(x, like):
 
 @njit(**JIT_INLINE)
 def _threshold_update(score, med, hi, dev, n, lr, lr64, p, p1m, half, four):
-    """One update of the threshold's running median ``med``, deviation ``dev`` and upper
+    """One update of the threshold's running median, deviation and upper quantile.
+
+    One update of the threshold's running median ``med``, deviation ``dev`` and upper
     quantile ``hi`` after ``n`` scores; returns (med, hi, dev, n + 1). The arithmetic runs in
     the precision of ``lr``, ``p``, ``p1m`` = 1 - p, ``half`` and ``four`` (float64 for the Mean
     and the standalone threshold, the state's for the GLM sequence); ``lr64`` is ``lr`` in
-    float64. The rate is 1 / (n + 1) (a plain mean) until that falls below ``lr``."""
+    float64. The rate is 1 / (n + 1) (a plain mean) until that falls below ``lr``.
+    """
     if n == 0.0:
         return score, score, _as(0.0, lr), 1.0
     rate = lr
@@ -243,10 +255,13 @@ def _threshold_update(score, med, hi, dev, n, lr, lr64, p, p1m, half, four):
 # ----------------------------------------------------------------------------- steps
 @njit(**JIT)
 def _mean_distances(x, mu, s, sl, fl, P, buf):
-    """(sum_j min(z_j^2, c^2), ||x - mu||^2) for z_j = (x_j - mu_j) / sqrt(s_j^2 + (k sl_j)^2
+    """Clipped standardised and plain squared distances of one row to the Mean's location.
+
+    (sum_j min(z_j^2, c^2), ||x - mu||^2) for z_j = (x_j - mu_j) / sqrt(s_j^2 + (k sl_j)^2
     + fl^2), sl the slow running scale and k = SCALE_FLOOR_SLOW: the one pass over a row that
     both the score and the clipped update start from. fl^2, k^2 and c^2 go through ``buf``
-    (state dtype) so float32 state rounds them as it rounds everything else."""
+    (state dtype) so float32 state rounds them as it rounds everything else.
+    """
     d = x.shape[0]
     buf[1] = SCALE_FLOOR_SLOW * SCALE_FLOOR_SLOW
     buf[2] = fl * fl + P[P_TINY_SQ]
@@ -272,7 +287,8 @@ def _mean_score_row(x, mu, s, sl, sc, P, buf):
 
     score = sqrt(mean_j min(z_j^2, c^2)), z_j = (x_j - mu_j) / sqrt(s_j^2 + f^2): a robust
     standardised distance, each coordinate's contribution capped at c^2 (no single feature
-    dominates)."""
+    dominates).
+    """
     d = x.shape[0]
     acc, rr = _mean_distances(x, mu, s, sl, _mean_floor(sc[AUX], sc[MAG], P), P, buf)
     if not np.isfinite(rr):
@@ -325,8 +341,10 @@ def _mean_step(x, mu, s, sl, sc, P, buf):
 
 @njit(**JIT_INLINE)
 def _glm_score_row(kind, x, w, sc, y, has_y, P):
-    """(finite, score, z, ||x||^2): Linear |y - z| / residual scale (needs y); Logistic
-    log-loss of y, or P(y = 1 | x) when no label is given. Pure."""
+    """(finite, score, z, ||x||^2): Linear |y - z| / residual scale (needs y).
+
+    Logistic log-loss of y, or P(y = 1 | x) when no label is given. Pure.
+    """
     d = x.shape[0]
     # accumulate in the input's precision (float32 SIMD lanes), then widen
     zz = w[0] * x[0]
@@ -449,7 +467,8 @@ def _clip_bound(gn, q, gslow, rate, fixed, lam_fixed, cmult, qup, qdown, cfloor,
     quantile shrinks geometrically while gradients are zero (a run of constant input); flooring
     it at ``cfloor`` times ``gslow`` keeps the model able to move afterwards. The cap keeps
     outliers from raising the floor; capping at the clip instead would let the floor follow the
-    clip down. The arithmetic runs in the precision of the arguments."""
+    clip down. The arithmetic runs in the precision of the arguments.
+    """
     if fixed:
         lam = lam_fixed
     elif q <= 0.0:
@@ -488,8 +507,10 @@ def _threshold_local(score, med, hi, dev, n, P):
 @njit(**JIT_INLINE)
 def _store_scalars(sc, n_seen, n_invalid, epoch_end, eta, q, aux, bias, th_med, th_hi, th_dev, th_n,
                    gslow, aux_slow, mag):
-    """Write a sequence's scalar state, kept in locals while it runs, back into ``sc`` (one
-    place for the layout, shared by _seq and the GLM sequences)."""
+    """Write a sequence's scalar state, kept in locals while it runs, back into ``sc``.
+
+    One place for the layout, shared by _seq and the GLM sequences.
+    """
     sc[N_SEEN] = n_seen
     sc[N_INVALID] = n_invalid
     sc[EPOCH_END] = epoch_end
@@ -508,8 +529,10 @@ def _store_scalars(sc, n_seen, n_invalid, epoch_end, eta, q, aux, bias, th_med, 
 
 @njit(**JIT)
 def _mean_update(x, w, s, sl, step, rt):
-    """The clipped step of the location and scales over one row; returns (sum of scales,
-    sum of |x|). Vectorised (``reassoc``) like _mean_distances."""
+    """The clipped step of the location and scales over one row; returns (sum of scales, sum of |x|).
+
+    Vectorised (``reassoc``) like _mean_distances.
+    """
     ssum = s[0] - s[0]
     xa = x[0] - x[0]
     for j in range(x.shape[0]):
@@ -532,8 +555,10 @@ def _mean_update(x, w, s, sl, step, rt):
 @njit(**JIT_STRICT)
 def _seq(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
     """Prequential score+learn of the Mean over rows order[lo:hi_] (or lo:hi_) of one key.
+
     Returns the first bad row (mode 0) or -1. Same arithmetic as _mean_step, scalar state kept
-    in locals."""
+    in locals.
+    """
     want = scores.shape[0] > 0
     n_seen = sc[N_SEEN]
     n_invalid = sc[N_INVALID]
@@ -620,8 +645,11 @@ LANES_MAX_D = 48       # below this d the 4-lane strict dot is faster
 
 @njit(**JIT_INLINE)
 def _dot_sq_lanes(w, X, i, d):
-    """(w . X[i], X[i] . X[i]) in 4 independent partial sums each (short dependency chains;
-    8 live accumulators fit the 16 vector registers, more would spill)."""
+    """(w . X[i], X[i] . X[i]) in 4 independent partial sums each.
+
+    Short dependency chains; 8 live accumulators fit the 16 vector registers, more would
+    spill.
+    """
     a0 = w[0] - w[0]
     a1 = a2 = a3 = a0
     b0 = b1 = b2 = b3 = a0
@@ -656,10 +684,12 @@ def _dot_sq_wide(w, X, i, d):
 
 @njit(**JIT_INLINE)
 def _log1p_unit(e):
-    """log1p(e) for 0 <= e <= 1, inline (a libm call would spill every live register):
+    """log1p(e) for 0 <= e <= 1, inline (a libm call would spill every live register).
+
     2 atanh(s) with s = e / (2 + e) <= 1/3, odd series to s**31 (truncation < 1e-16; with
-    rounding a few ulps, < 1e-15 relative),
-    evaluated as two interleaved Horner chains in s**4 (half the latency of one)."""
+    rounding a few ulps, < 1e-15 relative), evaluated as two interleaved Horner chains in
+    s**4 (half the latency of one).
+    """
     s = e / (2.0 + e)
     s2 = s * s
     s4 = s2 * s2
@@ -683,18 +713,24 @@ def _log1p_unit(e):
 
 
 def _make_seq_glm(lanes, kind_):
-    """Build the sequence kernel of one GLM kind (LINEAR or LOGISTIC; a compile-time constant:
+    """Build the sequence kernel of one GLM kind (LINEAR or LOGISTIC).
+
+    Build the sequence kernel of one GLM kind (LINEAR or LOGISTIC; a compile-time constant:
     the other kind's code and branches vanish, which frees registers), with the 4-lane strict
     dot (``lanes``) or the vectorised one. Numba caches closures keyed by their captured values,
-    so the builds get separate cache entries. ``kind`` stays an argument for a uniform call."""
+    so the builds get separate cache entries. ``kind`` stays an argument for a uniform call.
+    """
     LANES = lanes
     KIND = kind_
 
     @njit(**(JIT_STRICT if lanes else JIT))
     def _seq_glm(kind, X, y, order, lo, hi_, use_order, v, sc, P, scores, mode):
-        """_seq for Linear/Logistic: the per-sample chain w -> z -> err -> step -> w runs in the
-        state's precision (float32 by default: shorter latency than float64), scalars typed
-        through the scratch buffer ``buf``."""
+        """_seq for Linear/Logistic.
+
+        The per-sample chain w -> z -> err -> step -> w runs in the state's precision (float32
+        by default: shorter latency than float64), scalars typed through the scratch buffer
+        ``buf``.
+        """
         want = scores.shape[0] > 0
         has_y = y.shape[0] > 0
         n_seen = sc[N_SEEN]
@@ -937,9 +973,10 @@ def _process_run_steps(kind, X, y, V, SC, P, scores, mode):
 
 @njit(**JIT_PARALLEL)
 def _process_keyed(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
-    """Keyed prequential kernel: group g holds rows order[starts[g]:starts[g+1]] of key slot
-    slots[g], in arrival order; groups run in parallel (one writer per key).
-    Returns per group the first bad row or -1."""
+    """Keyed prequential kernel: group g holds rows order[starts[g]:starts[g+1]] of key slot slots[g], in arrival order.
+
+    Groups run in parallel (one writer per key). Returns per group the first bad row or -1.
+    """
     G = slots.shape[0]
     bad = np.full(G, -1, np.int64)
     for g in prange(G):
@@ -951,8 +988,10 @@ def _process_keyed(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
 
 @njit(**JIT)
 def _process_keyed_serial(kind, X, y, order, starts, slots, V, SC, P, scores, mode):
-    """Serial twin of _process_keyed, for small batches (below the measured crossover a
-    parallel launch costs more than it saves)."""
+    """Serial twin of _process_keyed, for small batches.
+
+    Below the measured crossover a parallel launch costs more than it saves.
+    """
     G = slots.shape[0]
     bad = np.full(G, -1, np.int64)
     for g in range(G):
@@ -982,7 +1021,9 @@ def _score_run(kind, X, y, V, SC, P, scores):
 @njit(**JIT_PARALLEL)
 def _score_keyed(kind, X, y, rowslot, V, SC, P, scores, empty_score):
     """Score row i against key slot rowslot[i] (``-1``: unseen key -> ``empty_score``).
-    Pure; chunks of rows run in parallel. Returns the number of non-finite rows (scored NaN)."""
+
+    Pure; chunks of rows run in parallel. Returns the number of non-finite rows (scored NaN).
+    """
     has_y = y.shape[0] > 0
     n = X.shape[0]
     chunk = 1024
@@ -1155,8 +1196,10 @@ LK_SD_ABS = 1e-12  # ...and at this absolute value (a constant score stream has 
 # the same way in every kernel that calls it (batch, keyed, serial, single event).
 @njit(**JIT_STRICT)
 def _proba_step(score, sc, P, learn):
-    """P(short-window mean below its long-run distribution) for ``score`` (NaN: NaN), against
-    the state before it; with ``learn``, then fold ``score`` into the state."""
+    """P(short-window mean below its long-run distribution) for ``score`` (NaN: NaN), against the state before it.
+
+    With ``learn``, then fold ``score`` into the state.
+    """
     if not np.isfinite(score):
         return np.nan
     n = sc[LK_N] - P[P_LK_SKIP]            # scores that count (the first P_LK_SKIP do not)
@@ -1198,8 +1241,11 @@ def _proba_step(score, sc, P, learn):
 
 @njit(**JIT)
 def _proba_run(scores, SC, P, out, learn):
-    """Anomaly probabilities of a score stream of slot 0 (prequential when ``learn``, else each
-    score against the current state); ``out`` may be empty (state update only)."""
+    """Anomaly probabilities of a score stream of slot 0.
+
+    Anomaly probabilities of a score stream of slot 0 (prequential when ``learn``, else each
+    score against the current state); ``out`` may be empty (state update only).
+    """
     sc = SC[0]
     want = out.shape[0] > 0
     for i in range(scores.shape[0]):
@@ -1259,11 +1305,13 @@ _NO_ORDER = np.empty(0, np.int64)   # a frozen constant of the single-event kern
 
 @njit(**JIT_ONE)
 def _one(kind, x, yv, has_y, V, SC, P, slot, learn, mode, scores, y1):
-    """One event of key ``slot`` (-1: an unseen key, scored as a fresh state): its
-    (score, probability, flag) against the state before it; with ``learn``, then learn it by
-    the same sequence kernel as the batch path (so the numbers are the same, bit for bit).
-    A row with NaN/inf (or a non-finite label) returns NaN scores and leaves the state as it
-    was, except that ``mode == 1`` (skip) counts it in N_INVALID when learning."""
+    """One event of key ``slot`` (-1: an unseen key, scored as a fresh state).
+
+    Its (score, probability, flag) against the state before it; with ``learn``, then learn
+    it by the same sequence kernel as the batch path (so the numbers are the same, bit for
+    bit). A row with NaN/inf (or a non-finite label) returns NaN scores and leaves the state
+    as it was, except that ``mode == 1`` (skip) counts it in N_INVALID when learning.
+    """
     if not _row_ok(x, yv, has_y):
         if learn and mode == 1 and slot >= 0:
             SC[slot, N_INVALID] += 1.0

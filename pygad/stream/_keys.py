@@ -7,9 +7,12 @@ import numpy as np
 
 
 class IntKeyMap:
-    """Integer keys: a direct table ``slot = table[key]`` while the keys are small
+    """Integer keys: a direct table for small dense ids, else a sorted array.
+
+    Integer keys: a direct table ``slot = table[key]`` while the keys are small
     non-negative ints (dense ids: O(1) vectorised lookups), else a sorted array with binary
-    search (any int64 keys, O(log K) per lookup). 1M keys cost 8-16 MB."""
+    search (any int64 keys, O(log K) per lookup). 1M keys cost 8-16 MB.
+    """
 
     kind = "int"
 

@@ -72,8 +72,10 @@ def advance_schedule(sc, P):
 
 
 def _gcap(gn, gslow, cap=4.0):
-    """A magnitude capped at ``cap`` times its slow mean (GN_SLOW_CAP = 4 for gradient norms,
-    SLOW_CAP = 20 for the scales' floors)."""
+    """A magnitude capped at ``cap`` times its slow mean.
+
+    GN_SLOW_CAP = 4 for gradient norms, SLOW_CAP = 20 for the scales' floors.
+    """
     return min(gn, cap * gslow) if gslow > 0 else gn
 
 
@@ -334,9 +336,12 @@ def _fc_shrink(hi, lo):
 
 
 def _fc_coordinate(xj, v, j, p, b, epsm, P):
-    """Quantities of coordinate ``j`` before learning (pure): the standardised lags ``u``, the
-    forecast residual ``e`` and its scale ``den``, ``z = |e| / den``, the CUSUM sums and the
-    change statistic ``g``, and the value novelty ``s`` (global and seasonal envelopes)."""
+    """Quantities of coordinate ``j`` before learning (pure).
+
+    The standardised lags ``u``, the forecast residual ``e`` and its scale ``den``,
+    ``z = |e| / den``, the CUSUM sums and the change statistic ``g``, and the value novelty ``s``
+    (global and seasonal envelopes).
+    """
     o = 2 * p
     so = o + FC_N_EXTRA
     lvl = float(v[o + FC_LVL, j])
@@ -361,9 +366,11 @@ def _fc_coordinate(xj, v, j, p, b, epsm, P):
 
 
 def forecast_row(x, v, sc, P, learn, ph=-1.0):
-    """Twin of ``_forecast_kernels._fc_row``: (finite, score) of row ``x`` (season phase
-    ``ph``, -1 for none) against the key state ``v``, ``sc``; with ``learn``, then learn it
-    (in place)."""
+    """Twin of ``_forecast_kernels._fc_row``.
+
+    (finite, score) of row ``x`` (season phase ``ph``, -1 for none) against the key state
+    ``v``, ``sc``; with ``learn``, then learn it (in place).
+    """
     x = [float(t) for t in x]
     d = len(x)
     p = int(P[P_FC_LAGS])
@@ -482,9 +489,12 @@ forecast_step = forecast_row
 
 
 def forecast_process_run(X, V, SC, P, scores, mode, phases=()):
-    """Twin of ``_forecast_kernels._process_run`` (slot 0; ``phases``: the kernel's ``y``, the
+    """Twin of ``_forecast_kernels._process_run``: score then learn each row.
+
+    Twin of ``_forecast_kernels._process_run`` (slot 0; ``phases``: the kernel's ``y``, the
     season phase of each row, empty for none): score then learn each row. Returns the first
-    bad row (``mode`` 0: stop there) or -1 (``mode`` 1: count it and go on)."""
+    bad row (``mode`` 0: stop there) or -1 (``mode`` 1: count it and go on).
+    """
     for i in range(len(X)):
         ph = float(phases[i]) if len(phases) else -1.0
         ok, score = forecast_row(X[i], V[0], SC[0], P, True, ph)

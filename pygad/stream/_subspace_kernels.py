@@ -74,13 +74,15 @@ N_EXTRA = 3        # rows besides the basis: mu, lam, slow lam
 # in the batch, keyed and single-event kernels (bit-identical results across the paths).
 @njit(**JIT_STRICT)
 def _sub_row(x, v, sc, P, learn, c):
-    """(finite, score) of one row against (v, sc); with ``learn``, then learn it. ``c`` is
-    float64 scratch of length ``rank`` (the row's coordinates in the subspace).
+    """(finite, score) of one row against (v, sc); with ``learn``, then learn it.
+
+    ``c`` is float64 scratch of length ``rank`` (the row's coordinates in the subspace).
 
     Score: sqrt(0.5 * (A + B)), A the squared residual off the subspace over its running mean,
     B the mean over components of the squared coordinate over the component's variance (both
     about 1 for a typical sample; variances floored at a quarter of their slow means and at the
-    data's roundoff, so they cannot collapse)."""
+    data's roundoff, so they cannot collapse).
+    """
     d = x.shape[0]
     r_ = int(P[P_REG])
     mu = v[0]

@@ -1,5 +1,7 @@
-"""``pygad stream detect`` as a library function: score a CSV/Parquet time series with a
-clipped-SGD stream detector, prequentially, and write the scores (see :func:`detect`).
+"""``pygad stream detect`` as a library function.
+
+Score a CSV/Parquet time series with a clipped-SGD stream detector, prequentially, and
+write the scores (see :func:`detect`).
 
 Cheap to import: numba, pandas and matplotlib load in the run.
 """
@@ -15,10 +17,13 @@ from types import SimpleNamespace
 
 @dataclass(frozen=True)
 class Detector:
-    """A ``--detector`` choice: the estimator class in :mod:`pygad.stream` (built with its
+    """A ``--detector`` choice: its estimator class, timestamp use and settable parameters.
+
+    A ``--detector`` choice: the estimator class in :mod:`pygad.stream` (built with its
     defaults plus the options given), whether its calls take timestamps ``t=``, and the
     constructor parameters settable from the command line (``--lags``, ``--season``,
-    ``--rank``), and the smallest score it flags (``--alarm-score``'s default)."""
+    ``--rank``), and the smallest score it flags (``--alarm-score``'s default).
+    """
     class_name: str
     takes_t: bool = False
     options: tuple = ()
@@ -62,8 +67,11 @@ def detect(file, *, time, value, out, key=None, detector=None, lags=None, season
         out: output CSV path.
         key: key column (one independent detector state per key), or None.
         detector: a key of :data:`DETECTORS` (default: ``forecaster``, or the saved one).
-        lags, season, rank: detector options (see ``pygad stream detect --help``).
-        alarm_proba, alarm_score: the flag rule (``alarm_score`` default: the detector's).
+        lags: detector option (see ``pygad stream detect --help``).
+        season: detector option (see ``pygad stream detect --help``).
+        rank: detector option (see ``pygad stream detect --help``).
+        alarm_proba: the flag rule's probability threshold.
+        alarm_score: the flag rule's score threshold (default: the detector's).
         state: detector archive (loaded if it exists, saved after the run), or None.
         plot: PNG path of the values, flags, scores and probabilities, or None.
         chunk_size: rows per detector call.
@@ -429,8 +437,10 @@ def _write_scores(path, table, scores, proba, flags) -> None:
 
 
 def _plot(path, table, scores, proba, flags, alarm, detector_txt, alarm_score=0.0):
-    """Values with flagged rows marked; score; probability (as -log10(1 - p)). Returns the
-    key plotted (keyed input: the one with the most flags), else None."""
+    """Values with flagged rows marked; score; probability (as -log10(1 - p)).
+
+    Returns the key plotted (keyed input: the one with the most flags), else None.
+    """
     import numpy as np
     from matplotlib.figure import Figure
     rows = np.arange(table.n_rows)

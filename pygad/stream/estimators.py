@@ -303,9 +303,12 @@ class _ClippedSGDBase:
             self._alloc(X.shape[1])
 
     def _launch(self, fn, *args, n_tasks=0):
-        """Run a parallel kernel. With ``n_tasks`` (the prange trip count), iterations are
-        handed out in dynamic chunks of about 1/32 of a thread's share, not one static block
-        per thread: a thread descheduled by other load then delays only its current chunk."""
+        """Run a parallel kernel.
+
+        With ``n_tasks`` (the prange trip count), iterations are handed out in dynamic
+        chunks of about 1/32 of a thread's share, not one static block per thread: a thread
+        descheduled by other load then delays only its current chunk.
+        """
         import numba
 
         from ._config import PARALLEL_LAUNCH_IS_THREADSAFE, PARALLEL_LAUNCH_LOCK
@@ -321,7 +324,8 @@ class _ClippedSGDBase:
         """Score-then-learn the rows; returns scores (and probabilities) when wanted.
 
         Scores are always computed: the anomaly-probability state learns from them. A
-        rejected first batch leaves the estimator unfitted (no dimension fixed)."""
+        rejected first batch leaves the estimator unfitted (no dimension fixed).
+        """
         self._lazy_init()
         fresh = self._d is None
         names = self._feature_names
@@ -478,8 +482,11 @@ class _ClippedSGDBase:
         return order, starts, s[starts[:-1]].copy()
 
     def learn_many(self, X, y=None, keys=None) -> None:
-        """Learn the rows of ``X`` in order (one clipped-SGD step each); with ``keys``, each row
-        updates the state of its key (unseen keys are added). Also updates the thresholds."""
+        """Learn the rows of ``X`` in order (one clipped-SGD step each).
+
+        With ``keys``, each row updates the state of its key (unseen keys are added). Also
+        updates the thresholds.
+        """
         self._learn(X, y, keys, want_scores=False)
 
     def process_many(self, X, y=None, keys=None, proba=False):
@@ -519,8 +526,10 @@ class _ClippedSGDBase:
         return a
 
     def _slot1(self, key, add: bool):
-        """(slot, added) of one key: an O(1) lookup; unseen keys go through the batch
-        bookkeeping (added when ``add``, else slot -1)."""
+        """(slot, added) of one key: an O(1) lookup.
+
+        Unseen keys go through the batch bookkeeping (added when ``add``, else slot -1).
+        """
         km = self._keymap
         if km is not None:
             s = km.lookup_one(key)
@@ -543,18 +552,22 @@ class _ClippedSGDBase:
         return yv, True
 
     def _remember_entry(self, row, args) -> None:
-        """Numba's dispatcher resolves the argument types on every call (about half a
-        microsecond); after the first call of a row dtype we call the compiled entry point of
-        that exact signature directly. Rows reach it only 1-D, C-contiguous, aligned and of
-        that dtype (``_event`` makes sure); the state arrays are always ours."""
+        """Numba's dispatcher resolves the argument types on every call (about half a microsecond).
+
+        After the first call of a row dtype we call the compiled entry point of that exact
+        signature directly. Rows reach it only 1-D, C-contiguous, aligned and of that dtype
+        (``_event`` makes sure); the state arrays are always ours.
+        """
         import numba
         cres = self._K1._one.overloads.get(tuple(numba.typeof(a) for a in args))
         if cres is not None:
             self._one_eps[row.dtype] = cres.entry_point
 
     def _event(self, x, y, key, learn: bool):
-        """(score, probability, flag) of one event, or None before the first sample (the
-        batch path then allocates the state)."""
+        """(score, probability, flag) of one event, or None before the first sample.
+
+        The batch path then allocates the state.
+        """
         d = self.__dict__.get("_d")
         if d is None:
             return None
@@ -595,10 +608,12 @@ class _ClippedSGDBase:
                         None if key is None else self._one_key(key), want_scores=False)
 
     def process_one(self, x, y=None, key=None, proba=False, flag=False):
-        """The ingestion call for one event: its score against the state before it, then
-        learn it. Returns the score, or a tuple ``(score, probability)``, ``(score, flag)`` or
+        """The ingestion call for one event: its score against the state before it, then learn it.
+
+        Returns the score, or a tuple ``(score, probability)``, ``(score, flag)`` or
         ``(score, probability, flag)`` as asked (flag: 0/1 against the key's threshold before
-        this event)."""
+        this event).
+        """
         out = self._event(x, y, key, True)
         if out is None:
             s, p = self._learn(self._one(x), None if y is None else [y],
@@ -981,11 +996,13 @@ class ClippedSGDMean(_ClippedSGDBase):
 
     @property
     def location_(self) -> np.ndarray:
+        """The location (robust mean) of the un-keyed stream, ``[d]``."""
         self._check_fitted()
         return self._V[0, 0].copy()
 
     @property
     def scale_(self) -> np.ndarray:
+        """The per-coordinate scale of the un-keyed stream, ``[d]``."""
         self._check_fitted()
         return self._V[0, 1].copy()
 
@@ -1198,15 +1215,19 @@ class ClippedSGDForecaster(_ClippedSGDBase):
         return 0 if per is None else per[1]
 
     def _advance_season(self, n: int, t) -> None:
-        """After ``n`` rows were learned: move the stream position of an int season that is
-        counted (no ``t``). Only then: a rejected batch leaves it where it was."""
+        """After ``n`` rows were learned: move the stream position of an int season that is counted (no ``t``).
+
+        Only then: a rejected batch leaves it where it was.
+        """
         if t is None and isinstance(self.season, (int, np.integer)) \
                 and not isinstance(self.season, bool):
             self._season_count = getattr(self, "_season_count", 0) + n
 
     def _phase(self, n: int, t, keys, advance: bool):
-        """Season phase of each row as float64 (the kernels' ``y``), or None for no phase
-        (``advance`` is accepted for the callers' symmetry; see _advance_season)."""
+        """Season phase of each row as float64 (the kernels' ``y``), or None for no phase.
+
+        ``advance`` is accepted for the callers' symmetry; see _advance_season.
+        """
         per = self._season_period()
         if per is None:
             return None
@@ -1238,9 +1259,11 @@ class ClippedSGDForecaster(_ClippedSGDBase):
 
     # ------------------------------------------------------------------ public calls with t
     def learn_many(self, X, keys=None, t=None) -> None:
-        """Learn the rows in order (one state per key with ``keys``); ``t``: timestamps
-        (datetime64 or seconds) for an hour/day/week ``season``, or sample indices for an
-        int season."""
+        """Learn the rows in order (one state per key with ``keys``).
+
+        ``t``: timestamps (datetime64 or seconds) for an hour/day/week ``season``, or sample
+        indices for an int season.
+        """
         self._learn(X, self._phase(len(X), t, keys, True), keys, want_scores=False)
         self._advance_season(len(X), t)
 
@@ -1259,11 +1282,11 @@ class ClippedSGDForecaster(_ClippedSGDBase):
         return super().score_many(X, self._phase(len(X), t, keys, False), keys)
 
     def score_proba_many(self, X, keys=None, t=None) -> np.ndarray:
-        """Anomaly probabilities against the current state (pure); see
-        :meth:`ClippedSGDMean.score_proba_many`."""
+        """Anomaly probabilities against the current state (pure); see :meth:`ClippedSGDMean.score_proba_many`."""
         return super().score_proba_many(X, self._phase(len(X), t, keys, False), keys)
 
     def predict_many(self, X, keys=None, t=None) -> np.ndarray:
+        """Flags (0/1) against the current state and thresholds (pure); ``t`` as in :meth:`learn_many`."""
         return super().predict_many(X, self._phase(len(X), t, keys, False), keys)
 
     def _y1(self, y, learn: bool):
@@ -1294,8 +1317,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
             self._first(x, key, t)
 
     def process_one(self, x, key=None, t=None, proba=False, flag=False):
-        """Score one event against the state before it, then learn it (see
-        :meth:`ClippedSGDMean.process_one`)."""
+        """Score one event against the state before it, then learn it (see :meth:`ClippedSGDMean.process_one`)."""
         out = self._event_t(x, key, t, True)
         if out is None:
             out = self._first(x, key, t)
@@ -1304,6 +1326,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
         return (out[0],) + ((out[1],) if proba else ()) + ((out[2],) if flag else ())
 
     def score_one(self, x, key=None, t=None) -> float:
+        """Score one event against the current state (pure)."""
         out = self._event_t(x, key, t, False)
         if out is not None:
             return out[0]
@@ -1311,6 +1334,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
                                      None if t is None else [t])[0])
 
     def score_proba_one(self, x, key=None, t=None) -> float:
+        """Anomaly probability of one event against the current state (pure)."""
         out = self._event_t(x, key, t, False)
         if out is not None:
             return out[1]
@@ -1318,6 +1342,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
                                            self._one_key(key), None if t is None else [t])[0])
 
     def predict_one(self, x, key=None, t=None) -> int:
+        """Flag (0/1) of one event against the current state and threshold (pure)."""
         out = self._event_t(x, key, t, False)
         if out is not None:
             return out[2]
@@ -1335,6 +1360,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
         return self._theta(0)
 
     def state_dict(self) -> dict:
+        """The state as a dict of arrays, including the counted season position."""
         st = super().state_dict()
         if getattr(self, "_season_count", 0):
             st["season_count"] = np.asarray(self._season_count, np.int64)
@@ -1343,6 +1369,7 @@ class ClippedSGDForecaster(_ClippedSGDBase):
     _extra_arrays = ("season_count",)
 
     def load_state_dict(self, state: dict):
+        """Restore a state written by :meth:`state_dict`, validating the season position first."""
         sc = state.get("season_count") if hasattr(state, "get") else None
         if sc is not None:
             sc = np.asarray(sc)
@@ -1429,6 +1456,7 @@ class ClippedSGDSubspace(_ClippedSGDBase):
         self._P[L.P_REG] = float(self._rank())
 
     def score_many(self, X, y=None, keys=None) -> np.ndarray:
+        """Scores of the rows against the current state (pure); fixes the rank on the first call."""
         self._lazy_init()
         if self._d is None:
             self._resolve_rank(np.shape(X)[-1] if np.ndim(X) == 2 else len(X))
@@ -1443,6 +1471,7 @@ class ClippedSGDSubspace(_ClippedSGDBase):
         super()._enter(X)
 
     def load_state_dict(self, state: dict):
+        """Restore a state written by :meth:`state_dict`; the rank is taken from the saved vectors."""
         v = state.get("vectors") if hasattr(state, "get") else None
         v = None if v is None else np.asarray(v)
         rank = int(v.shape[1]) - 3 if v is not None and v.ndim == 3 and v.shape[1] >= 4 else None
@@ -1464,6 +1493,7 @@ class ClippedSGDSubspace(_ClippedSGDBase):
 
     @property
     def location_(self) -> np.ndarray:
+        """The location (robust mean) of the un-keyed stream, ``[d]``."""
         self._check_fitted()
         return self._V[0, 0].copy()
 
@@ -1475,6 +1505,7 @@ class ClippedSGDSubspace(_ClippedSGDBase):
 
     @property
     def explained_variance_(self) -> np.ndarray:
+        """The variance along each basis vector of the un-keyed stream, ``[rank]``."""
         self._check_fitted()
         return self._V[0, 1 + self._rank(), :self._rank()].astype(np.float64)
 

@@ -12,7 +12,6 @@ another one. Every method scores each sample against its state *before* learning
 (prequential), and learns every sample (unsupervised: labels are only used for evaluation).
 
 Methods:
-
 * ``pygad ClippedSGDSubspace()``: pygad's detector for image-like streams (robust streaming
   PCA, clipped Sanger steps), with its defaults;
 
@@ -42,9 +41,11 @@ BUILTIN_NAME = "scikit-learn 8x8 digits"
 
 
 def load_images(path=None) -> tuple[np.ndarray, np.ndarray, str]:
-    """(images float32 [N, h, w] in [0, 1], labels uint8 [N], description). ``path=None``:
-    scikit-learn's bundled 8x8 digits (pixels 0..16); else an ``.npz`` with ``x`` (uint8
-    pixels 0..255, [N, h, w] or [N, h*w] of a square image) and ``y``."""
+    """(images float32 [N, h, w] in [0, 1], labels uint8 [N], description).
+
+    ``path=None``: scikit-learn's bundled 8x8 digits (pixels 0..16); else an ``.npz`` with
+    ``x`` (uint8 pixels 0..255, [N, h, w] or [N, h*w] of a square image) and ``y``.
+    """
     if path is None:
         from sklearn.datasets import load_digits
         d = load_digits()
@@ -91,9 +92,12 @@ def _read_images(path) -> tuple:
 
 def make_stream(path=None, digits=(0, 1, 7, 4), segment_len=2000, anomaly_rate=0.05,
                 max_angle=45.0, seed=0):
-    """Build the rotated-digits drift stream (``path=None``: scikit-learn's 8x8 digits; or an
-    MNIST ``.npz``, see :func:`load_images`). Returns (X float32 [n, h*w] in [0, 1],
-    is_anomaly uint8 [n], digit uint8 [n], change_points list[int])."""
+    """Build the rotated-digits drift stream.
+
+    ``path=None``: scikit-learn's 8x8 digits; or an MNIST ``.npz``, see :func:`load_images`.
+    Returns (X float32 [n, h*w] in [0, 1], is_anomaly uint8 [n], digit uint8 [n],
+    change_points list[int]).
+    """
     from scipy.ndimage import rotate
     rng = np.random.default_rng(seed)
     imgs, labels, _ = load_images(path)
@@ -127,8 +131,10 @@ def _std_score(x, mu, s, floor_frac=0.01, score_clip=3.0):
 
 
 def sgd_unclipped(X, rate="1/t", floor_frac=0.01):
-    """Prequential scores of unclipped SGD on the mean (and mean absolute deviation):
-    ``rate="1/t"`` (running mean) or a float (constant learning rate)."""
+    """Prequential scores of unclipped SGD on the mean (and mean absolute deviation).
+
+    ``rate="1/t"`` (running mean) or a float (constant learning rate).
+    """
     n, d = X.shape
     mu = X[0].astype(np.float64).copy()
     s = np.zeros(d)
@@ -157,6 +163,7 @@ def sliding_window(X, window=500, floor_frac=0.01):
 
 
 def half_space_trees(X, seed=0, progress=False):
+    """Prequential scores of river's HalfSpaceTrees (25 trees, height 10, window 250)."""
     from river import anomaly
     hst = anomaly.HalfSpaceTrees(n_trees=25, height=10, window_size=250, seed=seed)
     out = np.zeros(X.shape[0])
@@ -173,10 +180,12 @@ def half_space_trees(X, seed=0, progress=False):
 
 # ------------------------------------------------------------------------------ metrics
 def recovery_samples(scores, anom, cp, seg_end, window=25):
-    """Samples after change point ``cp`` until the method has adapted to the new normal digit:
-    until the rolling median (over ``window`` normal samples) of the scores of normal samples
-    falls to 1.1 times the median normal score of the second half of the segment (the
-    method's own steady state). ``None`` if it never does within the segment."""
+    """Samples after change point ``cp`` until the method has adapted to the new normal digit.
+
+    Until the rolling median (over ``window`` normal samples) of the scores of normal samples
+    falls to 1.1 times the median normal score of the second half of the segment (the method's
+    own steady state). ``None`` if it never does within the segment.
+    """
     half = np.arange(cp + (seg_end - cp) // 2, seg_end)
     ref = 1.1 * np.median(scores[half[anom[half] == 0]])
     idx = np.arange(cp, seg_end)
@@ -189,6 +198,7 @@ def recovery_samples(scores, anom, cp, seg_end, window=25):
 
 
 def evaluate(scores, anom, change_points, n):
+    """AUC and AP overall and per segment, and the recovery after each change point."""
     from sklearn.metrics import average_precision_score, roc_auc_score
     bounds = [0] + list(change_points) + [n]
     res = {"auc": float(roc_auc_score(anom, scores)),
@@ -210,6 +220,7 @@ MEAN = "pygad ClippedSGDMean(score_clip=3)"
 def run_experiment(data=None, digits=(0, 1, 7, 4), segment_len=2000, anomaly_rate=0.05,
                    max_angle=45.0, seed=0, const_lr=0.02, window=500, hst=True,
                    progress=True) -> dict:
+    """Run every method on the rotated-digits drift stream; returns the config and the results per method."""
     import pygad.stream as ps
     X, anom, dig, cps = make_stream(data, digits, segment_len, anomaly_rate, max_angle, seed)
     n = X.shape[0]
@@ -258,6 +269,7 @@ def run_experiment(data=None, digits=(0, 1, 7, 4), segment_len=2000, anomaly_rat
 
 
 def format_table(out: dict) -> str:
+    """The results of :func:`run_experiment` as a Markdown table."""
     cfg = out["config"]
     nseg = len(cfg["digits"])
     head = ["method", "AUC", "AP"] + [f"AUC seg{i + 1} ({d})" for i, d in enumerate(cfg["digits"])] \
@@ -272,6 +284,7 @@ def format_table(out: dict) -> str:
 
 
 def plot(out: dict, path) -> None:
+    """Plot each method's scores over the stream, anomalies and change points marked, to ``path``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -304,4 +317,5 @@ def plot(out: dict, path) -> None:
 
 
 def to_json(out: dict) -> str:
+    """The results of :func:`run_experiment` as JSON (private ``_`` entries left out)."""
     return json.dumps({k: v for k, v in out.items() if not k.startswith("_")}, indent=2)

@@ -46,10 +46,12 @@ class Table:
 
 
 def is_parquet(path) -> bool:
+    """True when ``path`` has a Parquet suffix."""
     return os.fspath(path).lower().endswith(PARQUET_SUFFIXES)
 
 
 def have_pandas() -> bool:
+    """True when pandas can be imported."""
     try:
         import pandas  # noqa: F401
     except ImportError:
@@ -58,6 +60,7 @@ def have_pandas() -> bool:
 
 
 def require_pyarrow():
+    """The ``pyarrow.parquet`` module, or an InputError with the install hint."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -267,8 +270,11 @@ def _parse_one_datetime(s) -> int:
 
 
 def to_time(path, name, raw, use_pandas) -> tuple[str, np.ndarray]:
-    """The time column as ("datetime", int64 ns) or ("numeric", float64). The first data row
-    decides: a number makes the column numeric, anything else must parse as ISO-8601."""
+    """The time column as ("datetime", int64 ns) or ("numeric", float64).
+
+    The first data row decides: a number makes the column numeric, anything else must parse
+    as ISO-8601.
+    """
     arr = raw[0] if isinstance(raw, tuple) else raw
     nat = np.iinfo(np.int64).min
     if arr.dtype.kind == "M":
@@ -327,8 +333,10 @@ def _text(raw) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ the entry point
 def read_table(path, time, values, key=None, use_pandas=None) -> Table:
-    """Read and check the columns ``time``, ``values`` (list) and ``key`` of a CSV or Parquet
-    file. ``use_pandas``: read CSV with pandas (default: when installed) or the csv module."""
+    """Read and check the columns ``time``, ``values`` (list) and ``key`` of a CSV or Parquet file.
+
+    ``use_pandas``: read CSV with pandas (default: when installed) or the csv module.
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
@@ -362,8 +370,11 @@ def read_table(path, time, values, key=None, use_pandas=None) -> Table:
 
 
 def check_time_order(table: Table, last: dict | None = None, state_name: str = "") -> None:
-    """Timestamps must strictly increase per key (the whole file without a key), in file
-    order, and continue after ``last`` ({key or None: last timestamp}) from a saved state."""
+    """Check that timestamps strictly increase per key, in file order.
+
+    Timestamps must strictly increase per key (the whole file without a key), in file
+    order, and continue after ``last`` ({key or None: last timestamp}) from a saved state.
+    """
     t, n = table.time, table.n_rows
     if table.keys is None:
         codes = np.zeros(n, np.int64)

@@ -37,6 +37,7 @@ VERSION = 1
 
 
 def pack(class_name: str, params: dict, arrays: dict) -> dict:
+    """A state dict: the format tag, the JSON metadata (class, params) and the arrays."""
     out = {
         "__format__": np.array(f"{FORMAT}/{VERSION}"),
         "__meta__": np.array(json.dumps({"class": class_name, "params": params},
@@ -61,8 +62,10 @@ def _json_scalar(v) -> bool:
 
 
 def unpack(archive) -> tuple[str, dict, dict]:
-    """(class name, params, arrays) of a state dict or an opened ``.npz``; checks the format,
-    the version and the metadata's structure. Raises InvalidArchiveError."""
+    """(class name, params, arrays) of a state dict or an opened ``.npz``.
+
+    Checks the format, the version and the metadata's structure. Raises InvalidArchiveError.
+    """
     if not (hasattr(archive, "keys") and hasattr(archive, "__getitem__")):
         raise InvalidArchiveError(f"not a {FORMAT} archive (a {type(archive).__name__}, not a dict of arrays)")
     keys = list(archive.keys())
@@ -104,8 +107,11 @@ def unpack(archive) -> tuple[str, dict, dict]:
 
 
 def check_array(arrays: dict, key: str, kinds: str, ndim: int, shape: tuple = ()) -> np.ndarray:
-    """``arrays[key]`` with a dtype kind in ``kinds`` (NumPy kind letters), ``ndim`` dimensions
-    and, where ``shape`` gives them, those sizes (None = any). Raises InvalidArchiveError."""
+    """``arrays[key]``, checked for dtype kind, dimensions and sizes.
+
+    ``arrays[key]`` with a dtype kind in ``kinds`` (NumPy kind letters), ``ndim`` dimensions
+    and, where ``shape`` gives them, those sizes (None = any). Raises InvalidArchiveError.
+    """
     if key not in arrays:
         raise InvalidArchiveError(f"corrupt archive: missing array {key!r}")
     a = arrays[key]
@@ -118,6 +124,7 @@ def check_array(arrays: dict, key: str, kinds: str, ndim: int, shape: tuple = ()
 
 
 def to_bytes(state: dict) -> bytes:
+    """A state dict as ``.npz`` bytes."""
     buf = io.BytesIO()
     np.savez(buf, **state)
     return buf.getvalue()
@@ -146,12 +153,14 @@ def _path_of(source):
 
 
 def from_bytes(b: bytes) -> dict:
+    """The state dict of ``.npz`` bytes (checked; raises InvalidArchiveError)."""
     if not isinstance(b, (bytes, bytearray, memoryview)):
         raise InvalidArchiveError(f"archive bytes must be bytes, got {type(b).__name__}")
     return _open(io.BytesIO(bytes(b)), "archive bytes")
 
 
 def load_file(path) -> dict:
+    """The state dict of an ``.npz`` file (checked; errors name the path)."""
     return _open(os.fspath(path), os.fspath(path))
 
 
@@ -169,8 +178,10 @@ _STALE_S = 60.0
 
 
 def _remove_stale_temps(path: str) -> None:
-    """Temporary files of earlier saves to ``path`` that were killed before they could clean up
-    (older than a minute, so a concurrent save's file is never touched)."""
+    """Temporary files of earlier saves to ``path`` that were killed before they could clean up.
+
+    Older than a minute, so a concurrent save's file is never touched.
+    """
     folder, base = os.path.split(os.path.abspath(path))
     now = time.time()
     for tmp in glob.glob(os.path.join(glob.escape(folder), f".tmp-{glob.escape(base)}-*")):
@@ -182,6 +193,7 @@ def _remove_stale_temps(path: str) -> None:
 
 
 def save_atomic(path, state: dict, compress: bool = False) -> None:
+    """Write ``state`` to ``path`` atomically (temporary file, fsync, rename)."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     _remove_stale_temps(path)

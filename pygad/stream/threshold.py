@@ -43,6 +43,7 @@ class AdaptiveThreshold:
 
     # -- parameters shared with the estimators
     def get_params(self) -> dict:
+        """The constructor parameters."""
         return {"quantile": float(self.quantile), "margin": float(self.margin),
                 "lr": float(self.lr), "warmup": int(self.warmup)}
 
@@ -77,20 +78,25 @@ class AdaptiveThreshold:
 
     @property
     def n_seen_(self) -> int:
+        """The number of scores learned."""
         self._ensure()
         return int(self._sc[0, L.TH_N])
 
     def learn_one(self, score: float) -> None:
+        """Learn one score."""
         self.process_many(np.array([score], np.float64))
 
     def predict_one(self, score: float) -> int:
+        """Flag (0/1) of one score against the current threshold."""
         return int(float(score) > self.threshold_)
 
     def predict_many(self, scores) -> np.ndarray:
+        """Flags (0/1) of the scores against the current threshold (pure)."""
         s = np.asarray(scores, np.float64)
         return (s > self.threshold_).astype(np.uint8)
 
     def learn_many(self, scores) -> None:
+        """Learn the scores in order."""
         self.process_many(scores)
 
     def process_many(self, scores, return_thresholds: bool = False):
@@ -108,6 +114,7 @@ class AdaptiveThreshold:
 
     # -- state
     def state_dict(self) -> dict:
+        """The state as a dict of arrays (format tag, parameters, running statistics)."""
         self._ensure()
         return _state.pack(type(self).__name__, self.get_params(), {"scalars": self._sc.copy()})
 
@@ -148,17 +155,21 @@ class AdaptiveThreshold:
         return self
 
     def to_bytes(self) -> bytes:
+        """The state as ``.npz`` bytes."""
         return _state.to_bytes(self.state_dict())
 
     @classmethod
     def from_bytes(cls, b: bytes) -> "AdaptiveThreshold":
+        """A threshold restored from :meth:`to_bytes` output."""
         return cls().load_state_dict(_state.from_bytes(b))
 
     def save(self, path) -> None:
+        """Save the state to ``path`` (``.npz``, written atomically)."""
         _state.save_atomic(path, self.state_dict())
 
     @classmethod
     def load(cls, path) -> "AdaptiveThreshold":
+        """A threshold restored from a file written by :meth:`save`."""
         return _state.load_into(cls(), _state.load_file(path), os.fspath(path))
 
     def __getstate__(self):

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-import pygad
 import pygad.ops as ops
 from pygad.ops import _reference as ref
 from pygad.ops.attention import _hetero_attention, _hetero_attention_backward
