@@ -286,13 +286,18 @@ def detect_tables(node_specs, edge_specs=(), *, id: str = "id", label: str = "la
     n0 = graph.num_nodes[tgt]
     t1 = _time.perf_counter()
     aug = ev.make_augmenter(augment, seed)
-    if aug is not None:
+    chooses = aug is not None and hasattr(aug, "choose")  # "auto": fits the detector itself, keeps the better
+    if chooses:
+        det, g_fit, _ = aug.choose(graph, tr, va, lambda: ev.make_detector(detector, seed, device=device,
+                                                                           verbose=not quiet, **kw), target=tgt)
+    elif aug is not None:
         g_fit, tr_fit = aug.augment(graph, tr)
         n_new = g_fit.num_nodes[tgt]
         if n_new > n0:
             va_fit = np.concatenate([va, np.zeros(n_new - n0, dtype=bool)])
     t_aug = _time.perf_counter() - t1
-    det.fit(g_fit, tr_fit, va_fit)
+    if not chooses:
+        det.fit(g_fit, tr_fit, va_fit)
     t_fit = _time.perf_counter() - t1 - t_aug
     # scores of the user's graph (no synthetic nodes), the cut chosen on its validation nodes
     scores = np.asarray(det.decision_function(graph), dtype=np.float64)
