@@ -142,3 +142,18 @@ def test_auto_in_the_harness_records_the_choice():
         assert run["val_ap"][run["augment_chosen"]] == max(run["val_ap"].values())
         assert (run["n_synthetic"] > 0) == (run["augment_chosen"] == "diffusion")
     assert "auto:" in ev.format_table(r)
+
+
+def test_cli_label_rate_and_help(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = capsys.readouterr().out
+    for opt in ("--train-anomalies", "--train-normals", "--label-rate", "auto"):
+        assert opt in text
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--detector", "feature", "--seeds", "1", "--label-rate", "0.2", "--json", str(out),
+                 "--quiet"]) == 0
+    p = json.loads(out.read_text())["config"]["protocol"]
+    # books: 28 anomalies, 1,390 normal nodes
+    assert p == {"kind": "label-rate", "label_rate": 0.2, "train_anomalies": 6, "train_normals": 278,
+                 "val_anomalies": 6, "val_normals": 278}
