@@ -91,6 +91,16 @@ for _name in BASELINE_AUGMENTERS + GENERATIVE_AUGMENTERS:
 del _name
 
 
+def _auto(seed=None, **settings):
+    from .models.auto_augment import AutoAugmenter
+    return AutoAugmenter(random_state=seed, **settings)
+
+
+#: ``auto``: fit the detector with and without ``diffusion`` and keep the one with the higher
+#: validation AP (the harness runs it; settings go to the candidate, ``candidate=`` picks it)
+AUGMENTERS["auto"] = _auto
+
+
 def register_augmenter(name: str, factory: Callable[..., Any]) -> None:
     """Make augmenter ``name`` available (e.g. ``pygad evaluate --augment NAME``).
 
@@ -105,7 +115,8 @@ def make_augmenter(name: str, random_state: Optional[int] = None, **settings):
 
     Args:
         name: a key of :data:`AUGMENTERS`: ``none`` (returns None), ``oversample``, ``smote``,
-            ``mixup``, ``vae``, ``diffusion``, or a registered plug-in.
+            ``mixup``, ``vae``, ``diffusion``, ``auto`` (diffusion only where validation AP
+            improves; see :mod:`pygad.models.auto_augment`), or a registered plug-in.
         random_state: seed of the augmenter.
         **settings: constructor arguments (e.g. ``ratio=3``, ``n_synthetic=50``,
             ``vae_epochs=50``).

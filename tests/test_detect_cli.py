@@ -87,6 +87,15 @@ def test_augment_from_the_registry(files, tmp_path, capsys):
     assert len(_read(tmp_path / "s.csv")) == 301  # the user's nodes only, no synthetic ones
 
 
+def test_augment_auto_chooses_on_validation(files, tmp_path, capsys, monkeypatch):
+    from pygad import evaluation as ev
+    from pygad.models.auto_augment import AutoAugmenter
+    # a cheap candidate keeps the test fast; the choice logic is the same as with diffusion
+    monkeypatch.setitem(ev.AUGMENTERS, "auto", lambda seed=None: AutoAugmenter("oversample", random_state=seed))
+    assert main(_args(files, "--augment", "auto", "--out", str(tmp_path / "s.csv"))) == 0
+    assert len(_read(tmp_path / "s.csv")) == 301
+
+
 def test_score_new_nodes_and_same_tables(files, detected, tmp_path, capsys):
     out = tmp_path / "new.csv"
     rc = main(["score", "--model", str(detected / "model"), "--nodes", f"account={files / 'new_accounts.csv'}",

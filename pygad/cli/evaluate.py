@@ -11,6 +11,7 @@ from ..registry import DETECTORS
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``pygad evaluate`` on ``subparsers``."""
     p = subparsers.add_parser(
         "evaluate", help="train and test a detector over N seeds (AUC, AP, Recall@k)",
         description="Train and test an anomaly detector over N seeds and print mean ± std of AUC, AP and "
@@ -23,12 +24,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="gnn: HGT encoder + MLP head; trees: gradient-boosted trees on multi-hop neighbour "
                         "aggregates; feature: the same trees on node features only (no graph). Default: gnn")
     p.add_argument("--augment", default="none", metavar="NAME",
-                   help="training-graph augmentation (default: none)")
+                   help="training-graph augmentation (default: none); 'auto' fits the detector with and without "
+                        "diffusion augmentation and keeps the one with the higher validation AP")
     p.add_argument("--augment-ratio", type=float, default=None, metavar="R",
                    help="synthetic anomalies per training anomaly for --augment (default: the augmenter's, 1)")
     p.add_argument("--seeds", type=int, default=5, metavar="N", help="number of seeds (default: 5)")
     p.add_argument("--split", type=int, default=None, metavar="K",
                    help="which stored split to use when the archive has several (default: the first)")
+    p.add_argument("--train-anomalies", type=int, default=None, metavar="K",
+                   help="few-label protocol: K labelled anomalies for training and K for validation, drawn per "
+                        "seed (stratified; test = the other labelled nodes). GADBench's semi-supervised setting: "
+                        "--train-anomalies 20 --train-normals 80")
+    p.add_argument("--train-normals", type=int, default=None, metavar="M",
+                   help="few-label protocol: M labelled normal nodes for training and M for validation")
+    p.add_argument("--label-rate", type=float, default=None, metavar="R",
+                   help="label-rate protocol: a stratified fraction R of the labelled nodes for training, the "
+                        "same counts for validation, test = the rest (0 < R < 0.5)")
     p.add_argument("--target", default=None, metavar="NODE_TYPE",
                    help="node type to detect on (default: the labelled one)")
     p.add_argument("--epochs", type=int, default=None, help="GNN training epochs (default: the detector's)")
@@ -80,7 +91,9 @@ def run(args) -> int:
               "structural features (degrees, neighbour-degree statistics per relation)", file=sys.stderr)
     result = ev.run_evaluation(graph, detector=args.detector, augment=args.augment, seeds=args.seeds,
                                split=args.split, target=args.target, device=args.device,
-                               detector_kwargs=kwargs, augment_kwargs=augment_kwargs, verbose=not args.quiet)
+                               detector_kwargs=kwargs, augment_kwargs=augment_kwargs, verbose=not args.quiet,
+                               train_anomalies=args.train_anomalies, train_normals=args.train_normals,
+                               label_rate=args.label_rate)
     print(ev.format_table(result))
     if args.json:
         ev.write_json(result, args.json)

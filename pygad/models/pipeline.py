@@ -73,8 +73,10 @@ def _bar(total: int, desc: str, quiet: bool):
 
 
 def validation_split(y: np.ndarray, fraction: float, seed: int, where: str = "") -> tuple:
-    """Boolean (train, val) masks over the labelled nodes (``y >= 0``), stratified by label, at
-    least one anomaly and one normal node on each side."""
+    """Boolean (train, val) masks over the labelled nodes (``y >= 0``), stratified by label.
+
+    Each side gets at least one anomaly and one normal node.
+    """
     if not 0.0 < fraction < 1.0:
         raise PygadValueError(f"the validation fraction must be in (0, 1), got {fraction}")
     rng = np.random.default_rng(seed)
@@ -210,17 +212,25 @@ def detect_tables(node_specs, edge_specs=(), *, id: str = "id", label: str = "la
     Args:
         node_specs: ``["TYPE=FILE" | "FILE", ...]`` node tables (CSV or Parquet).
         edge_specs: ``["REL=SRC_TYPE:DST_TYPE:FILE" | "REL=FILE" | "FILE", ...]`` edge tables.
-        id, label, time, weight, src, dst, target, exclude: table columns and the target node
-            type (see :func:`pygad.data.tables.from_pandas`).
+        id: id column of the node tables.
+        label: label column (1 anomaly, 0 normal, blank unknown).
+        time: timestamp column of the edge tables (optional).
+        weight: edge weight column of the edge tables (optional).
+        src: source id column of the edge tables.
+        dst: destination id column of the edge tables.
+        target: node type to score (default: the one whose table has the label column).
+        exclude: columns of the node tables that are not features.
         detector: a name of :data:`pygad.evaluation.DETECTORS` (``trees``, ``gnn``, ``feature``).
         augment: a name of :data:`pygad.evaluation.AUGMENTERS` (``none``, ``diffusion``, ...).
         seed: seed of the validation split, the detector and the augmenter.
         val_fraction: share of the labelled nodes (per class) held out for validation.
         epochs: GNN epochs (``detector="gnn"`` only).
         device: torch device of the GNN / the augmenter.
-        out: scores CSV path (``id, score, rank, flag``); save_model: model directory; plot: PNG.
-        quiet: no progress bars; log: text stream for the report (default stdout; None = silent
-            when ``quiet``).
+        out: scores CSV path (``id, score, rank, flag``).
+        save_model: model directory to write (optional).
+        plot: PNG of the score histogram and the validation PR curve (optional).
+        quiet: no progress bars.
+        log: text stream for the report (default stdout; silent when ``quiet``).
 
     Returns:
         A dict: ``metrics`` (validation AUC/AP/Rec@k), ``threshold``, ``rule``, ``scores``,
@@ -286,13 +296,18 @@ def detect_tables(node_specs, edge_specs=(), *, id: str = "id", label: str = "la
     n0 = graph.num_nodes[tgt]
     t1 = _time.perf_counter()
     aug = ev.make_augmenter(augment, seed)
-    if aug is not None:
+    chooses = aug is not None and hasattr(aug, "choose")  # "auto": fits the detector itself, keeps the better
+    if chooses:
+        det, g_fit, _ = aug.choose(graph, tr, va, lambda: ev.make_detector(detector, seed, device=device,
+                                                                           verbose=not quiet, **kw), target=tgt)
+    elif aug is not None:
         g_fit, tr_fit = aug.augment(graph, tr)
         n_new = g_fit.num_nodes[tgt]
         if n_new > n0:
             va_fit = np.concatenate([va, np.zeros(n_new - n0, dtype=bool)])
     t_aug = _time.perf_counter() - t1
-    det.fit(g_fit, tr_fit, va_fit)
+    if not chooses:
+        det.fit(g_fit, tr_fit, va_fit)
     t_fit = _time.perf_counter() - t1 - t_aug
     # scores of the user's graph (no synthetic nodes), the cut chosen on its validation nodes
     scores = np.asarray(det.decision_function(graph), dtype=np.float64)
